@@ -1,0 +1,307 @@
+import type { MessagePort } from 'node:worker_threads'
+import { deserialize, serialize } from 'node:v8'
+import type { CallerMessage, OwnerMessage } from './protocol.js'
+import {
+  CacheClosedError,
+  CacheResetError,
+  ComputeTimeoutError,
+  OwnerUnavailableError,
+  ValueNotCloneableError,
+  cloneableError,
+  fromWire,
+  toWire,
+} from './errors.js'
+import { encodeKey, ownerOf, showKey } from './key.js'
+import { connectToOwner } from './handoff.js'
+import { Near } from './near.js'
+import { OwnerState, Shared, type SharedState } from './shared.js'
+
+/** What `fn` is given: `signal` aborts when a reset makes the computation stale. */
+export interface ComputeContext {
+  readonly signal: AbortSignal
+  /** The version of the epoch this computation belongs to. */
+  readonly version: unknown
+}
+
+export type Compute<V> = (context: ComputeContext) => V | PromiseLike<V>
+
+interface Joiner {
+  readonly fn: Compute<unknown>
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/**
+ * This thread's calls for one key, sent to the owner as one request: calls for a key that
+ * this thread is already asking for join it instead of sending another. The first joiner's
+ * fn is the one that runs if the owner picks this request to compute.
+ */
+interface Group {
+  readonly key: string
+  readonly link: OwnerLink
+  readonly joiners: Joiner[]
+  id: number
+  /** asking: waiting for the owner's answer; computing: running a joiner's fn under `token` */
+  state: 'asking' | 'computing'
+  token: number
+  controller: AbortController | undefined
+}
+
+/** This thread's end of the link to one owner. It reconnects when the owner restarts. */
+class OwnerLink {
+  readonly index: number
+  readonly open = new Map<number, Group>()
+  port: MessagePort | undefined
+  connecting = false
+  #lastId = 0
+
+  constructor(index: number) {
+    this.index = index
+  }
+
+  nextId(): number {
+    return ++this.#lastId
+  }
+
+  post(message: CallerMessage, transfer?: ArrayBuffer[]): void {
+    this.port?.postMessage(message, transfer)
+  }
+
+  /** A link with requests open keeps the thread alive; an idle one does not. */
+  hold(): void {
+    if (this.open.size === 1) this.port?.ref()
+  }
+
+  release(): void {
+    if (this.open.size === 0) this.port?.unref()
+  }
+}
+
+/** How long to wait for an owner to answer a connect before looking again. */
+const CONNECT_WAIT = 1000
+
+/**
+ * The caller side of one cache in one thread: near copies, this thread's requests, and its
+ * links to the owners. Every thread that uses a cache has exactly one.
+ */
+export class Client {
+  readonly shared: SharedState
+  readonly #id: string
+  readonly #near: Near
+  readonly #links: OwnerLink[]
+  readonly #groups = new Map<string, Group>()
+  readonly #computeTimeout: number
+  #closed = false
+
+  constructor(shared: SharedState, id: string, nearLimit: number, computeTimeout: number) {
+    this.shared = shared
+    this.#id = id
+    this.#computeTimeout = computeTimeout
+    this.#near = new Near(shared, nearLimit)
+    this.#links = Array.from({ length: shared.owners }, (_, index) => new OwnerLink(index))
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.shared.closed()
+  }
+
+  get<V>(rawKey: unknown, fn: Compute<V>): Promise<V> {
+    if (this.#closed || this.shared.closed()) return Promise.reject(new CacheClosedError())
+    if (typeof fn !== 'function') {
+      return Promise.reject(new TypeError(`cached(cache, key, fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`))
+    }
+    let key: string
+    try {
+      key = encodeKey(rawKey)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const copy = this.#near.get(key)
+    if (copy !== undefined) return Promise.resolve(copy.value as V)
+    return new Promise<V>((resolve, reject) => {
+      const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject }
+      const group = this.#groups.get(key)
+      if (group !== undefined) {
+        this.shared.add(Shared.LocalCoalesced, 1)
+        group.joiners.push(joiner)
+        return
+      }
+      const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink
+      const fresh: Group = { key, link, joiners: [joiner], id: 0, state: 'asking', token: 0, controller: undefined }
+      this.#groups.set(key, fresh)
+      this.#ask(fresh)
+    })
+  }
+
+  /** Sends the group's request (again) under a new id. */
+  #ask(group: Group): void {
+    const { link } = group
+    link.open.delete(group.id)
+    group.id = link.nextId()
+    group.state = 'asking'
+    group.token = 0
+    link.open.set(group.id, group)
+    link.hold()
+    if (link.port === undefined) return void this.#connect(link)
+    link.post({ type: 'get', id: group.id, key: group.key })
+  }
+
+  #receive(link: OwnerLink, message: OwnerMessage): void {
+    const group = link.open.get(message.id)
+    if (group === undefined) {
+      // An answer to a request this thread gave up on; if it asks us to compute, say no, so
+      // the flight passes to a caller that still wants the value.
+      if (message.type === 'compute') link.post({ type: 'drop', id: message.id })
+      return
+    }
+    switch (message.type) {
+      case 'value': {
+        // A value that left the owner before a reset and arrives after it is never delivered.
+        if (message.epoch !== this.shared.epoch()) return this.#ask(group)
+        const value = deserialize(message.value)
+        if (message.stored) this.#near.keep(group.key, value, message.value.byteLength, message.epoch)
+        return this.#settle(group, (joiner) => joiner.resolve(value))
+      }
+      case 'compute':
+        // A stale assignment: the owner is about to abort it and queue us again.
+        if (message.epoch !== this.shared.epoch()) return
+        return this.#compute(group, message.token, message.epoch)
+      case 'abort':
+        return this.#aborted(group, message.token, message.reason)
+      case 'error': {
+        const error = fromWire(message.error)
+        return this.#settle(group, (joiner) => joiner.reject(error))
+      }
+    }
+  }
+
+  #compute(group: Group, token: number, epoch: number): void {
+    const { epoch: versionEpoch, version } = this.shared.versionValue(deserialize)
+    if (versionEpoch !== epoch) return
+    const controller = new AbortController()
+    group.state = 'computing'
+    group.token = token
+    group.controller = controller
+    const leader = group.joiners[0] as Joiner
+    new Promise((resolve) => resolve(leader.fn({ signal: controller.signal, version }))).then(
+      (value) => this.#offer(group, token, epoch, value),
+      (error) => this.#failed(group, token, epoch, error),
+    )
+  }
+
+  /** Is `token` still this group's computation? A reset, a timeout or a lost link ends it. */
+  #computing(group: Group, token: number): boolean {
+    return group.state === 'computing' && group.token === token && this.#groups.get(group.key) === group
+  }
+
+  #offer(group: Group, token: number, epoch: number, value: unknown): void {
+    if (!this.#computing(group, token)) return
+    let bytes: Buffer
+    try {
+      bytes = serialize(value)
+    } catch (cause) {
+      return this.#failed(group, token, epoch, new ValueNotCloneableError(showKey(group.key), cause))
+    }
+    const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
+    group.link.post({ type: 'put', key: group.key, token, epoch, value: bytes }, transfer)
+    // Delivered only if no reset happened meanwhile; otherwise the owner queues us again.
+    if (this.shared.epoch() === epoch) this.#settle(group, (joiner) => joiner.resolve(value))
+  }
+
+  #failed(group: Group, token: number, epoch: number, error: unknown): void {
+    if (!this.#computing(group, token)) return
+    group.link.post({ type: 'fail', key: group.key, token, epoch, error: toWire(cloneableError(error)) })
+    if (this.shared.epoch() === epoch) this.#settle(group, (joiner) => joiner.reject(error))
+  }
+
+  #aborted(group: Group, token: number, reason: 'reset' | 'timeout'): void {
+    if (group.state !== 'computing' || group.token !== token) return
+    if (reason === 'reset') {
+      // The owner has queued this same request in the new epoch; its answer follows.
+      group.controller?.abort(new CacheResetError(showKey(group.key)))
+      group.state = 'asking'
+      group.token = 0
+      return
+    }
+    const leader = group.joiners.shift() as Joiner
+    const error = new ComputeTimeoutError(showKey(group.key), this.#computeTimeout)
+    group.controller?.abort(error)
+    leader.reject(error)
+    // The owner is done with this request; the other calls of this thread ask again.
+    if (group.joiners.length > 0) this.#ask(group)
+    else this.#forget(group)
+  }
+
+  #settle(group: Group, each: (joiner: Joiner) => void): void {
+    this.#forget(group)
+    for (const joiner of group.joiners) each(joiner)
+  }
+
+  #forget(group: Group): void {
+    group.link.open.delete(group.id)
+    group.link.release()
+    if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
+  }
+
+  async #connect(link: OwnerLink): Promise<void> {
+    if (link.connecting) return
+    link.connecting = true
+    // While reconnecting, a timer keeps the thread alive: the callers are waiting on us.
+    const keepAlive = setInterval(() => {}, 1 << 30)
+    try {
+      for (;;) {
+        if (this.closed) return this.#failLink(link, new CacheClosedError())
+        const state = this.shared.ownerState(link.index)
+        if (state === OwnerState.GaveUp) {
+          return this.#failLink(link, (key) => new OwnerUnavailableError(showKey(key), link.index))
+        }
+        const seen = this.shared.generation(link.index)
+        if (state === OwnerState.Running) {
+          const port = await connectToOwner(this.#id, link.index, CONNECT_WAIT)
+          if (port !== undefined) return this.#linked(link, port)
+        }
+        await this.shared.generationChange(link.index, seen, CONNECT_WAIT)
+      }
+    } finally {
+      clearInterval(keepAlive)
+      link.connecting = false
+    }
+  }
+
+  #linked(link: OwnerLink, port: MessagePort): void {
+    if (this.#closed) return port.close()
+    link.port = port
+    port.on('message', (message: OwnerMessage) => this.#receive(link, message))
+    port.on('close', () => this.#unlinked(link, port))
+    if (link.open.size === 0) port.unref()
+    // Everything that waited for the link asks now; computations in progress carry on, and
+    // offer their result to the new owner (which, not knowing their token, will not store it).
+    for (const group of [...link.open.values()]) if (group.state === 'asking') this.#ask(group)
+  }
+
+  #unlinked(link: OwnerLink, port: MessagePort): void {
+    if (link.port !== port) return
+    link.port = undefined
+    if (this.#closed) return
+    if (link.open.size > 0) void this.#connect(link)
+  }
+
+  #failLink(link: OwnerLink, error: Error | ((key: string) => Error)): void {
+    for (const group of [...link.open.values()]) {
+      group.controller?.abort(typeof error === 'function' ? error(group.key) : error)
+      this.#settle(group, (joiner) => joiner.reject(typeof error === 'function' ? error(group.key) : error))
+    }
+  }
+
+  /** Ends this thread's use of the cache: its pending calls reject with CacheClosedError. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#near.clear()
+    for (const link of this.#links) {
+      this.#failLink(link, new CacheClosedError())
+      link.port?.close()
+      link.port = undefined
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import type { WireError } from './protocol.js'
+
+/** The base of the errors coop-cache raises itself; `code` is stable, `key` names the key. */
+export class CacheError extends Error {
+  /** A stable code: match on it rather than on the message. */
+  readonly code: string
+  /** The key's canonical encoding, when the error is about one key. */
+  readonly key?: string
+
+  constructor(code: string, message: string, options?: { key?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    if (options?.key !== undefined) this.key = options.key
+  }
+
+  override get name(): string {
+    return this.constructor.name
+  }
+}
+
+/** The cache was closed: `close()` ran on it, in this thread or (for the whole cache) its creator. */
+export class CacheClosedError extends CacheError {
+  constructor(message = 'the cache is closed; create a new one with createCache() or attach() a live handle') {
+    super('ERR_COOP_CACHE_CLOSED', message)
+  }
+}
+
+/** A computation ran past `computeTimeout`; a waiting caller computes in its place. */
+export class ComputeTimeoutError extends CacheError {
+  constructor(key: string, ms: number) {
+    super(
+      'ERR_COOP_CACHE_COMPUTE_TIMEOUT',
+      `the computation for key ${key} ran past computeTimeout (${ms} ms); its waiters were handed to another caller. Raise computeTimeout if the work is legitimately this slow`,
+      { key },
+    )
+  }
+}
+
+/** The value `fn` returned cannot be structured-cloned, so it cannot be shared between threads. */
+export class ValueNotCloneableError extends CacheError {
+  constructor(key: string, cause?: unknown) {
+    super(
+      'ERR_COOP_CACHE_NOT_CLONEABLE',
+      `the value computed for key ${key} cannot be cloned to other threads (${describe(cause)}); return plain data: objects, arrays, strings, numbers, typed arrays, Maps, Sets, Dates`,
+      { key, cause },
+    )
+  }
+}
+
+/** The owner of a key cannot be reached: its thread kept crashing and supervision gave up. */
+export class OwnerUnavailableError extends CacheError {
+  constructor(key: string, index: number) {
+    super(
+      'ERR_COOP_CACHE_OWNER_UNAVAILABLE',
+      `owner ${index} of this cache, which owns key ${key}, crashed repeatedly and was not restarted; close the cache and create it again`,
+      { key },
+    )
+  }
+}
+
+/** The reason given to `signal` when a reset makes a computation stale. */
+export class CacheResetError extends CacheError {
+  constructor(key: string) {
+    super('ERR_COOP_CACHE_RESET', `the cache was reset while key ${key} was being computed; this result will not be used`, { key })
+  }
+}
+
+/** A key that has no canonical encoding. It is a TypeError, as DESIGN.md asks. */
+export class InvalidKeyError extends TypeError {
+  readonly code = 'ERR_COOP_CACHE_INVALID_KEY'
+  /** Where in the key the offending part is, such as `key[1].b`. */
+  readonly path: string
+
+  constructor(path: string, what: string) {
+    super(
+      `${path} is ${what}; a key is a string, number, bigint, boolean, null, or an array or plain object of these`,
+    )
+    this.path = path
+  }
+
+  override get name(): string {
+    return 'InvalidKeyError'
+  }
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause)
+}
+
+type CacheErrorClass = new (...args: never[]) => CacheError
+const byCode = new Map<string, CacheErrorClass>([
+  ['ERR_COOP_CACHE_CLOSED', CacheClosedError],
+  ['ERR_COOP_CACHE_COMPUTE_TIMEOUT', ComputeTimeoutError],
+  ['ERR_COOP_CACHE_NOT_CLONEABLE', ValueNotCloneableError],
+  ['ERR_COOP_CACHE_OWNER_UNAVAILABLE', OwnerUnavailableError],
+  ['ERR_COOP_CACHE_RESET', CacheResetError],
+])
+
+/** An error in the form that crosses a thread and keeps its class and code. */
+export function toWire(error: unknown): WireError {
+  if (error instanceof CacheError) {
+    return error.key === undefined
+      ? { coop: error.code, message: error.message }
+      : { coop: error.code, message: error.message, key: error.key }
+  }
+  return { value: error }
+}
+
+/** The error a wire form stands for, rebuilt with its class where it is one of ours. */
+export function fromWire(wire: WireError): unknown {
+  if (wire.coop === undefined) return wire.value
+  const Class = byCode.get(wire.coop)
+  const error: CacheError = Class === undefined ? new CacheError(wire.coop, wire.message) : Object.create(Class.prototype)
+  Object.assign(error, { code: wire.coop, message: wire.message })
+  if (wire.key !== undefined) Object.assign(error, { key: wire.key })
+  Error.captureStackTrace(error, fromWire)
+  return error
+}
+
+/** A thrown value that cannot be cloned, turned into one that can, keeping what it said. */
+export function cloneableError(error: unknown): unknown {
+  try {
+    structuredClone(error)
+    return error
+  } catch {
+    const copy = new Error(error instanceof Error ? error.message : String(error))
+    if (error instanceof Error) {
+      copy.name = error.name
+      copy.stack = error.stack
+    }
+    return copy
+  }
+}

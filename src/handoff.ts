@@ -1,0 +1,86 @@
+// How any thread of the process gets a MessagePort to an owner.
+//
+// A handle must reach threads we did not start (a piscina pool's workers, started later, all
+// sharing one workerData), so it cannot carry ports: a port goes to one thread only. The only
+// named, process-wide channel Node 20 has between arbitrary threads is BroadcastChannel, and
+// it has no transfer list in its public API. But a BroadcastChannel with exactly two members
+// is a pair of entangled ports underneath, and Node's messaging core transfers ports between
+// two members (it refuses only with more). So: the caller makes a channel under a fresh name,
+// asks the owner (on the owner's well-known channel) to join it, and the owner sends a fresh
+// port over that two-member channel. After that, the link is a plain MessagePort: as fast as
+// postMessage gets, and its 'close' event tells the owner when the caller's thread dies —
+// which is how a dead computer is noticed at once rather than after a timeout.
+//
+// Node 22 offers worker_threads.postMessageToThread for this; on 20 we reach the channel's
+// port through its internal handle. If a Node version hides it, attaching fails loudly here.
+
+import { BroadcastChannel, MessageChannel, type MessagePort } from 'node:worker_threads'
+import { randomUUID } from 'node:crypto'
+import type { ConnectMessage, WelcomeMessage } from './protocol.js'
+
+interface RawPort {
+  postMessage(message: unknown, transfer?: readonly unknown[]): unknown
+}
+
+function rawPort(channel: BroadcastChannel): RawPort {
+  const handle = Object.getOwnPropertySymbols(channel).find((symbol) => symbol.description === 'kHandle')
+  const port = handle === undefined ? undefined : (channel as unknown as Record<symbol, RawPort | undefined>)[handle]
+  if (typeof port?.postMessage !== 'function') {
+    throw new Error(`coop-cache cannot hand a port to this thread on Node ${process.version}: BroadcastChannel has no port handle here`)
+  }
+  return port
+}
+
+/** The name of owner `index`'s connect channel, for the cache `id`. */
+export function connectChannelName(id: string, index: number): string {
+  return `coop-cache/${id}/owner/${index}`
+}
+
+/**
+ * Owner side: answers connect requests on the owner's channel, giving each caller a new
+ * port; `accept` receives the owner's end. Returns a function that stops listening.
+ */
+export function listenForCallers(id: string, index: number, accept: (port: MessagePort) => void): () => void {
+  const channel = new BroadcastChannel(connectChannelName(id, index))
+  channel.onmessage = (event) => {
+    const message = (event as MessageEvent).data as Partial<ConnectMessage> | null
+    if (message?.type !== 'connect' || typeof message.pair !== 'string' || !message.pair.startsWith(`coop-cache/${id}/pair/`)) return
+    const pair = new BroadcastChannel(message.pair)
+    const { port1, port2 } = new MessageChannel()
+    try {
+      const welcome: WelcomeMessage = { type: 'welcome', port: port2 }
+      rawPort(pair).postMessage(welcome, [port2])
+      accept(port1)
+    } catch {
+      port1.close() // the caller left before we answered: nothing to link
+    } finally {
+      pair.close()
+    }
+  }
+  return () => channel.close()
+}
+
+/**
+ * Caller side: asks owner `index` for a link. Resolves with the port, or with undefined when
+ * no owner answered within `ms` (it may be restarting; the caller waits for its next start).
+ */
+export function connectToOwner(id: string, index: number, ms: number): Promise<MessagePort | undefined> {
+  const name = `coop-cache/${id}/pair/${randomUUID()}`
+  const pair = new BroadcastChannel(name)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(undefined), ms)
+    function finish(port: MessagePort | undefined) {
+      clearTimeout(timer)
+      pair.close()
+      resolve(port)
+    }
+    pair.onmessage = (event) => {
+      const message = (event as MessageEvent).data as Partial<WelcomeMessage> | null
+      if (message?.type === 'welcome') finish(message.port as MessagePort)
+    }
+    const ask = new BroadcastChannel(connectChannelName(id, index))
+    const connect: ConnectMessage = { type: 'connect', pair: name }
+    ask.postMessage(connect)
+    ask.close()
+  })
+}

@@ -1,0 +1,62 @@
+import { LRUCache } from 'lru-cache'
+import { Shared, type SharedState } from './shared.js'
+
+interface Copy {
+  readonly value: unknown
+  readonly size: number
+}
+
+/**
+ * A thread's copies of values it received. Values of one epoch never change, so a copy may
+ * serve later hits without a message, as long as the epoch has not moved since it was made:
+ * the first look after a reset finds a new epoch and drops every copy. Bounded by nearLimit
+ * bytes (the serialized size), least recently used first out; not counted in memoryLimit.
+ */
+export class Near {
+  readonly #shared: SharedState
+  readonly #copies: LRUCache<string, Copy> | undefined
+  #epoch = 0
+
+  constructor(shared: SharedState, limit: number) {
+    this.#shared = shared
+    this.#copies =
+      limit > 0
+        ? new LRUCache<string, Copy>({
+            maxSize: limit,
+            maxEntrySize: limit,
+            sizeCalculation: (copy) => copy.size,
+            dispose: (copy) => shared.add(Shared.NearBytes, -copy.size),
+          })
+        : undefined
+  }
+
+  /** The copy of `key`'s value, if this thread has one of the current epoch. */
+  get(key: string): Copy | undefined {
+    const copies = this.#copies
+    if (copies === undefined) return undefined
+    const epoch = this.#shared.epoch()
+    if (epoch !== this.#epoch) {
+      copies.clear()
+      this.#epoch = epoch
+      return undefined
+    }
+    const copy = copies.get(key)
+    if (copy !== undefined) this.#shared.add(Shared.NearHits, 1)
+    return copy
+  }
+
+  /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
+  keep(key: string, value: unknown, size: number, epoch: number): void {
+    const copies = this.#copies
+    if (copies === undefined || epoch !== this.#shared.epoch()) return
+    if (epoch !== this.#epoch) {
+      copies.clear()
+      this.#epoch = epoch
+    }
+    if (copies.set(key, { value, size }).has(key)) this.#shared.add(Shared.NearBytes, size)
+  }
+
+  clear(): void {
+    this.#copies?.clear()
+  }
+}

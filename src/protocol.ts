@@ -1,0 +1,114 @@
+// Every message that crosses the thread boundary between a caller and an owner.
+// Both sides import this file; nothing else defines a message. It imports nothing.
+//
+// A request is named by its `id`, unique per caller link. Keys travel in their canonical
+// encoding (key.ts). Values travel as the bytes of `v8.serialize`: the owner never
+// deserializes a value, it stores and forwards bytes, so a stored entry's size is exact.
+
+/** An error as it crosses a thread: a coop-cache error by its code, anything else as itself. */
+export type WireError =
+  | { readonly coop: string; readonly message: string; readonly key?: string }
+  | { readonly coop?: undefined; readonly value: unknown }
+
+/** Caller → owner: give me `key` in the current epoch. */
+export interface GetMessage {
+  readonly type: 'get'
+  readonly id: number
+  readonly key: string
+}
+
+/** Caller → owner: the computer's value, serialized, for the flight fenced by `token`. */
+export interface PutMessage {
+  readonly type: 'put'
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly value: Uint8Array
+}
+
+/** Caller → owner: the computation fenced by `token` failed; coalesced callers get `error`. */
+export interface FailMessage {
+  readonly type: 'fail'
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly error: WireError
+}
+
+/** Caller → owner: forget request `id`; if it was computing, hand the flight to a waiter. */
+export interface DropMessage {
+  readonly type: 'drop'
+  readonly id: number
+}
+
+export type CallerMessage = GetMessage | PutMessage | FailMessage | DropMessage
+
+/** Owner → caller: the value of request `id`, stored or just computed, of epoch `epoch`. */
+export interface ValueMessage {
+  readonly type: 'value'
+  readonly id: number
+  readonly epoch: number
+  readonly value: Uint8Array
+  /** the owner holds this value; a caller may keep a near copy only of stored values */
+  readonly stored: boolean
+  /** true when the value came from the store, false when from a computation just finished */
+  readonly hit: boolean
+}
+
+/** Owner → caller: request `id` is the computer for its key; offer the result under `token`. */
+export interface ComputeMessage {
+  readonly type: 'compute'
+  readonly id: number
+  readonly epoch: number
+  readonly token: number
+}
+
+/**
+ * Owner → caller: the computation of request `id` under `token` no longer counts.
+ * `reset`: the epoch moved; the owner has queued the request again in the new epoch.
+ * `timeout`: it ran past computeTimeout; the request is over and a waiter takes the flight.
+ */
+export interface AbortMessage {
+  readonly type: 'abort'
+  readonly id: number
+  readonly token: number
+  readonly reason: 'reset' | 'timeout'
+}
+
+/** Owner → caller: request `id` ends with this error. */
+export interface ErrorMessage {
+  readonly type: 'error'
+  readonly id: number
+  readonly error: WireError
+}
+
+export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage
+
+/** Caller → owner, on the owner's connect channel: open a link with me on channel `pair`. */
+export interface ConnectMessage {
+  readonly type: 'connect'
+  readonly pair: string
+}
+
+/** Owner → caller, on the pair channel: the port of the new link. */
+export interface WelcomeMessage {
+  readonly type: 'welcome'
+  readonly port: unknown
+}
+
+/** What an owner thread is started with (its `workerData`). */
+export interface OwnerData {
+  readonly shared: SharedArrayBuffer
+  readonly id: string
+  readonly index: number
+  readonly owners: number
+  readonly memoryLimit: number
+  readonly computeTimeout: number
+  readonly policy: 'reject' | 'evict'
+}
+
+/** The control calls the supervisor makes on an owner (through comlink: not the hot path). */
+export interface OwnerControl {
+  /** Ends every pending request with CacheClosedError and stops accepting links. */
+  close(): void
+}

@@ -1,0 +1,275 @@
+// The cache's shared memory: what every thread of the process can read without a message.
+// It is part of the protocol between callers and owners, like protocol.ts, and the only part
+// that can reach every thread at once (a SharedArrayBuffer clones to any number of threads;
+// a MessagePort to one).
+//
+//   Int32 slots   epoch, closed flag, reset lock, version seqlock, and per owner:
+//                 its generation (bumped each time an instance starts), its state, the epoch
+//                 it has flushed to
+//   BigInt slots  bytes reserved against memoryLimit, thread-side counters, and one row of
+//                 counters per owner (each row written by its owner only)
+//   bytes         the serialized version of the current epoch (VERSION_MAX at most)
+
+import { serialize } from 'node:v8'
+
+const EPOCH = 0
+const CLOSED = 1
+const LOCK = 2
+const SEQ = 3
+const VERSION_LEN = 4
+const VERSION_EPOCH = 5
+const OWNERS = 6
+const INT_HEAD = 7
+// per owner, after the head: generation, state, flushed epoch
+const GEN = 0
+const STATE = 1
+const FLUSHED = 2
+const INTS_PER_OWNER = 3
+
+/** Counters written by any thread (with Atomics.add). */
+export const enum Shared {
+  Reserved = 0,
+  NearHits = 1,
+  NearBytes = 2,
+  LocalCoalesced = 3,
+  Resets = 4,
+}
+const SHARED_SLOTS = 5
+
+/** Counters in an owner's row, written by that owner only. */
+export const enum Row {
+  Hits = 0,
+  Misses = 1,
+  Computes = 2,
+  Coalesced = 3,
+  Stored = 4,
+  Rejected = 5,
+  Failures = 6,
+  Entries = 7,
+  Bytes = 8,
+  Evicted = 9,
+}
+const ROW = 10
+
+export const enum OwnerState {
+  Starting = 0,
+  Running = 1,
+  GaveUp = 2,
+}
+
+/** The most bytes a serialized version may take. */
+export const VERSION_MAX = 4096
+
+function layout(owners: number) {
+  const ints = INT_HEAD + owners * INTS_PER_OWNER
+  const bigAt = Math.ceil((ints * 4) / 8) * 8
+  const bigs = SHARED_SLOTS + owners * ROW
+  const bytesAt = bigAt + bigs * 8
+  return { ints, bigAt, bigs, bytesAt, total: bytesAt + VERSION_MAX }
+}
+
+/** A view of one cache's shared memory. Cheap to make; every thread makes its own. */
+export class SharedState {
+  readonly buffer: SharedArrayBuffer
+  readonly owners: number
+  readonly #ints: Int32Array
+  readonly #bigs: BigInt64Array
+  readonly #bytes: Uint8Array
+  #versionEpoch = -1
+  #version: unknown
+
+  /** Lays out fresh shared memory for `owners` owners, at epoch 1 with `version`. */
+  static create(owners: number, version: Uint8Array): SharedState {
+    const shape = layout(owners)
+    const state = new SharedState(new SharedArrayBuffer(shape.total), owners)
+    state.#ints[OWNERS] = owners
+    state.#ints[EPOCH] = 1
+    state.#writeVersion(version, 1)
+    return state
+  }
+
+  constructor(buffer: SharedArrayBuffer, owners = new Int32Array(buffer, 0, INT_HEAD)[OWNERS] as number) {
+    const shape = layout(owners)
+    if (buffer.byteLength !== shape.total) throw new TypeError('the shared memory does not have the layout of a coop-cache')
+    this.buffer = buffer
+    this.owners = owners
+    this.#ints = new Int32Array(buffer, 0, shape.ints)
+    this.#bigs = new BigInt64Array(buffer, shape.bigAt, shape.bigs)
+    this.#bytes = new Uint8Array(buffer, shape.bytesAt, VERSION_MAX)
+  }
+
+  /** The current epoch: what every reply and stored entry is checked against. */
+  epoch(): number {
+    return Atomics.load(this.#ints, EPOCH)
+  }
+
+  /** Resolves when the epoch is no longer `seen` (at once if it already is not). */
+  async epochChange(seen: number): Promise<void> {
+    await Atomics.waitAsync(this.#ints, EPOCH, seen).value
+  }
+
+  closed(): boolean {
+    return Atomics.load(this.#ints, CLOSED) === 1
+  }
+
+  close(): void {
+    Atomics.store(this.#ints, CLOSED, 1)
+    Atomics.notify(this.#ints, CLOSED)
+    // wake whoever waits on an owner, so they see the flag
+    for (let i = 0; i < this.owners; i++) Atomics.notify(this.#ints, this.#slot(i, GEN))
+  }
+
+  /** The version of the latest reset, and the epoch it names. */
+  version(): { epoch: number; bytes: Uint8Array } {
+    for (;;) {
+      const before = Atomics.load(this.#ints, SEQ)
+      if (before % 2 === 1) continue
+      const epoch = Atomics.load(this.#ints, VERSION_EPOCH)
+      const bytes = this.#bytes.slice(0, Atomics.load(this.#ints, VERSION_LEN))
+      if (Atomics.load(this.#ints, SEQ) === before) return { epoch, bytes }
+    }
+  }
+
+  /** The version as a value, deserialized once per epoch per thread. */
+  versionValue(deserialize: (bytes: Uint8Array) => unknown): { epoch: number; version: unknown } {
+    const { epoch, bytes } = this.version()
+    if (epoch !== this.#versionEpoch) {
+      this.#version = deserialize(bytes)
+      this.#versionEpoch = epoch
+    }
+    return { epoch, version: this.#version }
+  }
+
+  /**
+   * Moves the cache to a new epoch named by `version`, unless it already has that version.
+   * Resolves with the epoch the cache is then on. Serialized between threads by a lock.
+   */
+  async reset(version: Uint8Array): Promise<number> {
+    while (Atomics.compareExchange(this.#ints, LOCK, 0, 1) !== 0) {
+      await Atomics.waitAsync(this.#ints, LOCK, 1, 50).value
+    }
+    try {
+      const current = this.version()
+      if (Buffer.compare(current.bytes, version) === 0) return this.epoch()
+      // No await from here on: the new version and the new epoch appear together.
+      const next = this.epoch() + 1
+      this.#writeVersion(version, next)
+      Atomics.store(this.#ints, EPOCH, next)
+      Atomics.notify(this.#ints, EPOCH)
+      Atomics.add(this.#bigs, Shared.Resets, 1n)
+      return next
+    } finally {
+      Atomics.store(this.#ints, LOCK, 0)
+      Atomics.notify(this.#ints, LOCK, 1)
+    }
+  }
+
+  #writeVersion(version: Uint8Array, epoch: number): void {
+    Atomics.add(this.#ints, SEQ, 1)
+    this.#bytes.set(version)
+    Atomics.store(this.#ints, VERSION_LEN, version.length)
+    Atomics.store(this.#ints, VERSION_EPOCH, epoch)
+    Atomics.add(this.#ints, SEQ, 1)
+  }
+
+  #slot(owner: number, field: number): number {
+    return INT_HEAD + owner * INTS_PER_OWNER + field
+  }
+
+  generation(owner: number): number {
+    return Atomics.load(this.#ints, this.#slot(owner, GEN))
+  }
+
+  ownerState(owner: number): OwnerState {
+    return Atomics.load(this.#ints, this.#slot(owner, STATE)) as OwnerState
+  }
+
+  /** An owner instance announces that it listens: callers waiting to reconnect wake up. */
+  ownerStarted(owner: number): void {
+    Atomics.store(this.#ints, this.#slot(owner, STATE), OwnerState.Running)
+    Atomics.add(this.#ints, this.#slot(owner, GEN), 1)
+    Atomics.notify(this.#ints, this.#slot(owner, GEN))
+  }
+
+  ownerStopped(owner: number, state: OwnerState.Starting | OwnerState.GaveUp): void {
+    Atomics.store(this.#ints, this.#slot(owner, STATE), state)
+    Atomics.notify(this.#ints, this.#slot(owner, GEN))
+    Atomics.notify(this.#ints, this.#slot(owner, FLUSHED))
+  }
+
+  /** Resolves when owner's generation is no longer `seen`, or after `ms`. */
+  async generationChange(owner: number, seen: number, ms: number): Promise<void> {
+    await Atomics.waitAsync(this.#ints, this.#slot(owner, GEN), seen, ms).value
+  }
+
+  /** An owner records that it has flushed everything older than `epoch`. */
+  flushed(owner: number, epoch: number): void {
+    Atomics.store(this.#ints, this.#slot(owner, FLUSHED), epoch)
+    Atomics.notify(this.#ints, this.#slot(owner, FLUSHED))
+  }
+
+  /** Resolves when every running owner has flushed to `epoch`, or the cache closed. */
+  async allFlushed(epoch: number): Promise<void> {
+    for (let i = 0; i < this.owners; i++) {
+      const slot = this.#slot(i, FLUSHED)
+      for (;;) {
+        const at = Atomics.load(this.#ints, slot)
+        if (at >= epoch || this.closed() || this.ownerState(i) === OwnerState.GaveUp) break
+        await Atomics.waitAsync(this.#ints, slot, at, 100).value
+      }
+    }
+  }
+
+  add(slot: Shared, n: number): void {
+    Atomics.add(this.#bigs, slot, BigInt(n))
+  }
+
+  read(slot: Shared): number {
+    return Number(Atomics.load(this.#bigs, slot))
+  }
+
+  /** Reserves `n` bytes against `limit`; false when they do not fit. */
+  reserve(n: number, limit: number): boolean {
+    const want = BigInt(n)
+    const cap = BigInt(limit)
+    for (;;) {
+      const have = Atomics.load(this.#bigs, Shared.Reserved)
+      if (have + want > cap) return false
+      if (Atomics.compareExchange(this.#bigs, Shared.Reserved, have, have + want) === have) return true
+    }
+  }
+
+  release(n: number): void {
+    if (n !== 0) Atomics.sub(this.#bigs, Shared.Reserved, BigInt(n))
+  }
+
+  rowAdd(owner: number, field: Row, n: number): void {
+    Atomics.add(this.#bigs, SHARED_SLOTS + owner * ROW + field, BigInt(n))
+  }
+
+  rowRead(owner: number, field: Row): number {
+    return Number(Atomics.load(this.#bigs, SHARED_SLOTS + owner * ROW + field))
+  }
+
+  /** A dead owner's entries are gone: give back what it held. Called by the supervisor. */
+  forgetOwnerEntries(owner: number): void {
+    const bytes = this.rowRead(owner, Row.Bytes)
+    this.rowAdd(owner, Row.Bytes, -bytes)
+    this.rowAdd(owner, Row.Entries, -this.rowRead(owner, Row.Entries))
+    this.release(bytes)
+  }
+}
+
+/** The bytes of a version, refused with a clear error when it cannot be shared. */
+export function serializeVersion(version: unknown, where: string): Uint8Array {
+  let bytes: Uint8Array
+  try {
+    bytes = serialize(version)
+  } catch (cause) {
+    throw new TypeError(`${where} must be a cloneable value (a number, a string, a plain object...): ${(cause as Error).message}`)
+  }
+  if (bytes.length > VERSION_MAX) {
+    throw new RangeError(`${where} is ${bytes.length} bytes serialized, more than ${VERSION_MAX}; name the version with something short, such as a hash`)
+  }
+  return bytes
+}
