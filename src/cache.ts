@@ -4,7 +4,7 @@ import { Client, type Compute } from './caller.js'
 import { CacheClosedError } from './errors.js'
 import type { Key } from './key.js'
 import { settle, type CacheOptions } from './options.js'
-import { Row, Shared, SharedState, serializeVersion } from './shared.js'
+import { Row, Shared, SharedState, holdingOpen, serializeVersion } from './shared.js'
 import { Supervisor } from './supervisor.js'
 
 /**
@@ -61,7 +61,10 @@ export interface Cache {
   readonly version: unknown
   /** The value to hand to another thread, which gets the same cache with `attach(handle)`. */
   readonly handle: CacheHandle
-  /** The counters of the whole cache (every thread of this process). */
+  /**
+   * The counters of the whole cache (every thread of this process). They include every call
+   * this thread has finished; other threads' calls are counted as their owners handle them.
+   */
   stats(): Promise<CacheStats>
   /**
    * In the thread that created the cache: ends the cache for every thread; pending calls
@@ -95,6 +98,7 @@ class CoopCache implements Cache {
   }
 
   async stats(): Promise<CacheStats> {
+    if (!this.#client.closed) await this.#client.flush()
     const shared = this.#client.shared
     const sum = (field: Row) => {
       let total = 0
@@ -128,7 +132,7 @@ class CoopCache implements Cache {
     if (this.#supervisor === undefined) return this.#client.close()
     if (this.#client.shared.closed()) return
     this.#client.shared.close()
-    await this.#supervisor.close()
+    await holdingOpen(this.#supervisor.close())
     this.#client.close()
   }
 
@@ -158,7 +162,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     computeTimeout: settings.computeTimeout,
     policy: settings.policy,
   })
-  await supervisor.start()
+  await holdingOpen(supervisor.start())
   const handle: CacheHandle = {
     kind: 'coop-cache',
     name: settings.name,
@@ -220,8 +224,9 @@ export async function reset(cache: Cache, version: unknown): Promise<void> {
   const client = clientOf(cache)
   if (client === undefined) throw new TypeError('reset(cache, version): cache must be a cache from createCache() or attach()')
   if (client.closed) throw new CacheClosedError()
-  const epoch = await client.shared.reset(serializeVersion(version, 'reset(cache, version): version'))
-  await client.shared.allFlushed(epoch)
+  const shared = client.shared
+  const bytes = serializeVersion(version, 'reset(cache, version): version')
+  await holdingOpen(shared.reset(bytes).then((epoch) => shared.allFlushed(epoch)))
 }
 
 export const supervisorOf = CoopCache.supervisorOf

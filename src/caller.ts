@@ -14,7 +14,7 @@ import {
 import { encodeKey, ownerOf, showKey } from './key.js'
 import { connectToOwner } from './handoff.js'
 import { Near } from './near.js'
-import { OwnerState, Shared, type SharedState } from './shared.js'
+import { OwnerState, Shared, holdingOpen, type SharedState } from './shared.js'
 
 /** What `fn` is given: `signal` aborts when a reset makes the computation stale. */
 export interface ComputeContext {
@@ -51,6 +51,7 @@ interface Group {
 class OwnerLink {
   readonly index: number
   readonly open = new Map<number, Group>()
+  readonly pings = new Map<number, () => void>()
   port: MessagePort | undefined
   connecting = false
   #lastId = 0
@@ -73,7 +74,7 @@ class OwnerLink {
   }
 
   release(): void {
-    if (this.open.size === 0) this.port?.unref()
+    if (this.open.size === 0 && this.pings.size === 0) this.port?.unref()
   }
 }
 
@@ -147,6 +148,11 @@ export class Client {
   }
 
   #receive(link: OwnerLink, message: OwnerMessage): void {
+    if (message.type === 'pong') {
+      link.pings.get(message.id)?.()
+      link.pings.delete(message.id)
+      return
+    }
     const group = link.open.get(message.id)
     if (group === undefined) {
       // An answer to a request this thread gave up on; if it asks us to compute, say no, so
@@ -243,11 +249,14 @@ export class Client {
     if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
   }
 
-  async #connect(link: OwnerLink): Promise<void> {
-    if (link.connecting) return
+  #connect(link: OwnerLink): Promise<void> {
+    if (link.connecting) return Promise.resolve()
     link.connecting = true
-    // While reconnecting, a timer keeps the thread alive: the callers are waiting on us.
-    const keepAlive = setInterval(() => {}, 1 << 30)
+    // The callers waiting for this link hold the thread open until it is made.
+    return holdingOpen(this.#connecting(link))
+  }
+
+  async #connecting(link: OwnerLink): Promise<void> {
     try {
       for (;;) {
         if (this.closed) return this.#failLink(link, new CacheClosedError())
@@ -263,7 +272,6 @@ export class Client {
         await this.shared.generationChange(link.index, seen, CONNECT_WAIT)
       }
     } finally {
-      clearInterval(keepAlive)
       link.connecting = false
     }
   }
@@ -282,6 +290,8 @@ export class Client {
   #unlinked(link: OwnerLink, port: MessagePort): void {
     if (link.port !== port) return
     link.port = undefined
+    for (const answer of link.pings.values()) answer()
+    link.pings.clear()
     if (this.#closed) return
     if (link.open.size > 0) void this.#connect(link)
   }
@@ -293,6 +303,27 @@ export class Client {
     }
   }
 
+  /**
+   * Resolves when every owner has handled all this thread sent it so far (a computer's put is
+   * not awaited by its call), so counters read next include this thread's own calls.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(
+      this.#links.map((link) => {
+        const port = link.port
+        if (port === undefined) return undefined
+        const id = link.nextId()
+        return new Promise<void>((resolve) => {
+          link.pings.set(id, resolve)
+          port.ref()
+          port.postMessage({ type: 'ping', id })
+        }).finally(() => {
+          if (link.open.size === 0 && link.pings.size === 0) link.port?.unref()
+        })
+      }),
+    )
+  }
+
   /** Ends this thread's use of the cache: its pending calls reject with CacheClosedError. */
   close(): void {
     if (this.#closed) return
@@ -302,6 +333,8 @@ export class Client {
       this.#failLink(link, new CacheClosedError())
       link.port?.close()
       link.port = undefined
+      for (const answer of link.pings.values()) answer()
+      link.pings.clear()
     }
   }
 }

@@ -110,6 +110,9 @@ export class Owner {
       case 'drop':
         this.#drop(link, message.id)
         return
+      case 'ping':
+        link.send({ type: 'pong', id: message.id })
+        return
     }
   }
 

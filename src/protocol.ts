@@ -41,7 +41,13 @@ export interface DropMessage {
   readonly id: number
 }
 
-export type CallerMessage = GetMessage | PutMessage | FailMessage | DropMessage
+/** Caller → owner: answer `pong` once everything this link sent before is handled. */
+export interface PingMessage {
+  readonly type: 'ping'
+  readonly id: number
+}
+
+export type CallerMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage
 
 /** Owner → caller: the value of request `id`, stored or just computed, of epoch `epoch`. */
 export interface ValueMessage {
@@ -82,7 +88,13 @@ export interface ErrorMessage {
   readonly error: WireError
 }
 
-export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage
+/** Owner → caller: the answer to `ping` `id`. */
+export interface PongMessage {
+  readonly type: 'pong'
+  readonly id: number
+}
+
+export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | PongMessage
 
 /** Caller → owner, on the owner's connect channel: open a link with me on channel `pair`. */
 export interface ConnectMessage {

@@ -260,6 +260,20 @@ export class SharedState {
   }
 }
 
+/**
+ * Awaits `work` while holding the thread's event loop open. Atomics.waitAsync does not hold
+ * it, and owners' threads are unref'd, so without this a process whose only pending work is
+ * a wait on shared memory (createCache, reset) would exit in the middle of it.
+ */
+export async function holdingOpen<T>(work: Promise<T>): Promise<T> {
+  const hold = setInterval(() => {}, 1 << 30)
+  try {
+    return await work
+  } finally {
+    clearInterval(hold)
+  }
+}
+
 /** The bytes of a version, refused with a clear error when it cannot be shared. */
 export function serializeVersion(version: unknown, where: string): Uint8Array {
   let bytes: Uint8Array

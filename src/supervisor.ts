@@ -14,6 +14,7 @@ interface Running {
   worker: Worker
   control: Remote<OwnerControl>
   crashes: number[]
+  exited: boolean
 }
 
 /**
@@ -41,10 +42,11 @@ export class Supervisor {
     const seen = this.#shared.generation(index)
     const data: OwnerData = { ...this.#data, index }
     const worker = new Worker(ownerEntry, { workerData: data, name: `coop-cache owner ${index}` })
-    // Owners do not keep the process alive: a caller's pending request does (see caller.ts).
-    worker.unref()
     const control = wrap<OwnerControl>(nodeEndpoint(worker))
-    this.#owners[index] = { worker, control, crashes }
+    // Owners do not keep the process alive: a caller's pending request does (see caller.ts).
+    // After wrap(): listening for messages on a worker refs it again.
+    worker.unref()
+    this.#owners[index] = { worker, control, crashes, exited: false }
     worker.on('error', () => {}) // the exit that follows is what counts
     const started = new Promise<void>((resolve, reject) => {
       let exited = false
@@ -70,6 +72,7 @@ export class Supervisor {
   #exited(index: number, worker: Worker, code: number): void {
     const running = this.#owners[index]
     if (this.#closing || running?.worker !== worker) return
+    running.exited = true
     running.control[releaseProxy]()
     this.#shared.forgetOwnerEntries(index)
     const now = Date.now()
@@ -87,9 +90,13 @@ export class Supervisor {
   async close(): Promise<void> {
     this.#closing = true
     await Promise.all(
-      this.#owners.map(async ({ worker, control }) => {
-        await Promise.race([control.close(), new Promise((resolve) => worker.once('exit', resolve))])
-        control[releaseProxy]()
+      this.#owners.map(async (running) => {
+        const { worker, control } = running
+        if (!running.exited) {
+          running.exited = true
+          await Promise.race([control.close(), new Promise((resolve) => worker.once('exit', resolve))])
+          control[releaseProxy]()
+        }
         await worker.terminate()
       }),
     )

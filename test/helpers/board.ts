@@ -1,0 +1,100 @@
+// A board in shared memory that tests and their worker threads all see: a counter of
+// computations actually run, a counter of computations that saw their signal aborted, and
+// gates that hold a computation until the test opens them. It is how a test blocks `fn` on a
+// promise it controls when `fn` runs in another thread.
+import type { CacheStats, ComputeContext } from 'coop-cache'
+
+const COMPUTED = 0
+const ABORTED = 1
+const GATES = 2
+
+export class Board {
+  readonly buffer: SharedArrayBuffer
+  readonly #cells: Int32Array
+
+  constructor(buffer = new SharedArrayBuffer(4 * 64)) {
+    this.buffer = buffer
+    this.#cells = new Int32Array(buffer)
+  }
+
+  get computed(): number {
+    return Atomics.load(this.#cells, COMPUTED)
+  }
+
+  get aborted(): number {
+    return Atomics.load(this.#cells, ABORTED)
+  }
+
+  /** Resolves once at least `n` computations have started. */
+  async computations(n: number): Promise<void> {
+    for (;;) {
+      const now = Atomics.load(this.#cells, COMPUTED)
+      if (now >= n) return
+      await Atomics.waitAsync(this.#cells, COMPUTED, now, 50).value
+    }
+  }
+
+  open(gate: number): void {
+    Atomics.store(this.#cells, GATES + gate, 1)
+    Atomics.notify(this.#cells, GATES + gate)
+  }
+
+  async #gate(gate: number): Promise<void> {
+    while (Atomics.load(this.#cells, GATES + gate) === 0) await Atomics.waitAsync(this.#cells, GATES + gate, 0, 50).value
+  }
+
+  /** The fn a spec describes, counting on this board. */
+  fn(spec: FnSpec): (context: ComputeContext) => Promise<unknown> {
+    return async ({ signal, version }) => {
+      Atomics.add(this.#cells, COMPUTED, 1)
+      Atomics.notify(this.#cells, COMPUTED)
+      if (spec.gate !== undefined) await this.#gate(spec.gate)
+      if (signal.aborted) Atomics.add(this.#cells, ABORTED, 1)
+      if (spec.throws !== undefined) throw new RangeError(spec.throws)
+      if (spec.hang === true) return new Promise(() => {})
+      if (spec.uncloneable === true) return { render: () => 'a function cannot cross threads' }
+      if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
+      return spec.withVersion === true ? `${String(spec.value)}@${String(version)}` : spec.value
+    }
+  }
+}
+
+/** What a test's fn does, as plain data that can go to a worker thread. */
+export interface FnSpec {
+  readonly value?: unknown
+  /** wait for this gate before returning */
+  readonly gate?: number
+  /** throw a RangeError with this message */
+  readonly throws?: string
+  /** never settle */
+  readonly hang?: boolean
+  /** return a value that cannot be cloned */
+  readonly uncloneable?: boolean
+  /** return a Uint8Array of this many bytes */
+  readonly bytes?: number
+  /** return `${value}@${version}` */
+  readonly withVersion?: boolean
+}
+
+/** What a call ended with, as plain data. */
+export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }
+
+export async function outcome(call: Promise<unknown>): Promise<Outcome> {
+  try {
+    return { ok: true, value: await call }
+  } catch (error) {
+    const e = error as { name?: string; code?: string; message?: string }
+    return e.code === undefined
+      ? { ok: false, name: String(e.name), message: String(e.message) }
+      : { ok: false, name: String(e.name), code: e.code, message: String(e.message) }
+  }
+}
+
+/** Resolves when the cache's stats satisfy `test`: how a test knows requests reached an owner. */
+export async function until(cache: { stats(): Promise<CacheStats> }, test: (stats: CacheStats) => boolean): Promise<CacheStats> {
+  for (;;) {
+    const stats = await cache.stats()
+    if (test(stats)) return stats
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
