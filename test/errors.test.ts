@@ -1,0 +1,123 @@
+import test from 'ava'
+import { createCache, cached, reset, attach, CacheClosedError, InvalidKeyError, type Key } from 'coop-cache'
+import { Board, outcome } from './helpers/board.js'
+import { callerThreads } from './helpers/callers.js'
+
+test('bad keys are refused at the call with a TypeError that names the offending part', async (t) => {
+  const cache = await createCache({ name: 'bad-keys', threads: 1 })
+  try {
+    const cases: [unknown, RegExp][] = [
+      [undefined, /^key is undefined;/],
+      [() => 1, /^key is a function;/],
+      [Symbol('s'), /^key is a symbol;/],
+      [['page', undefined], /^key\[1\] is undefined;/],
+      [{ a: { b: new Map() } }, /^key\.a\.b is an instance of Map;/],
+      [{ 'odd field': new Date(0) }, /^key\["odd field"\] is an instance of Date;/],
+      [[1, , 3], /^key\[1\] is a hole in a sparse array;/],
+    ]
+    const cyclic: Record<string, unknown> = {}
+    cyclic['self'] = cyclic
+    cases.push([cyclic, /^key\.self is a reference back to an enclosing part \(a cycle\)/])
+    for (const [key, message] of cases) {
+      const error = await t.throwsAsync(cached(cache, key as Key, () => 1), { instanceOf: TypeError, message })
+      t.true(error instanceof InvalidKeyError)
+      t.is((error as InvalidKeyError).code, 'ERR_COOP_CACHE_INVALID_KEY')
+    }
+    // nothing was lost: the cache still serves
+    t.is(await cached(cache, 'fine', () => 'ok'), 'ok')
+  } finally {
+    await cache.close()
+  }
+})
+
+test('a value that cannot be cloned fails its computer and waiters with ValueNotCloneableError, and is not stored', async (t) => {
+  const cache = await createCache({ name: 'uncloneable', threads: 1 })
+  const board = new Board()
+  const [worker] = await callerThreads(cache, board, 1)
+  try {
+    const waiting = worker!.cached('widget', { value: 'unused' }, 2)
+    const own = outcome(cached(cache, 'widget', board.fn({ uncloneable: true, gate: 0 })))
+    await waiting.issued
+    await board.computations(1)
+    board.open(0)
+    const outcomes = [await own, ...(await waiting.done)]
+    // the worker's calls may have joined the computation or come after it failed and computed
+    const failed = outcomes.filter((o) => !o.ok)
+    t.true(failed.length >= 1)
+    for (const o of failed) t.like(o, { name: 'ValueNotCloneableError', code: 'ERR_COOP_CACHE_NOT_CLONEABLE' })
+    t.regex((failed[0] as { message: string }).message, /key "widget" cannot be cloned/)
+    t.like(await cache.stats(), { stored: 0, failures: 1 })
+    t.is(await cached(cache, 'widget', () => 'plain data'), 'plain data')
+  } finally {
+    await worker!.end()
+    await cache.close()
+  }
+})
+
+test('calls after close reject with CacheClosedError in every thread, and pending calls are ended', async (t) => {
+  const cache = await createCache({ name: 'closed', threads: 2 })
+  const board = new Board()
+  const [worker] = await callerThreads(cache, board, 1)
+  try {
+    const pendingHere = outcome(cached(cache, 'slow', board.fn({ gate: 0, value: 1 })))
+    await board.computations(1)
+    const pendingThere = worker!.cached('slow', { value: 2 }, 3)
+    await pendingThere.issued
+    await cache.close()
+    t.like(await pendingHere, { ok: false, name: 'CacheClosedError', code: 'ERR_COOP_CACHE_CLOSED' })
+    t.true((await pendingThere.done).every((o) => !o.ok && o.name === 'CacheClosedError'))
+    await t.throwsAsync(cached(cache, 'x', () => 1), { instanceOf: CacheClosedError })
+    await t.throwsAsync(reset(cache, 2), { instanceOf: CacheClosedError })
+    t.like((await worker!.cached('x', { value: 1 }).done)[0], { ok: false, name: 'CacheClosedError' })
+    board.open(0)
+  } finally {
+    await worker!.end()
+  }
+})
+
+test('an attached thread that closes ends its own calls only; the cache goes on for the others', async (t) => {
+  const cache = await createCache({ name: 'detach', threads: 1 })
+  const board = new Board()
+  const [worker] = await callerThreads(cache, board, 1)
+  try {
+    t.like(await worker!.close(), { ok: true })
+    t.like((await worker!.cached('k', { value: 1 }).done)[0], { ok: false, name: 'CacheClosedError' })
+    t.is(await cached(cache, 'k', () => 'still open'), 'still open')
+  } finally {
+    await worker!.end()
+    await cache.close()
+  }
+})
+
+test('bad options are refused with a message that names the option', async (t) => {
+  const bad: [unknown, RegExp][] = [
+    [undefined, /^createCache\(options\): options must be an object/],
+    [{}, /^options\.name must be a non-empty string$/],
+    [{ name: 'x', memoryLimit: -1 }, /^options\.memoryLimit must be a positive integer \(bytes\), got -1$/],
+    [{ name: 'x', memoryLimit: 1.5 }, /^options\.memoryLimit must be a positive integer \(bytes\), got 1\.5$/],
+    [{ name: 'x', threads: 0 }, /^options\.threads must be a positive integer \(threads\), got 0$/],
+    [{ name: 'x', computeTimeout: -5 }, /^options\.computeTimeout must be a non-negative integer/],
+    [{ name: 'x', nearLimit: '1mb' }, /^options\.nearLimit must be a non-negative integer/],
+    [{ name: 'x', policy: 'lru' }, /^options\.policy must be 'reject' or 'evict', got lru$/],
+    [{ name: 'x', memoryLimt: 5 }, /^options\.memoryLimt is not an option of createCache/],
+    [{ name: 'x', version: () => 1 }, /^options\.version must be a cloneable value/],
+    [{ name: 'x', version: 'v'.repeat(5000) }, /^options\.version is \d+ bytes serialized, more than 4096/],
+  ]
+  for (const [options, message] of bad) {
+    await t.throwsAsync(createCache(options as never), { message })
+  }
+})
+
+test('misuse of the API gets a clear error', async (t) => {
+  const cache = await createCache({ name: 'misuse', threads: 1 })
+  try {
+    await t.throwsAsync(cached(cache, 'k', 'not a function' as never), { instanceOf: TypeError, message: /fn must be a function, got string/ })
+    await t.throwsAsync(cached({} as never, 'k', () => 1), { instanceOf: TypeError, message: /cache must be a cache from createCache\(\) or attach\(\)/ })
+    await t.throwsAsync(reset(cache, Symbol('v')), { instanceOf: TypeError, message: /version must be a cloneable value/ })
+    t.throws(() => attach({ kind: 'something else' } as never), { instanceOf: TypeError, message: /handle must be the `handle` of a cache/ })
+    t.is(attach(cache.handle), cache, 'attaching in the creating thread gives the same cache')
+    t.is(await cached(cache, 'k', () => 'fine'), 'fine')
+  } finally {
+    await cache.close()
+  }
+})

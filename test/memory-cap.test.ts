@@ -1,0 +1,93 @@
+import test from 'ava'
+import { createCache, cached } from 'coop-cache'
+import { Board, until } from './helpers/board.js'
+import { callerThreads } from './helpers/callers.js'
+
+const LIMIT = 64 * 1024
+
+test('stored bytes stay within memoryLimit over a run that offers 10x the limit, from several threads', async (t) => {
+  const cache = await createCache({ name: 'cap', memoryLimit: LIMIT, threads: 2 })
+  const board = new Board()
+  const workers = await callerThreads(cache, board, 2)
+  try {
+    let offered = 0
+    for (let round = 0; offered < 10 * LIMIT; round++) {
+      // 3 threads × 4 keys × ~2 KiB each round, all distinct keys
+      const calls = workers.flatMap((w, i) => Array.from({ length: 4 }, (_, k) => w.cached(['blob', round, i, k], { bytes: 2000 }).done))
+      const local = Array.from({ length: 4 }, (_, k) => cached(cache, ['blob', round, 'main', k], board.fn({ bytes: 2000 })))
+      const outcomes = (await Promise.all(calls)).flat()
+      t.true(outcomes.every((o) => o.ok && (o.value as Uint8Array).length === 2000), 'every value is returned, stored or not')
+      t.true((await Promise.all(local)).every((v) => (v as Uint8Array).length === 2000))
+      offered += 12 * 2000
+      const stats = await cache.stats()
+      t.true(stats.bytes <= LIMIT, `round ${round}: ${stats.bytes} bytes stored, limit ${LIMIT}`)
+    }
+    const stats = await cache.stats()
+    t.true(stats.rejected > 0)
+    t.is(stats.stored + stats.rejected, stats.computes)
+    t.true(stats.bytes > LIMIT / 2, 'the cache filled up to near its limit')
+  } finally {
+    await Promise.all(workers.map((w) => w.end()))
+    await cache.close()
+  }
+})
+
+test('a value that does not fit is still returned to its computer and waiters, counted rejected, and computed again later', async (t) => {
+  const cache = await createCache({ name: 'cap-reject', memoryLimit: 1000, threads: 1 })
+  const board = new Board()
+  const [worker] = await callerThreads(cache, board, 1)
+  try {
+    const waiting = worker!.cached('big', { bytes: 5000, gate: 0 }, 3)
+    await waiting.issued
+    await board.computations(1)
+    const own = cached(cache, 'big', board.fn({ bytes: 5000 }))
+    await until(cache, (stats) => stats.coalesced === 3)
+    board.open(0)
+    t.true((await waiting.done).every((o) => o.ok && (o.value as Uint8Array).length === 5000))
+    t.is(((await own) as Uint8Array).length, 5000)
+    const before = await cache.stats()
+    t.like(before, { rejected: 1, stored: 0, entries: 0, bytes: 0 })
+    await cached(cache, 'big', board.fn({ bytes: 5000 }))
+    t.is(board.computed, 2)
+  } finally {
+    await worker!.end()
+    await cache.close()
+  }
+})
+
+test("policy 'evict' makes room by dropping least recently used entries, and stays within the limit", async (t) => {
+  const cache = await createCache({ name: 'cap-evict', memoryLimit: 10_000, threads: 1, policy: 'evict', nearLimit: 0 })
+  const board = new Board()
+  try {
+    for (let i = 0; i < 50; i++) {
+      await cached(cache, i, board.fn({ bytes: 900 }))
+      const stats = await cache.stats()
+      t.true(stats.bytes <= 10_000)
+    }
+    const stats = await cache.stats()
+    t.is(stats.rejected, 0)
+    t.true(stats.evicted > 0)
+    t.is(stats.stored - stats.evicted, stats.entries)
+    // the newest entry is still stored; the oldest was evicted
+    await cached(cache, 49, board.fn({ bytes: 900 }))
+    t.is(board.computed, 50)
+    await cached(cache, 0, board.fn({ bytes: 900 }))
+    t.is(board.computed, 51)
+  } finally {
+    await cache.close()
+  }
+})
+
+test('a reset gives every stored byte back', async (t) => {
+  const cache = await createCache({ name: 'cap-reset', memoryLimit: LIMIT, threads: 2 })
+  const board = new Board()
+  try {
+    for (let i = 0; i < 10; i++) await cached(cache, i, board.fn({ bytes: 1000 }))
+    t.true((await cache.stats()).bytes > 10_000)
+    const { reset } = await import('coop-cache')
+    await reset(cache, 'next')
+    t.like(await cache.stats(), { bytes: 0, entries: 0 })
+  } finally {
+    await cache.close()
+  }
+})
