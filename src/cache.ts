@@ -108,7 +108,7 @@ class CoopCache implements Cache {
     const local = shared.read(Shared.LocalCoalesced)
     const nearHits = shared.read(Shared.NearHits)
     return {
-      hits: sum(Row.Hits) + nearHits,
+      hits: sum(Row.Hits) + nearHits + shared.read(Shared.LocalHits),
       misses: sum(Row.Misses) + local,
       computes: sum(Row.Computes),
       coalesced: sum(Row.Coalesced) + local,

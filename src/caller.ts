@@ -123,7 +123,6 @@ export class Client {
       const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject }
       const group = this.#groups.get(key)
       if (group !== undefined) {
-        this.shared.add(Shared.LocalCoalesced, 1)
         group.joiners.push(joiner)
         return
       }
@@ -166,10 +165,12 @@ export class Client {
         if (message.epoch !== this.shared.epoch()) return this.#ask(group)
         const value = deserialize(message.value)
         if (message.stored) this.#near.keep(group.key, value, message.value.byteLength, message.epoch)
-        return this.#settle(group, (joiner) => joiner.resolve(value))
+        return this.#settle(group, (joiner) => joiner.resolve(value), message.hit)
       }
       case 'compute':
-        // A stale assignment: the owner is about to abort it and queue us again.
+        // A stale assignment: the owner is about to abort it and queue us again. Keep its
+        // token all the same, so that abort (or a timeout's) finds this request.
+        group.token = message.token
         if (message.epoch !== this.shared.epoch()) return
         return this.#compute(group, message.token, message.epoch)
       case 'abort':
@@ -200,6 +201,10 @@ export class Client {
     return group.state === 'computing' && group.token === token && this.#groups.get(group.key) === group
   }
 
+  // A computer's result is delivered only if the epoch has not moved: read it first, then
+  // tell the owner. The other order loses a call: put sent · reset · epoch read (moved), so the
+  // call waits to be queued again, while the owner took the put before it saw the reset and
+  // considers the flight done. Read first, and a reset after the read is the owner's to see.
   #offer(group: Group, token: number, epoch: number, value: unknown): void {
     if (!this.#computing(group, token)) return
     let bytes: Buffer
@@ -208,20 +213,23 @@ export class Client {
     } catch (cause) {
       return this.#failed(group, token, epoch, new ValueNotCloneableError(showKey(group.key), cause))
     }
+    // Stale: the owner will abort this computation and queue the request in the new epoch.
+    if (this.shared.epoch() !== epoch) return
+    this.#settle(group, (joiner) => joiner.resolve(value))
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
     group.link.post({ type: 'put', key: group.key, token, epoch, value: bytes }, transfer)
-    // Delivered only if no reset happened meanwhile; otherwise the owner queues us again.
-    if (this.shared.epoch() === epoch) this.#settle(group, (joiner) => joiner.resolve(value))
   }
 
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
-    if (!this.#computing(group, token)) return
+    if (!this.#computing(group, token) || this.shared.epoch() !== epoch) return
+    this.#settle(group, (joiner) => joiner.reject(error))
     group.link.post({ type: 'fail', key: group.key, token, epoch, error: toWire(cloneableError(error)) })
-    if (this.shared.epoch() === epoch) this.#settle(group, (joiner) => joiner.reject(error))
   }
 
   #aborted(group: Group, token: number, reason: 'reset' | 'timeout'): void {
-    if (group.state !== 'computing' || group.token !== token) return
+    if (group.token !== token) return
+    // Timed out before its fn ever ran here: the owner has let the request go; ask again.
+    if (reason === 'timeout' && group.state !== 'computing') return this.#ask(group)
     if (reason === 'reset') {
       // The owner has queued this same request in the new epoch; its answer follows.
       group.controller?.abort(new CacheResetError(showKey(group.key)))
@@ -238,8 +246,14 @@ export class Client {
     else this.#forget(group)
   }
 
-  #settle(group: Group, each: (joiner: Joiner) => void): void {
+  /**
+   * Ends the group's calls. The owner counted the group's request; the calls that joined it
+   * here are counted now, when it is known whether the answer was a stored value.
+   */
+  #settle(group: Group, each: (joiner: Joiner) => void, hit = false): void {
     this.#forget(group)
+    const joined = group.joiners.length - 1
+    if (joined > 0) this.shared.add(hit ? Shared.LocalHits : Shared.LocalCoalesced, joined)
     for (const joiner of group.joiners) each(joiner)
   }
 

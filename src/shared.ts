@@ -33,8 +33,9 @@ export const enum Shared {
   NearBytes = 2,
   LocalCoalesced = 3,
   Resets = 4,
+  LocalHits = 5,
 }
-const SHARED_SLOTS = 5
+const SHARED_SLOTS = 6
 
 /** Counters in an owner's row, written by that owner only. */
 export const enum Row {

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { createCache, cached } from 'coop-cache'
-import { Board, outcome } from './helpers/board.js'
+import { Board, outcome, until } from './helpers/board.js'
 import { callerThreads } from './helpers/callers.js'
 
 test('1,000 concurrent calls for one cold key from the main thread and 4 workers compute it once', async (t) => {
@@ -14,6 +14,8 @@ test('1,000 concurrent calls for one cold key from the main thread and 4 workers
     const local = Array.from({ length: 200 }, () => outcome(cached(cache, ['page', 42], board.fn(spec))))
     await Promise.all(remote.map((r) => r.issued))
     await board.computations(1)
+    // every worker's request has joined the computation at the owner
+    await until(cache, (stats) => stats.coalesced === 4)
     board.open(0)
     const outcomes = [...(await Promise.all(local)), ...(await Promise.all(remote.map((r) => r.done))).flat()]
     t.is(outcomes.length, 1000)

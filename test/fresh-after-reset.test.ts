@@ -18,6 +18,8 @@ test('reset during compute never serves the old value: every caller gets the new
     await second.issued
     await reset(cache, 'v2')
     t.is(cache.version, 'v2')
+    // the straddling computation is told: its signal aborts while it still runs
+    await board.abortions(1)
     board.open(0)
     const outcomes = [...(await Promise.all(local)), ...(await first.done), ...(await second.done)]
     t.is(outcomes.length, 150)

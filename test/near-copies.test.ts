@@ -47,3 +47,18 @@ test('nearLimit: 0 sends every hit to the owner', async (t) => {
     await cache.close()
   }
 })
+
+test('calls that join a request their thread already has open count as hits when it is answered from the store', async (t) => {
+  const cache = await createCache({ name: 'near-joiners', threads: 1, nearLimit: 0 })
+  try {
+    await cached(cache, 'k', async () => 1)
+    const before = await cache.stats()
+    await Promise.all(Array.from({ length: 10 }, () => cached(cache, 'k', async () => 2)))
+    const after = await cache.stats()
+    t.is(after.hits - before.hits, 10)
+    t.is(after.misses - before.misses, 0)
+    t.is(after.coalesced - before.coalesced, 0)
+  } finally {
+    await cache.close()
+  }
+})

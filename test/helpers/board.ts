@@ -2,6 +2,7 @@
 // computations actually run, a counter of computations that saw their signal aborted, and
 // gates that hold a computation until the test opens them. It is how a test blocks `fn` on a
 // promise it controls when `fn` runs in another thread.
+import { threadId } from 'node:worker_threads'
 import type { CacheStats, ComputeContext } from 'coop-cache'
 
 const COMPUTED = 0
@@ -11,6 +12,7 @@ const GATES = 2
 export class Board {
   readonly buffer: SharedArrayBuffer
   readonly #cells: Int32Array
+  #made = 0
 
   constructor(buffer = new SharedArrayBuffer(4 * 64)) {
     this.buffer = buffer
@@ -27,10 +29,19 @@ export class Board {
 
   /** Resolves once at least `n` computations have started. */
   async computations(n: number): Promise<void> {
+    await this.#atLeast(COMPUTED, n)
+  }
+
+  /** Resolves once at least `n` computations have seen their signal abort. */
+  async abortions(n: number): Promise<void> {
+    await this.#atLeast(ABORTED, n)
+  }
+
+  async #atLeast(cell: number, n: number): Promise<void> {
     for (;;) {
-      const now = Atomics.load(this.#cells, COMPUTED)
+      const now = Atomics.load(this.#cells, cell)
       if (now >= n) return
-      await Atomics.waitAsync(this.#cells, COMPUTED, now, 50).value
+      await Atomics.waitAsync(this.#cells, cell, now, 50).value
     }
   }
 
@@ -46,15 +57,20 @@ export class Board {
   /** The fn a spec describes, counting on this board. */
   fn(spec: FnSpec): (context: ComputeContext) => Promise<unknown> {
     return async ({ signal, version }) => {
+      signal.addEventListener('abort', () => {
+        Atomics.add(this.#cells, ABORTED, 1)
+        Atomics.notify(this.#cells, ABORTED)
+      })
       Atomics.add(this.#cells, COMPUTED, 1)
       Atomics.notify(this.#cells, COMPUTED)
       if (spec.gate !== undefined) await this.#gate(spec.gate)
-      if (signal.aborted) Atomics.add(this.#cells, ABORTED, 1)
+      if (spec.delay !== undefined) await new Promise((resolve) => setTimeout(resolve, spec.delay))
       if (spec.throws !== undefined) throw new RangeError(spec.throws)
       if (spec.hang === true) return new Promise(() => {})
       if (spec.uncloneable === true) return { render: () => 'a function cannot cross threads' }
       if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
-      return spec.withVersion === true ? `${String(spec.value)}@${String(version)}` : spec.value
+      const tagged = spec.tag === true ? `#${threadId}.${++this.#made}` : ''
+      return spec.withVersion === true ? `${String(spec.value)}@${String(version)}${tagged}` : spec.value
     }
   }
 }
@@ -74,6 +90,10 @@ export interface FnSpec {
   readonly bytes?: number
   /** return `${value}@${version}` */
   readonly withVersion?: boolean
+  /** with withVersion: append `#thread.n`, naming this very computation */
+  readonly tag?: boolean
+  /** wait this many ms before returning */
+  readonly delay?: number
 }
 
 /** What a call ended with, as plain data. */
