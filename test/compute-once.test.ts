@@ -1,13 +1,10 @@
 import test from 'ava'
-import { createCache, cached } from 'coop-cache'
-import { Board, outcome, until } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { cached } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
+import { outcome, until } from './helpers/board.js'
 
-test('1,000 concurrent calls for one cold key from the main thread and 4 workers compute it once', async (t) => {
-  const cache = await createCache({ name: 'once', threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 4)
-  try {
+test('1,000 concurrent calls for one cold key from the main thread and 4 workers compute it once', (t) =>
+  withCache({ name: 'once', threads: 2 }, 4, async ({ cache, board, workers }) => {
     // fn is held at gate 0 until every call has been made, so they all meet one computation.
     const spec = { value: { page: 42 }, gate: 0 }
     const remote = workers.map((w) => w.cached(['page', 42], spec, 200))
@@ -26,17 +23,11 @@ test('1,000 concurrent calls for one cold key from the main thread and 4 workers
     t.is(stats.computes, 1)
     t.is(stats.coalesced, 999)
     t.is(stats.stored, 1)
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('K cold keys asked for by several threads at once are computed K times in all', async (t) => {
-  const cache = await createCache({ name: 'once-k', threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 3)
-  try {
+test('K cold keys asked for by several threads at once are computed K times in all', (t) =>
+  withCache({ name: 'once-k', threads: 2 }, 3, async ({ cache, board, workers }) => {
     const keys = Array.from({ length: 20 }, (_, i) => ({ report: i, region: ['eu', 'us'][i % 2] as string }))
     const remote = workers.flatMap((w) => keys.map((key) => w.cached(key, { value: key.report, gate: 0 }, 10)))
     await Promise.all(remote.map((r) => r.issued))
@@ -44,17 +35,11 @@ test('K cold keys asked for by several threads at once are computed K times in a
     const outcomes = (await Promise.all(remote.map((r) => r.done))).flat()
     t.is(board.computed, keys.length)
     t.is(outcomes.filter((o) => o.ok).length, 3 * 20 * 10)
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('a value computed in a worker thread is a hit for the main thread', async (t) => {
-  const cache = await createCache({ name: 'once-hit', threads: 2 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('a value computed in a worker thread is a hit for the main thread', (t) =>
+  withCache({ name: 'once-hit', threads: 2 }, 1, async ({ cache, board, workers: [worker] }) => {
     const [computed] = await worker!.cached('home', { value: 'rendered in a worker' }).done
     t.deepEqual(computed, { ok: true, value: 'rendered in a worker' })
     const value = await cached<string>(cache, 'home', () => {
@@ -63,17 +48,11 @@ test('a value computed in a worker thread is a hit for the main thread', async (
     t.is(value, 'rendered in a worker')
     t.is(board.computed, 1)
     t.is((await cache.stats()).hits, 1)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('keys that are equal by canonical encoding share one computation across threads', async (t) => {
-  const cache = await createCache({ name: 'once-canonical', threads: 2 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('keys that are equal by canonical encoding share one computation across threads', (t) =>
+  withCache({ name: 'once-canonical', threads: 2 }, 1, async ({ cache, board, workers: [worker] }) => {
     const remote = worker!.cached({ b: [2, 'x'], a: 1 }, { value: 'shared', gate: 0 })
     await remote.issued
     const local = outcome(cached(cache, { a: 1, b: [2, 'x'] }, board.fn({ value: 'other', gate: 0 })))
@@ -83,8 +62,5 @@ test('keys that are equal by canonical encoding share one computation across thr
     const localOutcome = await local
     t.is(board.computed, 1)
     t.deepEqual(remoteOutcome, localOutcome)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)

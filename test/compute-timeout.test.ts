@@ -1,13 +1,10 @@
 import test from 'ava'
-import { createCache, cached } from 'coop-cache'
-import { Board, outcome } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { cached } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
+import { outcome } from './helpers/board.js'
 
-test('a computer that hangs past computeTimeout is replaced by a waiter, which computes with its own fn', async (t) => {
-  const cache = await createCache({ name: 'timeout', threads: 1, computeTimeout: 200 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('a computer that hangs past computeTimeout is replaced by a waiter, which computes with its own fn', (t) =>
+  withCache({ name: 'timeout', threads: 1, computeTimeout: 200 }, 1, async ({ cache, board, workers: [worker] }) => {
     const hung = worker!.cached('slow', { hang: true })
     await hung.issued
     await board.computations(1)
@@ -17,17 +14,11 @@ test('a computer that hangs past computeTimeout is replaced by a waiter, which c
     t.deepEqual(await Promise.all(waiters), Array(10).fill({ ok: true, value: 'from a waiter' }))
     t.is(board.computed, 2)
     t.is((await cache.stats()).failures, 1)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('a timed-out computer\'s call rejects at the timeout, and its late result never replaces the value', async (t) => {
-  const cache = await createCache({ name: 'timeout-late', threads: 1, computeTimeout: 100, nearLimit: 0 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('a timed-out computer\'s call rejects at the timeout, and its late result never replaces the value', (t) =>
+  withCache({ name: 'timeout-late', threads: 1, computeTimeout: 100, nearLimit: 0 }, 1, async ({ cache, board, workers: [worker] }) => {
     const late = worker!.cached('k', { value: 'late', gate: 0 })
     await board.computations(1)
     const waiter = outcome(cached(cache, 'k', board.fn({ value: 'replacement' })))
@@ -37,8 +28,5 @@ test('a timed-out computer\'s call rejects at the timeout, and its late result n
     board.open(0)
     await new Promise((resolve) => setTimeout(resolve, 50))
     t.is(await cached(cache, 'k', board.fn({ value: 'must not run' })), 'replacement')
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)

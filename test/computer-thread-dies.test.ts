@@ -1,13 +1,10 @@
 import test from 'ava'
-import { createCache, cached } from 'coop-cache'
-import { Board, outcome } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { cached } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
+import { outcome } from './helpers/board.js'
 
-test('a computer whose worker is terminated mid-computation does not strand its waiters', async (t) => {
-  const cache = await createCache({ name: 'thread-dies', threads: 2 })
-  const board = new Board()
-  const [doomed, survivor] = await callerThreads(cache, board, 2)
-  try {
+test('a computer whose worker is terminated mid-computation does not strand its waiters', (t) =>
+  withCache({ name: 'thread-dies', threads: 2 }, 2, async ({ cache, board, workers: [doomed, survivor] }) => {
     const lost = doomed!.cached('page', { value: 'never', gate: 0 })
     await lost.issued
     await board.computations(1)
@@ -20,8 +17,5 @@ test('a computer whose worker is terminated mid-computation does not strand its 
     t.deepEqual(outcomes, Array(40).fill({ ok: true, value: 'from a waiter' }))
     t.is(board.computed, 2)
     t.is((await cache.stats()).failures, 1)
-  } finally {
-    await survivor!.end()
-    await cache.close()
-  }
-})
+  }),
+)

@@ -1,13 +1,10 @@
 import test from 'ava'
 import { createCache, cached } from 'coop-cache'
-import { Board, outcome, until } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { withCache } from './helpers/scene.js'
+import { outcome, until } from './helpers/board.js'
 
-test('a computer that throws: every coalesced caller gets that error, and the next call computes again', async (t) => {
-  const cache = await createCache({ name: 'throws', threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 2)
-  try {
+test('a computer that throws: every coalesced caller gets that error, and the next call computes again', (t) =>
+  withCache({ name: 'throws', threads: 2 }, 2, async ({ cache, board, workers }) => {
     const failing = { throws: 'the source is down', gate: 0 }
     const computer = outcome(cached(cache, 'report', board.fn(failing)))
     await board.computations(1)
@@ -26,11 +23,8 @@ test('a computer that throws: every coalesced caller gets that error, and the ne
     t.is(board.computed, 2)
     const stats = await cache.stats()
     t.like(stats, { failures: 1, stored: 1 }, JSON.stringify(stats))
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('a computer whose fn throws synchronously fails the call instead of the thread', async (t) => {
   const cache = await createCache({ name: 'throws-sync', threads: 1 })

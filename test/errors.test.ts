@@ -1,5 +1,6 @@
 import test from 'ava'
 import { createCache, cached, reset, attach, CacheClosedError, InvalidKeyError, type Key } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
 import { Board, outcome, until } from './helpers/board.js'
 import { callerThreads } from './helpers/callers.js'
 
@@ -30,11 +31,8 @@ test('bad keys are refused at the call with a TypeError that names the offending
   }
 })
 
-test('a value that cannot be cloned fails its computer and waiters with ValueNotCloneableError, and is not stored', async (t) => {
-  const cache = await createCache({ name: 'uncloneable', threads: 1 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('a value that cannot be cloned fails its computer and waiters with ValueNotCloneableError, and is not stored', (t) =>
+  withCache({ name: 'uncloneable', threads: 1 }, 1, async ({ cache, board, workers: [worker] }) => {
     const own = outcome(cached(cache, 'widget', board.fn({ uncloneable: true, gate: 0 })))
     await board.computations(1)
     const waiting = worker!.cached('widget', { value: 'unused' }, 2)
@@ -45,11 +43,8 @@ test('a value that cannot be cloned fails its computer and waiters with ValueNot
     t.regex((outcomes[0] as { message: string }).message, /key "widget" cannot be cloned/)
     t.like(await cache.stats(), { stored: 0, failures: 1 })
     t.is(await cached(cache, 'widget', () => 'plain data'), 'plain data')
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('calls after close reject with CacheClosedError in every thread, and pending calls are ended', async (t) => {
   const cache = await createCache({ name: 'closed', threads: 2 })
@@ -72,19 +67,13 @@ test('calls after close reject with CacheClosedError in every thread, and pendin
   }
 })
 
-test('an attached thread that closes ends its own calls only; the cache goes on for the others', async (t) => {
-  const cache = await createCache({ name: 'detach', threads: 1 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('an attached thread that closes ends its own calls only; the cache goes on for the others', (t) =>
+  withCache({ name: 'detach', threads: 1 }, 1, async ({ cache, workers: [worker] }) => {
     t.like(await worker!.close(), { ok: true })
     t.like((await worker!.cached('k', { value: 1 }).done)[0], { ok: false, name: 'CacheClosedError' })
     t.is(await cached(cache, 'k', () => 'still open'), 'still open')
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('bad options are refused with a message that names the option', async (t) => {
   const bad: [unknown, RegExp][] = [

@@ -1,13 +1,10 @@
 import test from 'ava'
 import { createCache, cached, reset } from 'coop-cache'
-import { Board, outcome } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { withCache } from './helpers/scene.js'
+import { outcome } from './helpers/board.js'
 
-test('reset during compute never serves the old value: every caller gets the new one', async (t) => {
-  const cache = await createCache({ name: 'fresh', version: 'v1', threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 2)
-  try {
+test('reset during compute never serves the old value: every caller gets the new one', (t) =>
+  withCache({ name: 'fresh', version: 'v1', threads: 2 }, 2, async ({ cache, board, workers }) => {
     // The first computation starts under v1 and is held at gate 0; callers pile up behind it.
     const spec = { value: 'page', gate: 0, withVersion: true }
     const first = workers[0]!.cached('page', spec, 50)
@@ -27,17 +24,11 @@ test('reset during compute never serves the old value: every caller gets the new
     // the straddling computation saw its signal aborted; one more ran in the new epoch
     t.is(board.aborted, 1)
     t.is(board.computed, 2)
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('stored values and near copies from before a reset are never served after it', async (t) => {
-  const cache = await createCache({ name: 'fresh-stored', version: 1, threads: 2 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('stored values and near copies from before a reset are never served after it', (t) =>
+  withCache({ name: 'fresh-stored', version: 1, threads: 2 }, 1, async ({ cache, board, workers: [worker] }) => {
     const spec = { value: 'report', withVersion: true }
     t.is(await cached(cache, 'report', board.fn(spec)), 'report@1')
     // the worker's hit leaves it a near copy; the main thread's second call leaves one too
@@ -54,16 +45,11 @@ test('stored values and near copies from before a reset are never served after i
     t.is(stats.epoch, 2)
     t.is(stats.resets, 1)
     t.is(stats.version, 2)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('reset to the version the cache already has changes nothing', async (t) => {
-  const cache = await createCache({ name: 'fresh-noop', version: { sha: 'abc' }, threads: 1 })
-  const board = new Board()
-  try {
+test('reset to the version the cache already has changes nothing', (t) =>
+  withCache({ name: 'fresh-noop', version: { sha: 'abc' }, threads: 1 }, 0, async ({ cache, board }) => {
     await cached(cache, 'k', board.fn({ value: 1 }))
     await Promise.all([reset(cache, { sha: 'abc' }), reset(cache, { sha: 'abc' })])
     await cached(cache, 'k', board.fn({ value: 1 }))
@@ -71,16 +57,11 @@ test('reset to the version the cache already has changes nothing', async (t) => 
     t.is((await cache.stats()).epoch, 1)
     await Promise.all([reset(cache, { sha: 'def' }), reset(cache, { sha: 'def' })])
     t.is((await cache.stats()).resets, 1)
-  } finally {
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('concurrent resets from several threads settle on one epoch per distinct version', async (t) => {
-  const cache = await createCache({ name: 'fresh-concurrent', threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 3)
-  try {
+test('concurrent resets from several threads settle on one epoch per distinct version', (t) =>
+  withCache({ name: 'fresh-concurrent', threads: 2 }, 3, async ({ cache, workers }) => {
     const outcomes = await Promise.all([...workers.map((w, i) => w.reset(`v${i}`)), outcome(reset(cache, 'v-main'))])
     t.true(outcomes.every((o) => o.ok))
     const stats = await cache.stats()
@@ -89,11 +70,8 @@ test('concurrent resets from several threads settle on one epoch per distinct ve
     // whichever reset came last names the version every thread now sees
     const seen = await Promise.all(workers.map(async (w) => ((await w.stats()) as { value: { version: unknown } }).value.version))
     t.true(seen.every((v) => v === cache.version))
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('a computation that ignores its aborted signal is still never stored or handed out', async (t) => {
   const cache = await createCache({ name: 'fresh-stubborn', version: 'old', threads: 1 })

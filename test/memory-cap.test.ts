@@ -1,15 +1,12 @@
 import test from 'ava'
-import { createCache, cached } from 'coop-cache'
-import { Board, until } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { cached } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
+import { until } from './helpers/board.js'
 
 const LIMIT = 64 * 1024
 
-test('stored bytes stay within memoryLimit over a run that offers 10x the limit, from several threads', async (t) => {
-  const cache = await createCache({ name: 'cap', memoryLimit: LIMIT, threads: 2 })
-  const board = new Board()
-  const workers = await callerThreads(cache, board, 2)
-  try {
+test('stored bytes stay within memoryLimit over a run that offers 10x the limit, from several threads', (t) =>
+  withCache({ name: 'cap', memoryLimit: LIMIT, threads: 2 }, 2, async ({ cache, board, workers }) => {
     let offered = 0
     for (let round = 0; offered < 10 * LIMIT; round++) {
       // 3 threads × 4 keys × ~2 KiB each round, all distinct keys
@@ -26,17 +23,11 @@ test('stored bytes stay within memoryLimit over a run that offers 10x the limit,
     t.true(stats.rejected > 0)
     t.is(stats.stored + stats.rejected, stats.computes)
     t.true(stats.bytes > LIMIT / 2, 'the cache filled up to near its limit')
-  } finally {
-    await Promise.all(workers.map((w) => w.end()))
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('a value that does not fit is still returned to its computer and waiters, counted rejected, and computed again later', async (t) => {
-  const cache = await createCache({ name: 'cap-reject', memoryLimit: 1000, threads: 1 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('a value that does not fit is still returned to its computer and waiters, counted rejected, and computed again later', (t) =>
+  withCache({ name: 'cap-reject', memoryLimit: 1000, threads: 1 }, 1, async ({ cache, board, workers: [worker] }) => {
     const waiting = worker!.cached('big', { bytes: 5000, gate: 0 }, 3)
     await waiting.issued
     await board.computations(1)
@@ -49,16 +40,11 @@ test('a value that does not fit is still returned to its computer and waiters, c
     t.like(before, { rejected: 1, stored: 0, entries: 0, bytes: 0 })
     await cached(cache, 'big', board.fn({ bytes: 5000 }))
     t.is(board.computed, 2)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
-test("policy 'evict' makes room by dropping least recently used entries, and stays within the limit", async (t) => {
-  const cache = await createCache({ name: 'cap-evict', memoryLimit: 10_000, threads: 1, policy: 'evict', nearLimit: 0 })
-  const board = new Board()
-  try {
+test("policy 'evict' makes room by dropping least recently used entries, and stays within the limit", (t) =>
+  withCache({ name: 'cap-evict', memoryLimit: 10_000, threads: 1, policy: 'evict', nearLimit: 0 }, 0, async ({ cache, board }) => {
     for (let i = 0; i < 50; i++) {
       await cached(cache, i, board.fn({ bytes: 900 }))
       const stats = await cache.stats()
@@ -73,21 +59,15 @@ test("policy 'evict' makes room by dropping least recently used entries, and sta
     t.is(board.computed, 50)
     await cached(cache, 0, board.fn({ bytes: 900 }))
     t.is(board.computed, 51)
-  } finally {
-    await cache.close()
-  }
-})
+  }),
+)
 
-test('a reset gives every stored byte back', async (t) => {
-  const cache = await createCache({ name: 'cap-reset', memoryLimit: LIMIT, threads: 2 })
-  const board = new Board()
-  try {
+test('a reset gives every stored byte back', (t) =>
+  withCache({ name: 'cap-reset', memoryLimit: LIMIT, threads: 2 }, 0, async ({ cache, board }) => {
     for (let i = 0; i < 10; i++) await cached(cache, i, board.fn({ bytes: 1000 }))
     t.true((await cache.stats()).bytes > 10_000)
     const { reset } = await import('coop-cache')
     await reset(cache, 'next')
     t.like(await cache.stats(), { bytes: 0, entries: 0 })
-  } finally {
-    await cache.close()
-  }
-})
+  }),
+)

@@ -1,7 +1,6 @@
 import test from 'ava'
 import { createCache, cached } from 'coop-cache'
-import { Board } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { withCache } from './helpers/scene.js'
 
 test('a thread serves repeated hits from its near copy without asking the owner', async (t) => {
   const cache = await createCache({ name: 'near', threads: 1 })
@@ -18,11 +17,8 @@ test('a thread serves repeated hits from its near copy without asking the owner'
   }
 })
 
-test('near copies are bounded by nearLimit in each thread and are not counted in memoryLimit', async (t) => {
-  const cache = await createCache({ name: 'near-limit', threads: 1, nearLimit: 10_000, memoryLimit: 1_000_000 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('near copies are bounded by nearLimit in each thread and are not counted in memoryLimit', (t) =>
+  withCache({ name: 'near-limit', threads: 1, nearLimit: 10_000, memoryLimit: 1_000_000 }, 1, async ({ cache, board, workers: [worker] }) => {
     for (let i = 0; i < 30; i++) await cached(cache, i, board.fn({ bytes: 1000 }))
     // each thread's copies (here: the worker's hits) stay under its own limit
     for (let i = 0; i < 30; i++) await worker!.cached(i, { bytes: 1000 }).done
@@ -31,11 +27,8 @@ test('near copies are bounded by nearLimit in each thread and are not counted in
     t.true(stats.nearBytes > 5_000)
     t.true(stats.bytes > 30_000, 'stored bytes are the owners\', apart from near copies')
     t.is(board.computed, 30)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('nearLimit: 0 sends every hit to the owner', async (t) => {
   const cache = await createCache({ name: 'near-off', threads: 1, nearLimit: 0 })

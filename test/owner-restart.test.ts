@@ -2,14 +2,11 @@ import test from 'ava'
 import { createCache, cached } from 'coop-cache'
 import { supervisorOf } from '../src/cache.js'
 import { ownerOf, encodeKey } from '../src/key.js'
-import { Board, outcome } from './helpers/board.js'
-import { callerThreads } from './helpers/callers.js'
+import { withCache } from './helpers/scene.js'
+import { outcome } from './helpers/board.js'
 
-test('an owner thread that crashes is restarted, and the callers it stranded are served', async (t) => {
-  const cache = await createCache({ name: 'owner-crash', threads: 2, nearLimit: 0 })
-  const board = new Board()
-  const [worker] = await callerThreads(cache, board, 1)
-  try {
+test('an owner thread that crashes is restarted, and the callers it stranded are served', (t) =>
+  withCache({ name: 'owner-crash', threads: 2, nearLimit: 0 }, 1, async ({ cache, board, workers: [worker] }) => {
     const owner = ownerOf(encodeKey('page'), 2)
     const other = 'unrelated' + [...Array(20).keys()].find((i) => ownerOf(encodeKey('unrelated' + i), 2) !== owner)
     await cached(cache, other, async () => 'kept')
@@ -28,11 +25,8 @@ test('an owner thread that crashes is restarted, and the callers it stranded are
     const stats = await cache.stats()
     t.true(stats.entries >= 1)
     t.true(stats.bytes <= stats.memoryLimit)
-  } finally {
-    await worker!.end()
-    await cache.close()
-  }
-})
+  }),
+)
 
 test('an owner that keeps crashing is given up on, and its callers get OwnerUnavailableError', async (t) => {
   const cache = await createCache({ name: 'owner-gives-up', threads: 1 })
