@@ -176,6 +176,8 @@ export class Client {
       case 'abort':
         return this.#aborted(group, message.token, message.reason)
       case 'error': {
+        // A computation's error is a reply like a value: not delivered across a reset.
+        if (message.epoch !== undefined && message.epoch !== this.shared.epoch()) return this.#ask(group)
         const error = fromWire(message.error)
         return this.#settle(group, (joiner) => joiner.reject(error))
       }

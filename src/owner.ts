@@ -180,7 +180,7 @@ export class Owner {
     flight.computer.link.open.delete(flight.computer.id)
     for (const waiter of flight.waiters) {
       waiter.link.open.delete(waiter.id)
-      waiter.link.send({ type: 'error', id: waiter.id, error })
+      waiter.link.send({ type: 'error', id: waiter.id, error, epoch })
     }
   }
 

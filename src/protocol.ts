@@ -81,11 +81,12 @@ export interface AbortMessage {
   readonly reason: 'reset' | 'timeout'
 }
 
-/** Owner → caller: request `id` ends with this error. */
+/** Owner → caller: request `id` ends with this error (thrown in `epoch`, if it was thrown). */
 export interface ErrorMessage {
   readonly type: 'error'
   readonly id: number
   readonly error: WireError
+  readonly epoch?: number
 }
 
 /** Owner → caller: the answer to `ping` `id`. */
