@@ -163,8 +163,8 @@ export class Client {
       case 'value': {
         // A value that left the owner before a reset and arrives after it is never delivered.
         if (message.epoch !== this.shared.epoch()) return this.#ask(group)
-        const value = deserialize(message.value)
-        if (message.stored) this.#near.keep(group.key, value, message.value.byteLength, message.epoch)
+        const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
+        if (message.stored) this.#near.keep(group.key, value, message.size, message.epoch)
         return this.#settle(group, (joiner) => joiner.resolve(value), message.hit)
       }
       case 'compute':

@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads'
 import type { CallerMessage, OwnerData, OwnerMessage, WireError } from './protocol.js'
 import { CacheClosedError, toWire } from './errors.js'
 import { Flights, type Flight, type Request } from './flight.js'
-import { Store } from './store.js'
+import { Store, entryOf, type Entry } from './store.js'
 import { Row, type SharedState } from './shared.js'
 
 /** One caller thread's link to this owner, and the requests it has open here. */
@@ -17,6 +17,15 @@ class Link {
 
   send(message: OwnerMessage): void {
     this.port.postMessage(message)
+  }
+
+  sendValue(id: number, epoch: number, entry: Entry, stored: boolean, hit: boolean): void {
+    const { size } = entry
+    this.port.postMessage(
+      entry.bytes === undefined
+        ? { type: 'value', id, epoch, value: entry.value, size, stored, hit }
+        : { type: 'value', id, epoch, bytes: entry.bytes, size, stored, hit },
+    )
   }
 }
 
@@ -120,7 +129,7 @@ export class Owner {
     const stored = this.#store.get(key)
     if (stored !== undefined) {
       this.#count(Row.Hits)
-      link.send({ type: 'value', id, epoch: this.#epoch, value: stored, stored: true, hit: true })
+      link.sendValue(id, this.#epoch, stored, true, true)
       return
     }
     this.#count(Row.Misses)
@@ -165,10 +174,11 @@ export class Owner {
     if (flight === undefined) return
     this.#flights.end(flight)
     flight.computer.link.open.delete(flight.computer.id)
-    const stored = this.#store.offer(key, value)
+    const entry = entryOf(key, value)
+    const stored = this.#store.offer(key, entry)
     for (const waiter of flight.waiters) {
       waiter.link.open.delete(waiter.id)
-      waiter.link.send({ type: 'value', id: waiter.id, epoch, value, stored, hit: false })
+      waiter.link.sendValue(waiter.id, epoch, entry, stored, false)
     }
   }
 

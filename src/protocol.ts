@@ -49,12 +49,21 @@ export interface PingMessage {
 
 export type CallerMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage
 
-/** Owner → caller: the value of request `id`, stored or just computed, of epoch `epoch`. */
+/**
+ * Owner → caller: the value of request `id`, stored or just computed, of epoch `epoch`. A
+ * small value travels as itself (postMessage clones it, which costs less than v8.deserialize
+ * for small values); a large one as its serialized bytes (a copy, not a re-serialization).
+ */
 export interface ValueMessage {
   readonly type: 'value'
   readonly id: number
   readonly epoch: number
-  readonly value: Uint8Array
+  /** the value, when `bytes` is absent */
+  readonly value?: unknown
+  /** the value serialized, for large values */
+  readonly bytes?: Uint8Array
+  /** the value's serialized size */
+  readonly size: number
   /** the owner holds this value; a caller may keep a near copy only of stored values */
   readonly stored: boolean
   /** true when the value came from the store, false when from a computation just finished */

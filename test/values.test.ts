@@ -1,0 +1,48 @@
+import test from 'ava'
+import { cached } from 'coop-cache'
+import { withCache } from './helpers/scene.js'
+import { until } from './helpers/board.js'
+
+// Small values travel as clones and large ones as bytes (over 16 KiB serialized): both must
+// arrive in another thread exactly as they were computed.
+const values: Record<string, unknown> = {
+  number: 42.5,
+  string: 'héllo ✓',
+  bigint: 10n ** 30n,
+  undefined: undefined,
+  null: null,
+  nested: { a: [1, { b: 'c' }], d: new Date(0), m: new Map([['k', new Set([1, 2])]]) },
+  typed: new Float64Array([1.5, -2, Number.NaN]),
+  'large bytes': new Uint8Array(100_000).map((_, i) => i % 251),
+  'large string': 'x'.repeat(50_000),
+  'large object': { rows: Array.from({ length: 2000 }, (_, i) => ({ i, name: `row ${i}` })) },
+}
+
+test('values of every shape and size arrive intact in another thread, from the store and from a computation', (t) =>
+  withCache({ name: 'values', threads: 2 }, 1, async ({ cache, workers: [worker] }) => {
+    for (const [name, value] of Object.entries(values)) {
+      t.is(await cached(cache, name, () => value), value, `${name}: the computer gets its own value`)
+    }
+    // The worker's calls are owner hits; a second pass is served from its near copies.
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [name, value] of Object.entries(values)) {
+        const [got] = await worker!.cached(name, { value: 'must not compute' }).done
+        t.deepEqual(got, { ok: true, value }, name)
+      }
+    }
+    const stats = await cache.stats()
+    t.is(stats.computes, Object.keys(values).length)
+    t.is(stats.nearHits, Object.keys(values).length)
+  }))
+
+test('waiters in other threads get a large value computed while they waited', (t) =>
+  withCache({ name: 'values-wait', threads: 1 }, 1, async ({ cache, board, workers: [worker] }) => {
+    const own = cached(cache, 'big', board.fn({ bytes: 300_000, gate: 0 }))
+    await board.computations(1)
+    const waiting = worker!.cached('big', { bytes: 1 }, 3)
+    await until(cache, (stats) => stats.coalesced === 1)
+    board.open(0)
+    t.is(((await own) as Uint8Array).length, 300_000)
+    for (const o of await waiting.done) t.true(o.ok && (o.value as Uint8Array).length === 300_000 && (o.value as Uint8Array)[299_999] === 7)
+    t.is(board.computed, 1)
+  }))
