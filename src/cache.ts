@@ -63,7 +63,8 @@ export interface Cache {
   readonly handle: CacheHandle
   /**
    * The counters of the whole cache (every thread of this process). They include every call
-   * this thread has finished; other threads' calls are counted as their owners handle them.
+   * this thread has finished; other threads' calls are counted as their owners handle them,
+   * and their near hits at those threads' next turn of the event loop.
    */
   stats(): Promise<CacheStats>
   /**
@@ -98,6 +99,9 @@ class CoopCache implements Cache {
   }
 
   async stats(): Promise<CacheStats> {
+    // Yield to the event loop even when there is nothing to flush, so that a loop polling
+    // stats() cannot starve the links it is waiting on.
+    await new Promise((resolve) => setImmediate(resolve))
     if (!this.#client.closed) await this.#client.flush()
     const shared = this.#client.shared
     const sum = (field: Row) => {
@@ -117,7 +121,9 @@ class CoopCache implements Cache {
       evicted: sum(Row.Evicted),
       failures: sum(Row.Failures),
       entries: sum(Row.Entries),
-      bytes: sum(Row.Bytes),
+      // The reservation, not the sum of owners' rows: rows read one after another can catch
+      // bytes one owner released and another already took, and add up past the limit.
+      bytes: shared.read(Shared.Reserved),
       memoryLimit: this.handle.memoryLimit,
       nearHits,
       nearBytes: shared.read(Shared.NearBytes),

@@ -321,9 +321,11 @@ export class Client {
 
   /**
    * Resolves when every owner has handled all this thread sent it so far (a computer's put is
-   * not awaited by its call), so counters read next include this thread's own calls.
+   * not awaited by its call), and this thread's near hits are counted, so counters read next
+   * include this thread's own calls.
    */
   async flush(): Promise<void> {
+    this.#near.countHits()
     await Promise.all(
       this.#links.map((link) => {
         const port = link.port

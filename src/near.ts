@@ -16,6 +16,10 @@ export class Near {
   readonly #shared: SharedState
   readonly #copies: LRUCache<string, Copy> | undefined
   #epoch = 0
+  // Hits are counted here and added to the shared counter once per turn of the event loop:
+  // an Atomics.add per hit on a counter every thread shares makes threads that hit at the
+  // same time contend for one cache line.
+  #hits = 0
 
   constructor(shared: SharedState, limit: number) {
     this.#shared = shared
@@ -41,8 +45,15 @@ export class Near {
       return undefined
     }
     const copy = copies.get(key)
-    if (copy !== undefined) this.#shared.add(Shared.NearHits, 1)
+    if (copy !== undefined && this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
     return copy
+  }
+
+  /** Adds the hits counted so far to the shared counter. */
+  countHits(): void {
+    if (this.#hits === 0) return
+    this.#shared.add(Shared.NearHits, this.#hits)
+    this.#hits = 0
   }
 
   /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
@@ -57,6 +68,7 @@ export class Near {
   }
 
   clear(): void {
+    this.countHits()
     this.#copies?.clear()
   }
 }

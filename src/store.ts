@@ -45,10 +45,10 @@ export class Store {
       maxSize: limit,
       maxEntrySize: limit,
       dispose: ({ size }, _key, reason) => {
-        shared.release(size)
         shared.rowAdd(owner, Row.Bytes, -size)
         shared.rowAdd(owner, Row.Entries, -1)
         if (reason === 'evict') shared.rowAdd(owner, Row.Evicted, 1)
+        shared.release(size)
       },
     })
   }
