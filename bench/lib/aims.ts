@@ -1,0 +1,168 @@
+// The closing section of RESULTS.md, "What stands between us and the aims", written from the
+// figures of the same run: each aim, whether this run met it, and what the measurements beside
+// it suggest costs the time. Nothing here is a figure of its own; every number comes from
+// `figures`, and a scenario that did not run is said to be missing.
+
+import { bytes, ns, rate, ratio } from './measure.js'
+
+type Figures = Record<string, Record<string, number> | undefined>
+
+const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
+
+function hit(f: Record<string, number>): string[] {
+  const out: string[] = []
+  const mainRatio = f.mainRatioVsFetch as number
+  const workerRatio = f.workerRatioVsFetch as number
+  const together = f.togetherRatio as number
+  const met = (x: number) => x >= 1
+  const coopNs = 1e9 / (f.mainCoopRate as number)
+  const fetchNs = 1e9 / (f.mainFetchRate as number)
+  const getNs = 1e9 / (f.mainGetRate as number)
+  const awaitNs = 1e9 / (f.mainAwaitRate as number)
+  const atomicNs = 1e9 / (f.mainAtomicRate as number)
+  const replicaNs = 1e9 / (f.mainReplicaRate as number)
+  const uncountedNs = 1e9 / (f.mainReplicaUncountedRate as number)
+  const counterNs = replicaNs - uncountedNs
+  const gap = coopNs - fetchNs
+  const verdict = [
+    `main thread ${ratio(mainRatio)} (${met(mainRatio) ? 'met' : 'missed'})`,
+    `worker thread ${ratio(workerRatio)} (${met(workerRatio) ? 'met' : 'missed'})`,
+    `and, measured beside the aim, both threads hitting at once ${ratio(together)} (${met(together) ? 'as fast or faster' : 'slower'})`,
+  ].join(', ')
+  out.push(`**Hit at least as fast as lru-cache \`await fetch()\`** (throughput ratio, aim ≥ 1.00x): ${verdict}.`)
+  out.push(
+    `From the main thread a near hit cost ${fixed(coopNs)} ns per call (1 / throughput) against ${fixed(fetchNs)} ns for \`await fetch()\`${gap > 0 ? `: ${fixed(gap)} ns more` : `: ${fixed(-gap)} ns less`}. Both pay an \`await\` (${fixed(awaitNs)} ns for \`await Promise.resolve(v)\` alone) and an LRU look-up (${fixed(getNs)} ns for a bare \`get\`). What a near hit does beyond those (src/caller.ts \`Client.get\`, src/near.ts \`Near.get\`): the checks of \`cache\`, \`fn\` and the key (\`encodeKey\`), \`Atomics.load\`s of the closed flag and the epoch, and an \`Atomics.add(…, BigInt(1))\` on the \`nearHits\` counter that every thread shares, which alone, in a loop, cost ${fixed(atomicNs, 1)} ns here. A replica of those steps written in the benchmark (a model, not the library; only the difference between its two forms is read from it) took ${fixed(replicaNs)} ns per awaited call with the shared counter and ${fixed(uncountedNs)} ns without, so by this model the counter costs about ${fixed(Math.max(0, counterNs))} ns per hit in one thread${gap > 0 && counterNs > 0 ? (counterNs >= gap ? `, as much as the whole ${fixed(gap)} ns gap` : `, ${fixed((counterNs / gap) * 100)}% of the ${fixed(gap)} ns gap`) : ''}.`,
+  )
+  const coopDrop = f.togetherCoopVsAlone as number
+  const fetchDrop = f.togetherFetchVsAlone as number
+  if (Number.isFinite(coopDrop) && Number.isFinite(fetchDrop)) {
+    out.push(
+      coopDrop < fetchDrop * 0.85
+        ? `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate where lru-cache (one per thread, nothing shared) kept ${ratio(fetchDrop)}. The extra loss suggests contention on what the threads share on a near hit: its only shared write is the \`nearHits\` counter, written by every hit of every thread, in the same small SharedArrayBuffer as the epoch and closed flag every hit reads. Counting near hits per thread (a plain number, summed when stats() is read) would remove both the contention and the BigInt on each hit.`
+        : `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate and lru-cache (one per thread, nothing shared) ${ratio(fetchDrop)}: in this run the shared \`nearHits\` counter showed no contention cost beyond what two busy threads cost on this machine anyway.`,
+    )
+  }
+  if (Number.isFinite(f.mainNearShare as number) && (f.mainNearShare as number) < 0.999) {
+    out.push(`Only ${fixed((f.mainNearShare as number) * 100, 1)}% of the measured hits came from a near copy: the rest crossed threads, which would explain a slow hit on its own.`)
+  }
+  return out
+}
+
+function cross(f: Record<string, number>): string[] {
+  const out: string[] = []
+  const side = (who: 'main' | 'worker') => {
+    const latency = f[`${who}LatencyRatio`] as number
+    const pipe = f[`${who}PipeRatio`] as number
+    return { latency, pipe, latencyMet: latency <= 1.5, pipeMet: pipe >= 0.5 }
+  }
+  const m = side('main')
+  const w = side('worker')
+  out.push(
+    `**Cross-thread hit p50 within 1.5x a bare round trip**: main thread ${ratio(m.latency)} (${m.latencyMet ? 'met' : 'missed'}; ${ns(f.mainCoopP50 as number)} against ${ns(f.mainBareP50 as number)}), worker thread ${ratio(w.latency)} (${w.latencyMet ? 'met' : 'missed'}; ${ns(f.workerCoopP50 as number)} against ${ns(f.workerBareP50 as number)}).${Math.min(m.latency, w.latency) < 0.9 ? ' A cross-thread hit cannot be faster than a bare round trip: a ratio well below 1 says that one-at-a-time figures here are dominated by how soon a sleeping thread wakes up, which varies with the load on the machine.' : ''}`,
+  )
+  out.push(
+    `**Pipelined cross-thread throughput at least half the bare one** (1,000 in flight): main thread ${ratio(m.pipe)} (${m.pipeMet ? 'met' : 'missed'}; ${rate(f.mainCoopPipeRate as number)} against ${rate(f.mainBarePipeRate as number)}), worker thread ${ratio(w.pipe)} (${w.pipeMet ? 'met' : 'missed'}; ${rate(f.workerCoopPipeRate as number)} against ${rate(f.workerBarePipeRate as number)}).`,
+  )
+  const perCall = (r: number) => 1e9 / r
+  const coop = perCall(f.mainCoopPipeRate as number)
+  const bare = perCall(f.mainBarePipeRate as number)
+  const clone = perCall(f.mainClonePipeRate as number)
+  const bytes = perCall(f.mainBytesPipeRate as number)
+  const distance = coop - bare
+  const shape = clone - bare
+  const own = coop - clone
+  const share = (x: number) => `${fixed((x / distance) * 100)}%`
+  if (distance > 0) {
+    out.push(
+      `Where the time goes (main thread, pipelined, per call): coop-cache ${ns(coop)}, bare ${ns(bare)}, a distance of ${ns(distance)}. A plain round trip answered the way an owner answers a hit on a small value — \`{ type, id, epoch, value, size, stored, hit }\` with the value cloned — took ${ns(clone)}: the reply's shape (a ${fixed(f.valueSize as number)}-byte object and five more fields cloned, against three small fields echoed) accounts for ${ns(Math.max(0, shape))}${shape > 0 && shape < distance ? ` (${share(shape)})` : ''}${own > 0 ? `, and coop-cache's own work per request for the remaining ${ns(own)} (${share(own)}); reading src/caller.ts and src/owner.ts (it is not measured apart here), that is the per-key group and the open-request maps, the port's \`ref()\`/\`unref()\` as a link's first request opens and its last closes, the owner's epoch check, LRU look-up and counters per message, and the caller's epoch check per reply` : '; coop-cache\'s own work per request does not show beyond that in this run'}. Answering with the value's v8 bytes instead, and \`v8.deserialize\` on arrival (as owners do for values over 16 KiB), took ${ns(bytes)} per call; \`v8.deserialize\` of this value alone took ${ns(f.mainDeserialize as number)}.`,
+    )
+  }
+  if (!m.pipeMet || !w.pipeMet) {
+    const cloneRatio = (f.mainClonePipeRate as number) / (f.mainBarePipeRate as number)
+    out.push(
+      cloneRatio < 0.5
+        ? `Even the owner-shaped round trip alone reached only ${ratio(cloneRatio)} of the bare one here, so on this machine the aim cannot be met by trimming coop-cache's bookkeeping alone: the reply itself would have to be smaller (fewer fields, or the fields a caller needs only), or several replies batched into one message.`
+        : `The owner-shaped round trip alone reached ${ratio(cloneRatio)} of the bare one, so the reply's shape leaves room for the aim; what is missing is coop-cache's own per-request work named above.`,
+    )
+  }
+  if (Number.isFinite(f.mainWidePipeRate as number)) {
+    const widePipe = f.mainWidePipeRate as number
+    const coopPipe = f.mainCoopPipeRate as number
+    out.push(
+      `With the default owner count (${fixed(f.wideThreads as number)} owner threads on this machine) the pipelined rate was ${rate(widePipe)} against ${rate(coopPipe)} with one owner, and p50 ${ns(f.mainWideP50 as number)} against ${ns(f.mainCoopP50 as number)}${widePipe < coopPipe ? `: on ${fixed(f.wideThreads as number)} cores the calling thread and the owners share the cores, so more owners did not help here` : ': more owners helped here'}.`,
+    )
+  }
+  return out
+}
+
+function stampede(f: Record<string, number>): string[] {
+  const exact = f.coopExact === 1
+  return [
+    `**Each value computed once, however many callers**: ${exact ? `met — ${fixed(f.coopComputations as number)} computations for K = ${fixed(f.keys as number)} keys in every round` : `**missed** — the median round ran ${fixed(f.coopComputations as number)} computations for K = ${fixed(f.keys as number)} keys (see section 4 for every round)`}, where one lru-cache per thread ran ${fixed(f.lruComputations as number)}. The stampede took ${fixed(f.coopWallMs as number, 1)} ms against ${fixed(f.lruWallMs as number, 1)} ms for lru-cache (one \`fn\` takes ${fixed(f.computeMs as number)} ms): the difference is the cost of asking an owner in another thread for each key first, including each thread's first connection to each owner of a fresh cache. ${(f.wrong as number) > 0 || (f.errors as number) > 0 ? `**${fixed(f.wrong as number)} wrong answers and ${fixed(f.errors as number)} errors were seen.**` : 'No wrong answer and no error was seen.'}`,
+  ]
+}
+
+function scale(f: Record<string, number>): string[] {
+  const lo = f.minN as number
+  const nearHi = f.maxNearN as number
+  const farHi = f.maxFarN as number
+  const lruHi = f.maxN as number
+  if (!(lruHi > lo)) return []
+  const g = (prefix: string, hi: number) => (f[`${prefix}${hi}P50`] as number) / (f[`${prefix}${lo}P50`] as number)
+  const at = (n: number) => n.toLocaleString('en-US')
+  const parts: string[] = []
+  if (nearHi > lo) {
+    const nearAdd = (f[`near${nearHi}P50`] as number) - (f[`near${lo}P50`] as number)
+    const lruAdd = (f[`lru${nearHi}P50`] as number) - (f[`lru${lo}P50`] as number)
+    parts.push(
+      `between ${at(lo)} and ${at(nearHi)} entries the near-copy hit p50 went from ${ns(f[`near${lo}P50`] as number)} to ${ns(f[`near${nearHi}P50`] as number)} (${ns(nearAdd)} more), while lru-cache \`get\` went from ${ns(f[`lru${lo}P50`] as number)} to ${ns(f[`lru${nearHi}P50`] as number)} (${ns(lruAdd)} more)${nearAdd <= lruAdd * 1.25 ? ': a near hit grows by no more than an LRU look-up in a map of that size, which is what the near copies are' : ': a near hit grows by more than an LRU look-up in a map of that size; near copies keep each value inside a \`{ value, size }\` record in their own LRU, one more object to reach on each hit, which suggests where the extra goes once the map outgrows the CPU caches (not measured apart here)'}`,
+    )
+  }
+  if (farHi > lo) {
+    const farGrowth = g('far', farHi)
+    parts.push(
+      `the nearLimit-0 hit p50 went from ${ns(f[`far${lo}P50`] as number)} to ${ns(f[`far${farHi}P50`] as number)} between ${at(lo)} and ${at(farHi)} entries (${ratio(farGrowth)})${farGrowth < 1.5 ? ': the thread crossing (tens of µs, and as variable as the scheduling of the owner thread) dominates whatever the store size' : ', more than the crossing alone would explain'}`,
+    )
+  }
+  const out = [`**Hit latency as entries grow** (no numeric aim): ${parts.join('; ')}.`]
+  if ((f.skipped as number) > 0) out.push(`Some series were left out at the largest sizes to keep to the time budget (section 5 says which): filling through \`cached()\` took ${fixed(f[`fill${farHi}Seconds`] as number, 1)} s for ${at(farHi)} entries.`)
+  const perEntry = f[`rssPerEntry${farHi}`] as number
+  const counted = (f[`storedBytes${farHi}`] as number) / farHi
+  if (farHi >= 100_000 && Number.isFinite(perEntry)) {
+    out.push(
+      `Memory: at ${at(farHi)} small entries each counted ${fixed(counted, 1)} bytes against memoryLimit, while filling them added about ${fixed(perEntry)} bytes of RSS per entry (${fixed(perEntry / counted)}x): memoryLimit bounds the serialized bytes, as the design says, not the memory the entries take; for small values a process can hold far more than memoryLimit.`,
+    )
+  }
+  return out
+}
+
+function memory(f: Record<string, number>): string[] {
+  const limit = f.memoryLimit as number
+  const ok = f.roundsOverLimit === 0
+  const out = [
+    `**Stored bytes never above memoryLimit**: ${ok ? 'met' : '**missed**'} — with ten times the limit offered, stats().bytes ended at ${bytes(f.rejectBytes as number)} of ${bytes(limit)} with policy 'reject' (${fixed(f.rejectStored as number)} stored, ${fixed(f.rejectRejected as number)} rejected) and ${bytes(f.evictBytes as number)} with 'evict' (${fixed(f.evictEvicted as number)} evicted)${ok ? ', and was never above the limit when read during the offers' : ''}.${(f.roundsUnaccounted as number) > 0 ? ` In ${fixed(f.roundsUnaccounted as number)} round(s) stored + rejected did not add up to the offers.` : ''} The process's RSS ended at ${bytes(f.rssEnd as number)}.`,
+  ]
+  if (!ok) {
+    out.push(
+      `stats().bytes read above memoryLimit in ${fixed(f.roundsOverLimitReject as number)} 'reject' round(s) and ${fixed(f.roundsOverLimitEvict as number)} 'evict' round(s), by at most ${fixed(f.worstOver as number)} B, less than one entry (${fixed(f.entrySize as number)} B). An excess smaller than an entry points at the counters rather than the store: stats() sums the owners' byte rows one after another, and an owner that evicts gives its reservation back (src/store.ts, dispose: \`release\`) before it lowers its own row, so another owner can store into the freed room while the first row still counts the evicted entry. Reporting the shared reservation counter, which the reservation's compare-and-swap keeps under the limit, would make the figure hold the documented promise.`,
+    )
+  }
+  return out
+}
+
+/** `ran`: the scenarios this run started; one of them without figures failed. */
+export function whatStandsBetween(figures: Figures, ran: readonly string[]): string {
+  const parts: string[] = []
+  const add = (name: string, write: (f: Record<string, number>) => string[]) => {
+    const f = figures[name]
+    if (f === undefined && ran.includes(name)) parts.push(`*(The ${name} scenario failed in this run (see its section); its aim is not judged here.)*`)
+    else if (f === undefined) return
+    else parts.push(...write(f))
+  }
+  add('hit', hit)
+  add('cross-thread', cross)
+  add('stampede', stampede)
+  add('scale', scale)
+  add('memory', memory)
+  return parts.join('\n\n')
+}

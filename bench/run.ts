@@ -1,0 +1,149 @@
+// Runs every scenario, each in a node process of its own (so one scenario's heap and threads
+// do not weigh on the next, and a hang is caught by a deadline instead of stalling the run),
+// then writes bench/RESULTS.md: the machine, each scenario's section, and what the figures
+// say about the aims.
+//
+//   npm run bench                           every scenario, writes bench/RESULTS.md
+//   node dist/bench/run.js hit stampede     only these, printed (RESULTS.md untouched)
+//   BENCH_QUICK=1 npm run bench             smaller sizes, a trial (printed, not written)
+
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, availableParallelism, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { optionsFromEnv, type Section } from './lib/scenario.js'
+import { whatStandsBetween } from './lib/aims.js'
+
+interface Entry {
+  readonly name: string
+  readonly file: string
+  /** the most seconds it may take before it counts as hung */
+  readonly deadline: number
+  readonly title: string
+}
+
+const scenarios: readonly Entry[] = [
+  { name: 'hit', file: 'hit.js', deadline: 90, title: '1–2. Hit on a hot key (near copies on)' },
+  { name: 'cross-thread', file: 'cross-thread.js', deadline: 150, title: '3. Hit that must cross threads (nearLimit: 0)' },
+  { name: 'stampede', file: 'stampede.js', deadline: 90, title: '4. Cold-key stampede' },
+  { name: 'scale', file: 'scale.js', deadline: 300, title: '5. Hit latency against the number of entries' },
+  { name: 'memory', file: 'memory.js', deadline: 120, title: '6. Stored bytes against memoryLimit' },
+]
+
+interface Outcome {
+  readonly entry: Entry
+  readonly section?: Section
+  readonly failure?: string
+  readonly seconds: number
+}
+
+function runScenario(entry: Entry, dir: string): Promise<Outcome> {
+  const out = join(dir, `${entry.name}.json`)
+  const progress = join(dir, `${entry.name}.trace`)
+  const script = fileURLToPath(new URL(entry.file, import.meta.url))
+  const started = process.hrtime.bigint()
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', script], {
+      env: { ...process.env, BENCH_JSON: out, BENCH_TRACE: progress },
+      stdio: ['ignore', 'inherit', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      process.stderr.write(chunk)
+    })
+    let hung = false
+    const timer = setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, entry.deadline * 1000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      const seconds = elapsed()
+      if (hung) {
+        let last = ''
+        try {
+          last = readFileSync(progress, 'utf8').trim().split('\n').slice(-3).join(' / ')
+        } catch {
+          last = '(no progress noted)'
+        }
+        return resolve({ entry, seconds, failure: `did not finish within ${entry.deadline} s and was stopped (a hang, or a machine far slower than expected); its last progress notes: ${last}` })
+      }
+      if (code !== 0) {
+        return resolve({ entry, seconds, failure: `exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-8).join(' / ')}` })
+      }
+      try {
+        resolve({ entry, seconds, section: JSON.parse(readFileSync(out, 'utf8')) as Section })
+      } catch (error) {
+        resolve({ entry, seconds, failure: `finished without its results (exit 0, process did not write them): ${String(error)}` })
+      }
+    })
+  })
+}
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2)
+  const unknown = wanted.filter((name) => !scenarios.some((entry) => entry.name === name))
+  if (unknown.length > 0) {
+    console.error(`unknown scenario(s): ${unknown.join(', ')}; the scenarios are ${scenarios.map((entry) => entry.name).join(', ')}`)
+    process.exit(2)
+  }
+  const options = optionsFromEnv()
+  const chosen = wanted.length === 0 ? scenarios : scenarios.filter((entry) => wanted.includes(entry.name))
+  const record = wanted.length === 0 && !options.quick
+  const startedAt = new Date()
+  const load = loadavg()
+  const started = process.hrtime.bigint()
+  const dir = mkdtempSync(join(tmpdir(), 'coop-cache-bench-'))
+  const outcomes: Outcome[] = []
+  try {
+    for (const entry of chosen) {
+      process.stdout.write(`${entry.name} ... `)
+      const outcome = await runScenario(entry, dir)
+      console.log(outcome.failure === undefined ? `${outcome.seconds.toFixed(1)} s` : `FAILED: ${outcome.failure}`)
+      outcomes.push(outcome)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const total = Number(process.hrtime.bigint() - started) / 1e9
+
+  const cpu = cpus()
+  const header = [
+    '# coop-cache benchmark results',
+    '',
+    `Written by \`npm run bench\` (bench/run.ts); what each scenario measures, and how to run one alone: bench/README.md.`,
+    '',
+    '| | |',
+    '| --- | --- |',
+    `| machine | ${cpu[0]?.model.trim() ?? 'unknown'} |`,
+    `| cores | ${cpu.length} (available parallelism ${availableParallelism()}) |`,
+    `| memory | ${(totalmem() / 1024 ** 3).toFixed(1)} GiB |`,
+    `| Node | ${process.version} (${process.platform} ${process.arch}) |`,
+    `| date | ${startedAt.toISOString()} |`,
+    `| load average at start (1, 5, 15 min) | ${load.map((x) => x.toFixed(2)).join(', ')} |`,
+    `| whole run | ${total.toFixed(0)} s (${outcomes.map((o) => `${o.entry.name} ${o.seconds.toFixed(0)} s`).join(', ')}) |`,
+    `| rounds | ${options.rounds} per measurement; every figure is the median over them, ratios are taken within this run |`,
+    '',
+    'Each scenario ran in a node process of its own, one after the other. The machine may be shared: the spread of rounds, where given, says how steady it was.',
+  ].join('\n')
+  const sections = outcomes.map((o) =>
+    o.section !== undefined ? `## ${o.section.title}\n\n${o.section.markdown}` : `## ${o.entry.title}\n\n**This scenario failed:** ${o.failure}`,
+  )
+  const figures = Object.fromEntries(outcomes.flatMap((o) => (o.section !== undefined ? [[o.entry.name, o.section.figures]] : [])))
+  const closing = `## What stands between us and the aims\n\n${whatStandsBetween(figures, chosen.map((entry) => entry.name))}`
+  const text = [header, ...sections, closing].join('\n\n') + '\n'
+  if (record) {
+    const path = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
+    writeFileSync(path, text)
+    console.log(`wrote ${path} in ${total.toFixed(0)} s`)
+  } else {
+    console.log(`\n${text}`)
+    console.log(`(not written to RESULTS.md: ${options.quick ? 'a quick run' : 'only some scenarios'}; ${total.toFixed(0)} s)`)
+  }
+  if (outcomes.some((o) => o.failure !== undefined)) process.exitCode = 1
+}
+
+await main()
