@@ -118,7 +118,7 @@ export class Client {
       return Promise.reject(error)
     }
     const copy = this.#near.get(key)
-    if (copy !== undefined) return Promise.resolve(copy.value as V)
+    if (copy !== undefined) return copy.promise as Promise<V>
     return new Promise<V>((resolve, reject) => {
       const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject }
       const group = this.#groups.get(key)

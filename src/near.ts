@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache'
 import { Shared, type SharedState } from './shared.js'
 
 interface Copy {
-  readonly value: unknown
+  /** The value, already resolved: every hit returns this one promise, allocating nothing. */
+  readonly promise: Promise<unknown>
   readonly size: number
 }
 
@@ -64,7 +65,7 @@ export class Near {
       copies.clear()
       this.#epoch = epoch
     }
-    if (copies.set(key, { value, size }).has(key)) this.#shared.add(Shared.NearBytes, size)
+    if (copies.set(key, { promise: Promise.resolve(value), size }).has(key)) this.#shared.add(Shared.NearBytes, size)
   }
 
   clear(): void {
