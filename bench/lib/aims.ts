@@ -115,7 +115,7 @@ function scale(f: Record<string, number>): string[] {
     const nearAdd = (f[`near${nearHi}P50`] as number) - (f[`near${lo}P50`] as number)
     const lruAdd = (f[`lru${nearHi}P50`] as number) - (f[`lru${lo}P50`] as number)
     parts.push(
-      `between ${at(lo)} and ${at(nearHi)} entries the near-copy hit p50 went from ${ns(f[`near${lo}P50`] as number)} to ${ns(f[`near${nearHi}P50`] as number)} (${ns(nearAdd)} more), while lru-cache \`get\` went from ${ns(f[`lru${lo}P50`] as number)} to ${ns(f[`lru${nearHi}P50`] as number)} (${ns(lruAdd)} more)${nearAdd <= lruAdd * 1.25 ? ': a near hit grows by no more than an LRU look-up in a map of that size, which is what the near copies are' : ': a near hit grows by more than an LRU look-up in a map of that size; near copies keep each value inside a \`{ value, size }\` record in their own LRU, one more object to reach on each hit, which suggests where the extra goes once the map outgrows the CPU caches (not measured apart here)'}`,
+      `between ${at(lo)} and ${at(nearHi)} entries the near-copy hit p50 went from ${ns(f[`near${lo}P50`] as number)} to ${ns(f[`near${nearHi}P50`] as number)} (${ns(nearAdd)} more), while lru-cache \`get\` went from ${ns(f[`lru${lo}P50`] as number)} to ${ns(f[`lru${nearHi}P50`] as number)} (${ns(lruAdd)} more)${nearAdd <= lruAdd * 1.25 ? ': a near hit grows by no more than an LRU look-up in a map of that size, which is what the near copies are' : ': a near hit grows by more than an LRU look-up in a map of that size; near copies keep each value inside a \`{ promise, size }\` record in their own LRU, one more object to reach on each hit, which suggests where the extra goes once the map outgrows the CPU caches (not measured apart here)'}`,
     )
   }
   if (farHi > lo) {
