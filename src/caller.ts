@@ -179,6 +179,8 @@ export class Client {
         // A computation's error is a reply like a value: not delivered across a reset.
         if (message.epoch !== undefined && message.epoch !== this.shared.epoch()) return this.#ask(group)
         const error = fromWire(message.error)
+        // Only a computer the cache is closing under gets an error while it computes: stop it.
+        if (group.state === 'computing') group.controller?.abort(error)
         return this.#settle(group, (joiner) => joiner.reject(error))
       }
     }

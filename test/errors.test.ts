@@ -57,6 +57,7 @@ test('calls after close reject with CacheClosedError in every thread, and pendin
     await pendingThere.issued
     await cache.close()
     t.like(await pendingHere, { ok: false, name: 'CacheClosedError', code: 'ERR_COOP_CACHE_CLOSED' })
+    t.is(board.aborted, 1, "the computation's signal aborted when the cache closed under it")
     t.true((await pendingThere.done).every((o) => !o.ok && o.name === 'CacheClosedError'))
     await t.throwsAsync(cached(cache, 'x', () => 1), { instanceOf: CacheClosedError })
     await t.throwsAsync(reset(cache, 2), { instanceOf: CacheClosedError })
