@@ -2,8 +2,9 @@
 // Both sides import this file; nothing else defines a message. It imports nothing.
 //
 // A request is named by its `id`, unique per caller link. Keys travel in their canonical
-// encoding (key.ts). Values travel as the bytes of `v8.serialize`: the owner never
-// deserializes a value, it stores and forwards bytes, so a stored entry's size is exact.
+// encoding (key.ts). A computed value travels to its owner as the bytes of `v8.serialize`, so
+// its size is exact; owners answer with small values as themselves and large ones as bytes
+// (see ValueMessage).
 
 /** An error as it crosses a thread: a coop-cache error by its code, anything else as itself. */
 export type WireError =
