@@ -1,6 +1,5 @@
-import type { MessagePort } from 'node:worker_threads'
 import { deserialize, serialize } from 'node:v8'
-import type { CallerMessage, OwnerMessage } from './protocol.js'
+import type { OwnerMessage, PongMessage } from './protocol.js'
 import {
   CacheClosedError,
   CacheResetError,
@@ -12,9 +11,9 @@ import {
   toWire,
 } from './errors.js'
 import { encodeKey, ownerOf, showKey } from './key.js'
-import { connectToOwner } from './handoff.js'
+import { OwnerLink } from './link.js'
 import { Near } from './near.js'
-import { OwnerState, Shared, holdingOpen, type SharedState } from './shared.js'
+import { Shared, type SharedState } from './shared.js'
 
 /** What `fn` is given: `signal` aborts when a reset makes the computation stale. */
 export interface ComputeContext {
@@ -38,7 +37,7 @@ interface Joiner {
  */
 interface Group {
   readonly key: string
-  readonly link: OwnerLink
+  readonly link: OwnerLink<Group>
   readonly joiners: Joiner[]
   id: number
   /** asking: waiting for the owner's answer; computing: running a joiner's fn under `token` */
@@ -47,59 +46,35 @@ interface Group {
   controller: AbortController | undefined
 }
 
-/** This thread's end of the link to one owner. It reconnects when the owner restarts. */
-class OwnerLink {
-  readonly index: number
-  readonly open = new Map<number, Group>()
-  readonly pings = new Map<number, () => void>()
-  port: MessagePort | undefined
-  connecting = false
-  #lastId = 0
-
-  constructor(index: number) {
-    this.index = index
-  }
-
-  nextId(): number {
-    return ++this.#lastId
-  }
-
-  post(message: CallerMessage, transfer?: ArrayBuffer[]): void {
-    this.port?.postMessage(message, transfer)
-  }
-
-  /** A link with requests open keeps the thread alive; an idle one does not. */
-  hold(): void {
-    if (this.open.size === 1) this.port?.ref()
-  }
-
-  release(): void {
-    if (this.open.size === 0 && this.pings.size === 0) this.port?.unref()
-  }
-}
-
-/** How long to wait for an owner to answer a connect before looking again. */
-const CONNECT_WAIT = 1000
-
 /**
  * The caller side of one cache in one thread: near copies, this thread's requests, and its
  * links to the owners. Every thread that uses a cache has exactly one.
  */
 export class Client {
   readonly shared: SharedState
-  readonly #id: string
   readonly #near: Near
-  readonly #links: OwnerLink[]
+  readonly #links: OwnerLink<Group>[]
   readonly #groups = new Map<string, Group>()
   readonly #computeTimeout: number
   #closed = false
 
   constructor(shared: SharedState, id: string, nearLimit: number, computeTimeout: number) {
     this.shared = shared
-    this.#id = id
     this.#computeTimeout = computeTimeout
     this.#near = new Near(shared, nearLimit)
-    this.#links = Array.from({ length: shared.owners }, (_, index) => new OwnerLink(index))
+    this.#links = Array.from({ length: shared.owners }, (_, index) => {
+      const link: OwnerLink<Group> = new OwnerLink(shared, id, index, {
+        receive: (message) => this.#receive(link, message),
+        // Everything that waited for the link asks now; computations in progress carry on, and
+        // offer their result to the new owner (which, not knowing their token, will not store it).
+        linked: () => {
+          for (const group of [...link.open.values()]) if (group.state === 'asking') this.#ask(group)
+        },
+        unreachable: (why) =>
+          this.#failLink(link, why === 'closed' ? () => new CacheClosedError() : (key) => new OwnerUnavailableError(showKey(key), index)),
+      })
+      return link
+    })
   }
 
   get closed(): boolean {
@@ -126,7 +101,7 @@ export class Client {
         group.joiners.push(joiner)
         return
       }
-      const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink
+      const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
       const fresh: Group = { key, link, joiners: [joiner], id: 0, state: 'asking', token: 0, controller: undefined }
       this.#groups.set(key, fresh)
       this.#ask(fresh)
@@ -142,16 +117,11 @@ export class Client {
     group.token = 0
     link.open.set(group.id, group)
     link.hold()
-    if (link.port === undefined) return void this.#connect(link)
+    if (!link.connected) return link.connect()
     link.post({ type: 'get', id: group.id, key: group.key })
   }
 
-  #receive(link: OwnerLink, message: OwnerMessage): void {
-    if (message.type === 'pong') {
-      link.pings.get(message.id)?.()
-      link.pings.delete(message.id)
-      return
-    }
+  #receive(link: OwnerLink<Group>, message: Exclude<OwnerMessage, PongMessage>): void {
     const group = link.open.get(message.id)
     if (group === undefined) {
       // An answer to a request this thread gave up on; if it asks us to compute, say no, so
@@ -267,57 +237,11 @@ export class Client {
     if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
   }
 
-  #connect(link: OwnerLink): Promise<void> {
-    if (link.connecting) return Promise.resolve()
-    link.connecting = true
-    // The callers waiting for this link hold the thread open until it is made.
-    return holdingOpen(this.#connecting(link))
-  }
-
-  async #connecting(link: OwnerLink): Promise<void> {
-    try {
-      for (;;) {
-        if (this.closed) return this.#failLink(link, new CacheClosedError())
-        const state = this.shared.ownerState(link.index)
-        if (state === OwnerState.GaveUp) {
-          return this.#failLink(link, (key) => new OwnerUnavailableError(showKey(key), link.index))
-        }
-        const seen = this.shared.generation(link.index)
-        if (state === OwnerState.Running) {
-          const port = await connectToOwner(this.#id, link.index, CONNECT_WAIT)
-          if (port !== undefined) return this.#linked(link, port)
-        }
-        await this.shared.generationChange(link.index, seen, CONNECT_WAIT)
-      }
-    } finally {
-      link.connecting = false
-    }
-  }
-
-  #linked(link: OwnerLink, port: MessagePort): void {
-    if (this.#closed) return port.close()
-    link.port = port
-    port.on('message', (message: OwnerMessage) => this.#receive(link, message))
-    port.on('close', () => this.#unlinked(link, port))
-    if (link.open.size === 0) port.unref()
-    // Everything that waited for the link asks now; computations in progress carry on, and
-    // offer their result to the new owner (which, not knowing their token, will not store it).
-    for (const group of [...link.open.values()]) if (group.state === 'asking') this.#ask(group)
-  }
-
-  #unlinked(link: OwnerLink, port: MessagePort): void {
-    if (link.port !== port) return
-    link.port = undefined
-    for (const answer of link.pings.values()) answer()
-    link.pings.clear()
-    if (this.#closed) return
-    if (link.open.size > 0) void this.#connect(link)
-  }
-
-  #failLink(link: OwnerLink, error: Error | ((key: string) => Error)): void {
+  #failLink(link: OwnerLink<Group>, errorFor: (key: string) => Error): void {
     for (const group of [...link.open.values()]) {
-      group.controller?.abort(typeof error === 'function' ? error(group.key) : error)
-      this.#settle(group, (joiner) => joiner.reject(typeof error === 'function' ? error(group.key) : error))
+      const error = errorFor(group.key)
+      group.controller?.abort(error)
+      this.#settle(group, (joiner) => joiner.reject(error))
     }
   }
 
@@ -328,20 +252,7 @@ export class Client {
    */
   async flush(): Promise<void> {
     this.#near.countHits()
-    await Promise.all(
-      this.#links.map((link) => {
-        const port = link.port
-        if (port === undefined) return undefined
-        const id = link.nextId()
-        return new Promise<void>((resolve) => {
-          link.pings.set(id, resolve)
-          port.ref()
-          port.postMessage({ type: 'ping', id })
-        }).finally(() => {
-          if (link.open.size === 0 && link.pings.size === 0) link.port?.unref()
-        })
-      }),
-    )
+    await Promise.all(this.#links.map((link) => link.flush()))
   }
 
   /** Ends this thread's use of the cache: its pending calls reject with CacheClosedError. */
@@ -350,11 +261,8 @@ export class Client {
     this.#closed = true
     this.#near.clear()
     for (const link of this.#links) {
-      this.#failLink(link, new CacheClosedError())
-      link.port?.close()
-      link.port = undefined
-      for (const answer of link.pings.values()) answer()
-      link.pings.clear()
+      this.#failLink(link, () => new CacheClosedError())
+      link.close()
     }
   }
 }
