@@ -82,7 +82,7 @@ export class Client {
   }
 
   get<V>(rawKey: unknown, fn: Compute<V>): Promise<V> {
-    if (this.#closed || this.shared.closed()) return Promise.reject(new CacheClosedError())
+    if (this.closed) return Promise.reject(new CacheClosedError())
     if (typeof fn !== 'function') {
       return Promise.reject(new TypeError(`cached(cache, key, fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`))
     }

@@ -40,14 +40,17 @@ export class Near {
     const copies = this.#copies
     if (copies === undefined) return undefined
     const epoch = this.#shared.epoch()
-    if (epoch !== this.#epoch) {
-      copies.clear()
-      this.#epoch = epoch
-      return undefined
-    }
+    if (epoch !== this.#epoch) return this.#follow(copies, epoch)
     const copy = copies.get(key)
     if (copy !== undefined && this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
     return copy
+  }
+
+  /** The epoch moved: every copy is of an older one. */
+  #follow(copies: LRUCache<string, Copy>, epoch: number): undefined {
+    copies.clear()
+    this.#epoch = epoch
+    return undefined
   }
 
   /** Adds the hits counted so far to the shared counter. */
@@ -61,10 +64,7 @@ export class Near {
   keep(key: string, value: unknown, size: number, epoch: number): void {
     const copies = this.#copies
     if (copies === undefined || epoch !== this.#shared.epoch()) return
-    if (epoch !== this.#epoch) {
-      copies.clear()
-      this.#epoch = epoch
-    }
+    if (epoch !== this.#epoch) this.#follow(copies, epoch)
     if (copies.set(key, { promise: Promise.resolve(value), size }).has(key)) this.#shared.add(Shared.NearBytes, size)
   }
 

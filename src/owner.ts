@@ -21,7 +21,7 @@ class Link {
 
   sendValue(id: number, epoch: number, entry: Entry, stored: boolean, hit: boolean): void {
     const { size } = entry
-    this.port.postMessage(
+    this.send(
       entry.bytes === undefined
         ? { type: 'value', id, epoch, value: entry.value, size, stored, hit }
         : { type: 'value', id, epoch, bytes: entry.bytes, size, stored, hit },
