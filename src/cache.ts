@@ -4,8 +4,12 @@ import { Client, type Compute } from './caller.js'
 import { CacheClosedError } from './errors.js'
 import type { Key } from './key.js'
 import { settle, type CacheOptions } from './options.js'
-import { Row, Shared, SharedState, holdingOpen, serializeVersion } from './shared.js'
+import { Agent } from './peer/agent.js'
+import { SharedState, holdingOpen, serializeVersion } from './shared.js'
+import { statsOf, type CacheStats } from './stats.js'
 import { Supervisor } from './supervisor.js'
+
+export type { CacheStats } from './stats.js'
 
 /**
  * What `cache.handle` is: a plain cloneable value (shared memory and a few settings) that any
@@ -19,38 +23,8 @@ export interface CacheHandle {
   readonly nearLimit: number
   readonly computeTimeout: number
   readonly memoryLimit: number
-}
-
-/** The counters of `cache.stats()`, summed over every thread of the process. */
-export interface CacheStats {
-  /** calls answered from a stored entry or a near copy */
-  readonly hits: number
-  /** calls that found no entry (they computed or waited) */
-  readonly misses: number
-  /** computations started */
-  readonly computes: number
-  /** calls that waited for another caller's computation */
-  readonly coalesced: number
-  /** values stored */
-  readonly stored: number
-  /** values that did not fit under memoryLimit and were not stored (still returned) */
-  readonly rejected: number
-  /** entries dropped to make room, with policy 'evict' */
-  readonly evicted: number
-  /** computations that threw, timed out, returned an uncloneable value, or lost their thread */
-  readonly failures: number
-  /** entries stored now */
-  readonly entries: number
-  /** bytes of the entries stored now (never more than memoryLimit) */
-  readonly bytes: number
-  readonly memoryLimit: number
-  /** hits served from a thread's near copy, without a message */
-  readonly nearHits: number
-  /** bytes of near copies now, over all threads */
-  readonly nearBytes: number
-  readonly version: unknown
-  readonly epoch: number
-  readonly resets: number
+  /** Whether the cache has a bus: then resets wait for the peers. */
+  readonly clustered: boolean
 }
 
 /** A cache: made by `createCache()` in one thread, or `attach()`ed to in any other. */
@@ -59,14 +33,17 @@ export interface Cache {
   readonly name: string
   /** The version of the latest reset this process knows. */
   readonly version: unknown
+  /** This process's id among its peers on the bus (a random UUID); undefined without a bus. */
+  readonly peer: string | undefined
   /** The value to hand to another thread, which gets the same cache with `attach(handle)`. */
   readonly handle: CacheHandle
   /**
-   * The counters of the whole cache (every thread of this process). They include every call
-   * this thread has finished; other threads' calls are counted as their owners handle them,
-   * and their near hits at those threads' next turn of the event loop.
+   * The counters of the whole cache: every thread of this process, and with a bus every live
+   * peer (as of its last heartbeat) — or this process alone with `{ local: true }`. They
+   * include every call this thread has finished; other threads' calls are counted as their
+   * owners handle them, and their near hits at those threads' next turn of the event loop.
    */
-  stats(): Promise<CacheStats>
+  stats(options?: { readonly local?: boolean }): Promise<CacheStats>
   /**
    * In the thread that created the cache: ends the cache for every thread; pending calls
    * reject with CacheClosedError and the owners' threads stop. In a thread that attached:
@@ -82,55 +59,34 @@ class CoopCache implements Cache {
   readonly handle: CacheHandle
   readonly #client: Client
   readonly #supervisor: Supervisor | undefined
+  readonly #agent: Agent | undefined
 
   static {
     clientOf = (cache) => (typeof cache === 'object' && cache !== null && #client in cache ? cache.#client : undefined)
   }
 
-  constructor(handle: CacheHandle, client: Client, supervisor?: Supervisor) {
+  constructor(handle: CacheHandle, client: Client, supervisor?: Supervisor, agent?: Agent) {
     this.name = handle.name
     this.handle = handle
     this.#client = client
     this.#supervisor = supervisor
+    this.#agent = agent
   }
 
   get version(): unknown {
     return this.#client.shared.versionValue(deserialize).version
   }
 
-  async stats(): Promise<CacheStats> {
+  get peer(): string | undefined {
+    return this.handle.clustered ? this.#client.shared.self : undefined
+  }
+
+  async stats(options?: { readonly local?: boolean }): Promise<CacheStats> {
     // Yield to the event loop even when there is nothing to flush, so that a loop polling
     // stats() cannot starve the links it is waiting on.
     await new Promise((resolve) => setImmediate(resolve))
     if (!this.#client.closed) await this.#client.flush()
-    const shared = this.#client.shared
-    const sum = (field: Row) => {
-      let total = 0
-      for (let i = 0; i < shared.owners; i++) total += shared.rowRead(i, field)
-      return total
-    }
-    const local = shared.read(Shared.LocalCoalesced)
-    const nearHits = shared.read(Shared.NearHits)
-    return {
-      hits: sum(Row.Hits) + nearHits + shared.read(Shared.LocalHits),
-      misses: sum(Row.Misses) + local,
-      computes: sum(Row.Computes),
-      coalesced: sum(Row.Coalesced) + local,
-      stored: sum(Row.Stored),
-      rejected: sum(Row.Rejected),
-      evicted: sum(Row.Evicted),
-      failures: sum(Row.Failures),
-      entries: sum(Row.Entries),
-      // The reservation, not the sum of owners' rows: rows read one after another can catch
-      // bytes one owner released and another already took, and add up past the limit.
-      bytes: shared.read(Shared.Reserved),
-      memoryLimit: this.handle.memoryLimit,
-      nearHits,
-      nearBytes: shared.read(Shared.NearBytes),
-      version: this.version,
-      epoch: shared.epoch(),
-      resets: shared.read(Shared.Resets),
-    }
+    return statsOf(this.#client.shared, this.handle.memoryLimit, this.version, options?.local === true)
   }
 
   async close(): Promise<void> {
@@ -138,7 +94,7 @@ class CoopCache implements Cache {
     if (this.#supervisor === undefined) return this.#client.close()
     if (this.#client.shared.closed()) return
     this.#client.shared.close()
-    await holdingOpen(this.#supervisor.close())
+    await holdingOpen(Promise.all([this.#agent?.close(), this.#supervisor.close()]))
     this.#client.close()
   }
 
@@ -158,17 +114,35 @@ const opened = new Map<string, CoopCache>()
 export async function createCache(options: CacheOptions): Promise<Cache> {
   const settings = settle(options)
   const version = serializeVersion(settings.version, 'options.version')
-  const shared = SharedState.create(settings.threads, version)
+  const { bus } = settings
+  const shared = SharedState.create(settings.threads, version, bus === undefined ? '' : randomUUID())
   const id = randomUUID()
-  const supervisor = new Supervisor(shared, {
-    shared: shared.buffer,
-    id,
-    owners: settings.threads,
-    memoryLimit: settings.memoryLimit,
-    computeTimeout: settings.computeTimeout,
-    policy: settings.policy,
-  })
+  const agent =
+    bus === undefined
+      ? undefined
+      : new Agent({ name: settings.name, bus, shared, memoryLimit: settings.memoryLimit, heartbeat: settings.heartbeat, peerTimeout: settings.peerTimeout, onReset: settings.onReset })
+  const supervisor = new Supervisor(
+    shared,
+    {
+      shared: shared.buffer,
+      id,
+      owners: settings.threads,
+      memoryLimit: settings.memoryLimit,
+      computeTimeout: settings.computeTimeout,
+      policy: settings.policy,
+    },
+    agent === undefined ? undefined : (index, port) => agent.ownerPort(index, port),
+  )
   await holdingOpen(supervisor.start())
+  if (agent !== undefined) {
+    try {
+      await holdingOpen(agent.join())
+    } catch (error) {
+      shared.close()
+      await supervisor.close()
+      throw error
+    }
+  }
   const handle: CacheHandle = {
     kind: 'coop-cache',
     name: settings.name,
@@ -177,8 +151,9 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     nearLimit: settings.nearLimit,
     computeTimeout: settings.computeTimeout,
     memoryLimit: settings.memoryLimit,
+    clustered: agent !== undefined,
   }
-  const cache = new CoopCache(handle, new Client(shared, id, settings.nearLimit, settings.computeTimeout), supervisor)
+  const cache = new CoopCache(handle, new Client(shared, id, settings.nearLimit, settings.computeTimeout), supervisor, agent)
   opened.set(id, cache)
   return cache
 }
@@ -231,8 +206,14 @@ export async function reset(cache: Cache, version: unknown): Promise<void> {
   if (client === undefined) throw new TypeError('reset(cache, version): cache must be a cache from createCache() or attach()')
   if (client.closed) throw new CacheClosedError()
   const shared = client.shared
+  const handle = cache.handle
   const bytes = serializeVersion(version, 'reset(cache, version): version')
-  await holdingOpen(shared.reset(bytes).then((epoch) => shared.allFlushed(epoch)))
+  await holdingOpen(
+    shared.reset(bytes).then(async (epoch) => {
+      await shared.allFlushed(epoch)
+      if (handle.clustered) await shared.allSettled(epoch)
+    }),
+  )
 }
 
 export const supervisorOf = CoopCache.supervisorOf

@@ -35,9 +35,14 @@ export class Flights<L> {
     return this.#byKey.get(key)
   }
 
+  /** A fresh fencing token, unique among this owner's flights and remote flights. */
+  nextToken(): number {
+    return ++this.#lastToken
+  }
+
   /** A new flight for `key`, computed by `computer` under a fresh token. */
   start(key: string, computer: Request<L>): Flight<L> {
-    const flight: Flight<L> = { key, token: ++this.#lastToken, computer, waiters: [], timer: undefined }
+    const flight: Flight<L> = { key, token: this.nextToken(), computer, waiters: [], timer: undefined }
     this.#byKey.set(key, flight)
     return flight
   }
@@ -52,7 +57,7 @@ export class Flights<L> {
       return false
     }
     flight.computer = next
-    flight.token = ++this.#lastToken
+    flight.token = this.nextToken()
     return true
   }
 

@@ -88,12 +88,16 @@ export function showKey(encoded: string): string {
   })
 }
 
-/** Which of `owners` owns the key: FNV-1a over the encoding's UTF-16 code units. */
-export function ownerOf(encoded: string, owners: number): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < encoded.length; i++) {
-    hash ^= encoded.charCodeAt(i)
+/** FNV-1a over a string's UTF-16 code units, continuing from `hash`. */
+export function fnv1a(text: string, hash = 0x811c9dc5): number {
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
     hash = Math.imul(hash, 0x01000193)
   }
-  return (hash >>> 0) % owners
+  return hash >>> 0
+}
+
+/** Which of `owners` owns the key: FNV-1a over the encoding's UTF-16 code units. */
+export function ownerOf(encoded: string, owners: number): number {
+  return fnv1a(encoded) % owners
 }

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os'
+import type { Bus } from './bus/bus.js'
 
 /** How a cache is made. Only `name` is required. */
 export interface CacheOptions {
@@ -39,6 +40,35 @@ export interface CacheOptions {
    * @default 16777216 (16 MiB)
    */
   readonly nearLimit?: number
+  /**
+   * The message bus that makes this process one peer of a cluster: every process that gives
+   * a cache of the same name a bus to the same place shares one cache with it — one
+   * computation per key in the whole cluster, and resets that reach every peer. See
+   * `memoryBus()`, `ipcBus()`, and `natsBus()` / `redisBus()` from `coop-cache/nats` and
+   * `coop-cache/redis`. Without a bus the cache is this process's alone.
+   */
+  readonly bus?: Bus
+  /**
+   * With a bus: milliseconds between two heartbeats of this process. Requests to remote
+   * owners are sent again at this pace until they are answered.
+   * @default 200
+   */
+  readonly heartbeat?: number
+  /**
+   * With a bus: milliseconds without a heartbeat after which a peer is taken for gone (its
+   * keys move to the others; its computations pass to their waiters); and after which a
+   * process that has heard nothing from the bus stops serving stored values until it has
+   * caught up. It bounds how long a cut-off process can serve a value older than a reset.
+   * At least twice the heartbeat.
+   * @default 2000
+   */
+  readonly peerTimeout?: number
+  /**
+   * Called in the thread that created the cache whenever the cache moves to a new version,
+   * from a reset in this process or in a peer, with that version: the place to reload
+   * whatever the values are computed from.
+   */
+  readonly onReset?: (version: unknown) => void
 }
 
 /** Options with every default filled in. */
@@ -50,10 +80,14 @@ export interface Settings {
   readonly computeTimeout: number
   readonly policy: 'reject' | 'evict'
   readonly nearLimit: number
+  readonly bus: Bus | undefined
+  readonly heartbeat: number
+  readonly peerTimeout: number
+  readonly onReset: ((version: unknown) => void) | undefined
 }
 
 const MiB = 1024 * 1024
-const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit'])
+const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset'])
 
 /** Checks the options once, at creation, with a message that names the option at fault. */
 export function settle(options: CacheOptions): Settings {
@@ -71,7 +105,15 @@ export function settle(options: CacheOptions): Settings {
   const nearLimit = count('nearLimit', options.nearLimit, 16 * MiB, 0, 'bytes, 0 to turn near copies off')
   if (threads > 256) throw new RangeError(`options.threads must be at most 256, got ${threads}`)
   if (policy !== 'reject' && policy !== 'evict') throw new TypeError(`options.policy must be 'reject' or 'evict', got ${String(policy)}`)
-  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit }
+  const { bus, onReset } = options
+  if (bus !== undefined && (typeof bus !== 'object' || bus === null || typeof bus.join !== 'function')) {
+    throw new TypeError('options.bus must be a bus, such as memoryBus(), ipcBus(), natsBus({ servers }) or redisBus({ url })')
+  }
+  if (onReset !== undefined && typeof onReset !== 'function') throw new TypeError(`options.onReset must be a function, got ${typeof onReset}`)
+  const heartbeat = count('heartbeat', options.heartbeat, 200, 1, 'ms')
+  const peerTimeout = count('peerTimeout', options.peerTimeout, Math.max(2000, 2 * heartbeat), 1, 'ms')
+  if (peerTimeout < 2 * heartbeat) throw new RangeError(`options.peerTimeout must be at least twice options.heartbeat (${2 * heartbeat} ms), got ${peerTimeout}`)
+  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset }
 }
 
 function count(field: string, value: unknown, fallback: number, least: number, unit: string): number {

@@ -119,6 +119,90 @@ export interface WelcomeMessage {
   readonly port: unknown
 }
 
+// Between an owner and the peer agent (the thread that created the cache, which holds the
+// bus). The agent's port is an ordinary caller link too: it carries the requests of remote
+// peers for keys this process owns (relayed gets, puts, fails, drops), answered with the
+// owner messages above. The messages below are the other direction: an owner asking a remote
+// owner, on behalf of this process's callers, for a key another process owns. A remote
+// request is named by `rid`, unique per owner instance; the agent knows which peer it went to.
+
+/** Owner → agent: ask `peer` for `key` in the epoch `epoch` (sent again until answered). */
+export interface RemoteGetMessage {
+  readonly type: 'rget'
+  readonly rid: number
+  readonly key: string
+  readonly peer: string
+  readonly epoch: number
+}
+
+/** Owner → agent: the value this process computed for remote request `rid`, under `token`. */
+export interface RemotePutMessage {
+  readonly type: 'rput'
+  readonly rid: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly value: Uint8Array
+}
+
+/** Owner → agent: the computation for remote request `rid` failed. */
+export interface RemoteFailMessage {
+  readonly type: 'rfail'
+  readonly rid: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly error: WireError
+}
+
+/** Owner → agent: remote request `rid` is no longer wanted. */
+export interface RemoteDropMessage {
+  readonly type: 'rdrop'
+  readonly rid: number
+}
+
+export type OwnerToAgent = RemoteGetMessage | RemotePutMessage | RemoteFailMessage | RemoteDropMessage
+
+/** Agent → owner: the live members of the cluster (peer ids, this process's included). */
+export interface ViewMessage {
+  readonly type: 'view'
+  readonly members: readonly string[]
+}
+
+/** Agent → owner: the value for remote request `rid`, of epoch `epoch`, as serialized bytes. */
+export interface RemoteValueMessage {
+  readonly type: 'rvalue'
+  readonly rid: number
+  readonly epoch: number
+  readonly value: Uint8Array
+  readonly hit: boolean
+}
+
+/** Agent → owner: this process computes for remote request `rid`, under the remote `token`. */
+export interface RemoteComputeMessage {
+  readonly type: 'rcompute'
+  readonly rid: number
+  readonly epoch: number
+  readonly token: number
+}
+
+/** Agent → owner: the remote owner took the computation away (it ran past computeTimeout). */
+export interface RemoteAbortMessage {
+  readonly type: 'rabort'
+  readonly rid: number
+  readonly token: number
+}
+
+/** Agent → owner: remote request `rid` ends with this error. */
+export interface RemoteErrorMessage {
+  readonly type: 'rerror'
+  readonly rid: number
+  readonly epoch: number
+  readonly error: WireError
+}
+
+export type AgentToOwner = ViewMessage | RemoteValueMessage | RemoteComputeMessage | RemoteAbortMessage | RemoteErrorMessage
+
 /** What an owner thread is started with (its `workerData`). */
 export interface OwnerData {
   readonly shared: SharedArrayBuffer
@@ -128,6 +212,8 @@ export interface OwnerData {
   readonly memoryLimit: number
   readonly computeTimeout: number
   readonly policy: 'reject' | 'evict'
+  /** The port to the peer agent, when the cache has a bus. */
+  readonly agent?: unknown
 }
 
 /** The control calls the supervisor makes on an owner (through comlink: not the hot path). */

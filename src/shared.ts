@@ -3,12 +3,19 @@
 // that can reach every thread at once (a SharedArrayBuffer clones to any number of threads;
 // a MessagePort to one).
 //
-//   Int32 slots   epoch, closed flag, reset lock, version seqlock, and per owner:
-//                 its generation (bumped each time an instance starts), its state, the epoch
-//                 it has flushed to
-//   BigInt slots  bytes reserved against memoryLimit, thread-side counters, and one row of
-//                 counters per owner (each row written by its owner only)
-//   bytes         the serialized version of the current epoch (VERSION_MAX at most)
+//   Int32 slots   epoch, closed flag, reset lock, version seqlock, the reset's stamp, the
+//                 peer state (degraded, settled epoch, live peers), and per owner: its
+//                 generation (bumped each time an instance starts), its state, the epoch it
+//                 has flushed to
+//   BigInt slots  bytes reserved against memoryLimit, thread-side counters, one row of
+//                 counters per owner (each row written by its owner only), and the sum of the
+//                 live peers' counters (written by the peer agent)
+//   bytes         the serialized version of the current epoch (VERSION_MAX at most), the
+//                 peer id that stamped it, and this process's peer id
+//
+// The epoch is this process's own count of changes; the stamp (a Lamport clock and the peer
+// that made the reset) is what names a reset across the cluster. A reset in any thread stamps
+// itself, under the same lock, so the peer agent only has to announce it.
 
 import { serialize } from 'node:v8'
 
@@ -19,7 +26,13 @@ const SEQ = 3
 const VERSION_LEN = 4
 const VERSION_EPOCH = 5
 const OWNERS = 6
-const INT_HEAD = 7
+const CLOCK = 7
+const ORIGIN_LEN = 8
+const SELF_LEN = 9
+const DEGRADED = 10
+const SETTLED = 11
+const PEERS = 12
+const INT_HEAD = 13
 // per owner, after the head: generation, state, flushed epoch
 const GEN = 0
 const STATE = 1
@@ -34,8 +47,9 @@ export const enum Shared {
   LocalCoalesced = 3,
   Resets = 4,
   LocalHits = 5,
+  Dropped = 6,
 }
-const SHARED_SLOTS = 6
+const SHARED_SLOTS = 7
 
 /** Counters in an owner's row, written by that owner only. */
 export const enum Row {
@@ -60,14 +74,32 @@ export const enum OwnerState {
 
 /** The most bytes a serialized version may take. */
 export const VERSION_MAX = 4096
+/** The most bytes of a peer id (UTF-8). */
+export const PEER_MAX = 64
+/** How many counters a peer reports (see stats.ts). */
+export const PEER_COUNTERS = 16
+
+/** A reset's name across the cluster: ordered by clock, then by the peer that made it. */
+export interface Stamp {
+  readonly clock: number
+  readonly origin: string
+}
+
+/** Negative when `a` is older than `b`, 0 when they are the same reset. */
+export function compareStamps(a: Stamp, b: Stamp): number {
+  return a.clock - b.clock || (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0)
+}
 
 function layout(owners: number) {
   const ints = INT_HEAD + owners * INTS_PER_OWNER
   const bigAt = Math.ceil((ints * 4) / 8) * 8
-  const bigs = SHARED_SLOTS + owners * ROW
+  const bigs = SHARED_SLOTS + owners * ROW + PEER_COUNTERS
   const bytesAt = bigAt + bigs * 8
-  return { ints, bigAt, bigs, bytesAt, total: bytesAt + VERSION_MAX }
+  return { ints, bigAt, bigs, bytesAt, total: bytesAt + VERSION_MAX + 2 * PEER_MAX }
 }
+
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
 
 /** A view of one cache's shared memory. Cheap to make; every thread makes its own. */
 export class SharedState {
@@ -76,16 +108,28 @@ export class SharedState {
   readonly #ints: Int32Array
   readonly #bigs: BigInt64Array
   readonly #bytes: Uint8Array
+  readonly #origin: Uint8Array
+  readonly #peerSums: number
+  readonly self: string
   #versionEpoch = -1
   #version: unknown
 
-  /** Lays out fresh shared memory for `owners` owners, at epoch 1 with `version`. */
-  static create(owners: number, version: Uint8Array): SharedState {
+  /**
+   * Lays out fresh shared memory for `owners` owners, at epoch 1 with `version`, stamped by
+   * `self` (this process's peer id; empty without a bus).
+   */
+  static create(owners: number, version: Uint8Array, self: string): SharedState {
     const shape = layout(owners)
-    const state = new SharedState(new SharedArrayBuffer(shape.total), owners)
-    state.#ints[OWNERS] = owners
-    state.#ints[EPOCH] = 1
-    state.#writeVersion(version, 1)
+    const buffer = new SharedArrayBuffer(shape.total)
+    const ints = new Int32Array(buffer, 0, INT_HEAD)
+    ints[OWNERS] = owners
+    ints[EPOCH] = 1
+    const id = utf8.encode(self)
+    if (id.length > PEER_MAX) throw new RangeError(`a peer id is at most ${PEER_MAX} bytes`)
+    new Uint8Array(buffer, shape.bytesAt + VERSION_MAX + PEER_MAX, PEER_MAX).set(id)
+    ints[SELF_LEN] = id.length
+    const state = new SharedState(buffer, owners)
+    state.#writeVersion(version, 1, { clock: 1, origin: self })
     return state
   }
 
@@ -97,6 +141,9 @@ export class SharedState {
     this.#ints = new Int32Array(buffer, 0, shape.ints)
     this.#bigs = new BigInt64Array(buffer, shape.bigAt, shape.bigs)
     this.#bytes = new Uint8Array(buffer, shape.bytesAt, VERSION_MAX)
+    this.#origin = new Uint8Array(buffer, shape.bytesAt + VERSION_MAX, PEER_MAX)
+    this.#peerSums = SHARED_SLOTS + owners * ROW
+    this.self = text.decode(new Uint8Array(buffer, shape.bytesAt + VERSION_MAX + PEER_MAX, this.#ints[SELF_LEN]))
   }
 
   /** The current epoch: what every reply and stored entry is checked against. */
@@ -120,15 +167,22 @@ export class SharedState {
     for (let i = 0; i < this.owners; i++) Atomics.notify(this.#ints, this.#slot(i, GEN))
   }
 
-  /** The version of the latest reset, and the epoch it names. */
-  version(): { epoch: number; bytes: Uint8Array } {
+  /** The version of the latest reset, the epoch it names, and its stamp. */
+  version(): { epoch: number; bytes: Uint8Array; stamp: Stamp } {
     for (;;) {
       const before = Atomics.load(this.#ints, SEQ)
       if (before % 2 === 1) continue
       const epoch = Atomics.load(this.#ints, VERSION_EPOCH)
       const bytes = this.#bytes.slice(0, Atomics.load(this.#ints, VERSION_LEN))
-      if (Atomics.load(this.#ints, SEQ) === before) return { epoch, bytes }
+      const clock = Atomics.load(this.#ints, CLOCK)
+      const origin = text.decode(this.#origin.slice(0, Atomics.load(this.#ints, ORIGIN_LEN)))
+      if (Atomics.load(this.#ints, SEQ) === before) return { epoch, bytes, stamp: { clock, origin } }
     }
+  }
+
+  /** The clock of the latest reset's stamp: the same on every peer once a reset has spread. */
+  clock(): number {
+    return Atomics.load(this.#ints, CLOCK)
   }
 
   /** The version as a value, deserialized once per epoch per thread. */
@@ -146,31 +200,105 @@ export class SharedState {
    * Resolves with the epoch the cache is then on. Serialized between threads by a lock.
    */
   async reset(version: Uint8Array): Promise<number> {
+    return this.#locked((current) => {
+      if (Buffer.compare(current.bytes, version) === 0) return this.epoch()
+      return this.#move(version, { clock: current.stamp.clock + 1, origin: this.self })
+    })
+  }
+
+  /**
+   * Takes a peer's reset, unless this process already has it or a later one. A reset to the
+   * version the cache already has only takes its stamp: nothing is flushed. Resolves with
+   * the epoch the cache is then on.
+   */
+  async adopt(version: Uint8Array, stamp: Stamp): Promise<number> {
+    return this.#locked((current) => {
+      if (compareStamps(stamp, current.stamp) <= 0) return this.epoch()
+      if (Buffer.compare(current.bytes, version) !== 0) return this.#move(version, stamp)
+      this.#writeVersion(version, current.epoch, stamp)
+      return this.epoch()
+    })
+  }
+
+  /** A new epoch with the same version: everything stored so far is dropped (see degraded). */
+  async advance(): Promise<number> {
+    return this.#locked((current) => this.#move(current.bytes, current.stamp, false))
+  }
+
+  async #locked(change: (current: ReturnType<SharedState['version']>) => number): Promise<number> {
     while (Atomics.compareExchange(this.#ints, LOCK, 0, 1) !== 0) {
       await Atomics.waitAsync(this.#ints, LOCK, 1, 50).value
     }
     try {
-      const current = this.version()
-      if (Buffer.compare(current.bytes, version) === 0) return this.epoch()
-      // No await from here on: the new version and the new epoch appear together.
-      const next = this.epoch() + 1
-      this.#writeVersion(version, next)
-      Atomics.store(this.#ints, EPOCH, next)
-      Atomics.notify(this.#ints, EPOCH)
-      Atomics.add(this.#bigs, Shared.Resets, 1n)
-      return next
+      return change(this.version())
     } finally {
       Atomics.store(this.#ints, LOCK, 0)
       Atomics.notify(this.#ints, LOCK, 1)
     }
   }
 
-  #writeVersion(version: Uint8Array, epoch: number): void {
+  // No await in here: the new version, its stamp and the new epoch appear together.
+  #move(version: Uint8Array, stamp: Stamp, counted = true): number {
+    const next = this.epoch() + 1
+    this.#writeVersion(version, next, stamp)
+    Atomics.store(this.#ints, EPOCH, next)
+    Atomics.notify(this.#ints, EPOCH)
+    if (counted) Atomics.add(this.#bigs, Shared.Resets, 1n)
+    return next
+  }
+
+  #writeVersion(version: Uint8Array, epoch: number, stamp: Stamp): void {
+    const origin = utf8.encode(stamp.origin)
+    if (origin.length > PEER_MAX) throw new RangeError(`a peer id is at most ${PEER_MAX} bytes`)
     Atomics.add(this.#ints, SEQ, 1)
     this.#bytes.set(version)
+    this.#origin.set(origin)
     Atomics.store(this.#ints, VERSION_LEN, version.length)
     Atomics.store(this.#ints, VERSION_EPOCH, epoch)
+    Atomics.store(this.#ints, CLOCK, stamp.clock)
+    Atomics.store(this.#ints, ORIGIN_LEN, origin.length)
     Atomics.add(this.#ints, SEQ, 1)
+  }
+
+  /**
+   * Cut off from the bus for longer than the peer timeout: stored values may be stale, so
+   * owners serve none and store none until the peer agent has caught up.
+   */
+  degraded(): boolean {
+    return Atomics.load(this.#ints, DEGRADED) === 1
+  }
+
+  setDegraded(on: boolean): void {
+    Atomics.store(this.#ints, DEGRADED, on ? 1 : 0)
+  }
+
+  /** The peer agent records that every live peer has taken the resets up to `epoch`. */
+  settled(epoch: number): void {
+    for (;;) {
+      const at = Atomics.load(this.#ints, SETTLED)
+      if (at >= epoch || Atomics.compareExchange(this.#ints, SETTLED, at, epoch) === at) break
+    }
+    Atomics.notify(this.#ints, SETTLED)
+  }
+
+  /** Resolves when the peers have taken the resets up to `epoch`, or the cache closed. */
+  async allSettled(epoch: number): Promise<void> {
+    for (;;) {
+      const at = Atomics.load(this.#ints, SETTLED)
+      if (at >= epoch || this.closed()) return
+      await Atomics.waitAsync(this.#ints, SETTLED, at, 100).value
+    }
+  }
+
+  /** How many other live peers this process knows, and the sum of their counters. */
+  setPeers(count: number, sums: readonly number[]): void {
+    for (let i = 0; i < PEER_COUNTERS; i++) Atomics.store(this.#bigs, this.#peerSums + i, BigInt(sums[i] ?? 0))
+    Atomics.store(this.#ints, PEERS, count)
+  }
+
+  peers(): { count: number; sums: number[] } {
+    const sums = Array.from({ length: PEER_COUNTERS }, (_, i) => Number(Atomics.load(this.#bigs, this.#peerSums + i)))
+    return { count: Atomics.load(this.#ints, PEERS), sums }
   }
 
   #slot(owner: number, field: number): number {

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState, type SharedState } from './shared.js'
@@ -26,11 +26,14 @@ export class Supervisor {
   readonly #shared: SharedState
   readonly #data: Omit<OwnerData, 'index'>
   readonly #owners: Running[] = []
+  readonly #agent: ((index: number, port: MessagePort) => void) | undefined
   #closing = false
 
-  constructor(shared: SharedState, data: Omit<OwnerData, 'index'>) {
+  /** With `agent`, each owner instance gets a port to the peer agent, handed to it here. */
+  constructor(shared: SharedState, data: Omit<OwnerData, 'index' | 'agent'>, agent?: (index: number, port: MessagePort) => void) {
     this.#shared = shared
     this.#data = data
+    this.#agent = agent
   }
 
   /** Starts every owner; resolves when all of them listen. */
@@ -40,8 +43,14 @@ export class Supervisor {
 
   #spawn(index: number, crashes: number[]): Promise<void> {
     const seen = this.#shared.generation(index)
-    const data: OwnerData = { ...this.#data, index }
-    const worker = new Worker(ownerEntry, { workerData: data, name: `coop-cache owner ${index}` })
+    const channel = this.#agent === undefined ? undefined : new MessageChannel()
+    const data: OwnerData = { ...this.#data, index, agent: channel?.port1 }
+    const worker = new Worker(ownerEntry, {
+      workerData: data,
+      transferList: channel === undefined ? [] : [channel.port1],
+      name: `coop-cache owner ${index}`,
+    })
+    if (channel !== undefined) this.#agent?.(index, channel.port2)
     const control = wrap<OwnerControl>(nodeEndpoint(worker))
     // Owners do not keep the process alive: a caller's pending request does (see caller.ts).
     // After wrap(): listening for messages on a worker refs it again.

@@ -1,0 +1,27 @@
+// What a cache needs from a message bus, and nothing more: a topic per cache that every peer
+// hears, and a way to reach one peer. Each transport is a file beside this one, loaded only
+// when imported, so a user of one never installs the client of another.
+//
+// Delivery is at most once, in no promised order, as core NATS and Redis pub/sub give it: the
+// cache's protocol (src/peer/) survives lost, late and repeated messages. A bus only moves bytes.
+
+/** A message bus between the processes of a cluster: give one to `createCache({ bus })`. */
+export interface Bus {
+  /**
+   * Joins `topic` as `peer`. From then on `receive` gets every message broadcast on the topic
+   * (this peer's own broadcasts included: hearing them tells the cache its link to the bus
+   * works) and every message sent to `peer` on this topic. Rejects when the bus cannot be
+   * reached, with an error that says where it tried.
+   */
+  join(topic: string, peer: string, receive: (message: Uint8Array) => void): Promise<BusMember>
+}
+
+/** One peer's membership of a topic on a bus. */
+export interface BusMember {
+  /** Sends to every peer on the topic, this one included. Never throws; a lost message is lost. */
+  broadcast(message: Uint8Array): void
+  /** Sends to one peer on the topic. Never throws; a message to a peer that is gone is lost. */
+  send(peer: string, message: Uint8Array): void
+  /** Leaves the topic; resolves when nothing more will be received. */
+  leave(): Promise<void>
+}

@@ -1,0 +1,29 @@
+// Which process of the cluster owns a key: rendezvous (highest random weight) hashing over the
+// live members. Every process that knows the same members picks the same owner, with no
+// coordination; when a member leaves, only its keys move, and a member that joins takes
+// about 1/n of the keys from the others.
+import { fnv1a } from './key.js'
+
+// FNV-1a alone mixes its last characters poorly; a murmur3 finalizer spreads them.
+function mix(hash: number): number {
+  hash ^= hash >>> 16
+  hash = Math.imul(hash, 0x85ebca6b)
+  hash ^= hash >>> 13
+  hash = Math.imul(hash, 0xc2b2ae35)
+  hash ^= hash >>> 16
+  return hash >>> 0
+}
+
+/** The member that owns `key` (an encoded key); `members` must not be empty. */
+export function peerOf(key: string, members: readonly string[]): string {
+  let best = members[0] as string
+  let bestScore = -1
+  for (const member of members) {
+    const score = mix(fnv1a(key, fnv1a(member)))
+    if (score > bestScore || (score === bestScore && member > best)) {
+      best = member
+      bestScore = score
+    }
+  }
+  return best
+}

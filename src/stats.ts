@@ -1,0 +1,108 @@
+// The counters of stats(): read from shared memory for this process, and summed with the
+// live peers' (each peer sends its own in every heartbeat; see peer/agent.ts).
+import { Row, Shared, type SharedState } from './shared.js'
+
+/** The counters of `cache.stats()`: the cluster's, or with `{ local: true }` this process's. */
+export interface CacheStats {
+  /** calls answered from a stored entry or a near copy */
+  readonly hits: number
+  /** calls that found no entry (they computed or waited) */
+  readonly misses: number
+  /** computations started */
+  readonly computes: number
+  /** calls that waited for another caller's computation */
+  readonly coalesced: number
+  /** values stored */
+  readonly stored: number
+  /** values that did not fit under memoryLimit and were not stored (still returned) */
+  readonly rejected: number
+  /** entries dropped to make room, with policy 'evict' */
+  readonly evicted: number
+  /** computations that threw, timed out, returned an uncloneable value, or lost their thread */
+  readonly failures: number
+  /** entries stored now */
+  readonly entries: number
+  /** bytes of the entries stored now (never more than memoryLimit, in each process) */
+  readonly bytes: number
+  /** the memoryLimit (summed over the live peers, for the cluster) */
+  readonly memoryLimit: number
+  /** hits served from a thread's near copy, without a message */
+  readonly nearHits: number
+  /** bytes of near copies now, over all threads */
+  readonly nearBytes: number
+  /** messages from the bus that were refused: malformed, for another cache, of another reset, too large */
+  readonly dropped: number
+  /** the live members of the cluster, this process included (1 without a bus) */
+  readonly peers: number
+  /** the version of the latest reset */
+  readonly version: unknown
+  /** the latest reset's clock: every reset moves it forward, and with a bus it is the same on every peer */
+  readonly epoch: number
+  /** resets this process took (its own and its peers') */
+  readonly resets: number
+}
+
+/** The counters that are summed over peers, in the order a heartbeat carries them. */
+const SUMMED = [
+  'hits',
+  'misses',
+  'computes',
+  'coalesced',
+  'stored',
+  'rejected',
+  'evicted',
+  'failures',
+  'entries',
+  'bytes',
+  'memoryLimit',
+  'nearHits',
+  'nearBytes',
+  'dropped',
+] as const
+
+type Summed = Record<(typeof SUMMED)[number], number>
+
+/** This process's summed counters, in heartbeat order. */
+export function localCounters(shared: SharedState, memoryLimit: number): number[] {
+  const sum = (field: Row) => {
+    let total = 0
+    for (let i = 0; i < shared.owners; i++) total += shared.rowRead(i, field)
+    return total
+  }
+  const local = shared.read(Shared.LocalCoalesced)
+  const nearHits = shared.read(Shared.NearHits)
+  const counters: Summed = {
+    hits: sum(Row.Hits) + nearHits + shared.read(Shared.LocalHits),
+    misses: sum(Row.Misses) + local,
+    computes: sum(Row.Computes),
+    coalesced: sum(Row.Coalesced) + local,
+    stored: sum(Row.Stored),
+    rejected: sum(Row.Rejected),
+    evicted: sum(Row.Evicted),
+    failures: sum(Row.Failures),
+    entries: sum(Row.Entries),
+    // The reservation, not the sum of owners' rows: rows read one after another can catch
+    // bytes one owner released and another already took, and add up past the limit.
+    bytes: shared.read(Shared.Reserved),
+    memoryLimit,
+    nearHits,
+    nearBytes: shared.read(Shared.NearBytes),
+    dropped: shared.read(Shared.Dropped),
+  }
+  return SUMMED.map((field) => counters[field])
+}
+
+/** The stats of this process, plus its live peers' unless `local`. */
+export function statsOf(shared: SharedState, memoryLimit: number, version: unknown, local: boolean): CacheStats {
+  const counters = localCounters(shared, memoryLimit)
+  const peers = shared.peers()
+  if (!local) for (let i = 0; i < counters.length; i++) counters[i] = (counters[i] as number) + (peers.sums[i] ?? 0)
+  const summed = Object.fromEntries(SUMMED.map((field, i) => [field, counters[i] as number])) as Summed
+  return {
+    ...summed,
+    peers: 1 + peers.count,
+    version,
+    epoch: shared.clock(),
+    resets: shared.read(Shared.Resets),
+  }
+}
