@@ -1,0 +1,139 @@
+// A bus over core NATS (no JetStream): at most once, as the cache's protocol expects, and no
+// state on the server. A topic is a subject for broadcasts and one subject per peer:
+//
+//   coop-cache.<topic>.all           every member of the topic listens here
+//   coop-cache.<topic>.peer.<peer>   only <peer> listens here
+//
+// The client is imported inside join, so that importing coop-cache never loads it and a user
+// of another bus never installs it.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node'
+import type { Bus, BusMember } from './bus.js'
+
+/** Options of {@link natsBus}. */
+export interface NatsBusOptions {
+  /** The NATS server, or several of the same cluster, as `host:port` or `nats://host:port`. */
+  readonly servers: string | readonly string[]
+  /** The connection's name, as the server's monitoring shows it. @default 'coop-cache' */
+  readonly name?: string
+  /**
+   * How long `join` waits for the first connection, in milliseconds. Once connected, the
+   * client reconnects for as long as it takes. @default 2000
+   */
+  readonly timeout?: number
+}
+
+/** A {@link Bus} over a NATS server; made by {@link natsBus}. */
+export interface NatsBus extends Bus {
+  /** How many broadcasts and sends failed to publish (too large, connection closed): each one is lost. */
+  readonly errors: number
+}
+
+/**
+ * Makes a bus over the NATS server at `options.servers`. Members joined through one natsBus()
+ * share one connection, opened by the first join and closed when the last member leaves.
+ */
+export function natsBus(options: NatsBusOptions): NatsBus {
+  const { servers, name = 'coop-cache', timeout = 2000 } = options ?? {}
+  const list = typeof servers === 'string' ? [servers] : Array.isArray(servers) ? [...servers] : []
+  if (list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) {
+    throw new TypeError('options.servers must be a server address ("host:port") or a non-empty array of them')
+  }
+  if (!(Number.isFinite(timeout) && timeout > 0)) throw new RangeError(`options.timeout must be a positive number of milliseconds, not ${timeout}`)
+  const where = list.join(', ')
+  let connection: Promise<NatsConnection> | undefined
+  let users = 0 // members, and joins under way: the connection closes when none are left
+  let errors = 0
+
+  async function open(): Promise<NatsConnection> {
+    let nats: typeof import('@nats-io/transport-node')
+    try {
+      nats = await import('@nats-io/transport-node')
+    } catch (cause) {
+      throw new Error('natsBus needs the NATS client: npm install @nats-io/transport-node', { cause })
+    }
+    try {
+      // waitOnFirstConnect stays false: a first connection that fails rejects now, rather than
+      // retrying forever; maxReconnectAttempts -1 only applies once connected.
+      return await nats.connect({ servers: list, name, timeout, maxReconnectAttempts: -1, waitOnFirstConnect: false })
+    } catch (cause) {
+      throw new Error(`natsBus cannot connect to NATS at ${where}: ${(cause as Error).message}`, { cause })
+    }
+  }
+
+  async function release(): Promise<void> {
+    if (--users > 0 || connection === undefined) return
+    const closing = connection
+    connection = undefined
+    await closing.then((nc) => nc.drain()).catch(() => {})
+  }
+
+  function publish(nc: NatsConnection, subject: string, message: Uint8Array): void {
+    try {
+      // A copy: the client only queues the bytes until its next flush, and the caller may reuse them.
+      nc.publish(subject, new Uint8Array(message))
+    } catch {
+      errors++
+    }
+  }
+
+  return {
+    async join(topic, peer, receive) {
+      if (typeof topic !== 'string' || typeof peer !== 'string') throw new TypeError('topic and peer must be strings')
+      users++
+      const opening = (connection ??= open())
+      // A connection that failed is forgotten at once, so that the next join tries again.
+      opening.catch(() => { if (connection === opening) connection = undefined })
+      let nc: NatsConnection
+      const subs: Subscription[] = []
+      let left = false
+      try {
+        nc = await opening
+        // A plain Uint8Array over the client's Buffer, as every bus gives: no copy.
+        const hear = (error: Error | null, m: { data: Uint8Array }) => {
+          if (error === null && !left) receive(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength))
+        }
+        subs.push(nc.subscribe(subject(topic), { callback: hear }), nc.subscribe(subject(topic, peer), { callback: hear }))
+        // Once the server has the subscriptions, every later message reaches this member.
+        await nc.flush()
+      } catch (error) {
+        subs.forEach((s) => s.unsubscribe())
+        await release()
+        throw error
+      }
+      const member: BusMember = {
+        broadcast: (message) => { if (!left) publish(nc, subject(topic), message) },
+        send: (to, message) => { if (!left) publish(nc, subject(topic, to), message) },
+        async leave() {
+          if (left) return
+          left = true
+          subs.forEach((s) => s.unsubscribe())
+          await release()
+        },
+      }
+      return member
+    },
+    get errors() {
+      return errors
+    },
+  }
+}
+
+/** The subject of a topic's broadcasts, or of the messages to one of its peers. */
+function subject(topic: string, peer?: string): string {
+  return `coop-cache.${token(topic)}.${peer === undefined ? 'all' : `peer.${token(peer)}`}`
+}
+
+/**
+ * A topic or a peer id as one subject token: as it is when it is plain (letters, digits, '-',
+ * '_'), so that subjects stay readable in the server's tools, else its UTF-8 bytes with each
+ * other byte as %XX. A '.', '*', '>' or space would split the token or make it a wildcard.
+ */
+function token(s: string): string {
+  if (s === '') return '%'
+  let out = ''
+  for (const byte of Buffer.from(s)) {
+    const plain = /[A-Za-z0-9_-]/.test(String.fromCharCode(byte))
+    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
+}
