@@ -90,6 +90,16 @@ export function compareStamps(a: Stamp, b: Stamp): number {
   return a.clock - b.clock || (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0)
 }
 
+/**
+ * Whether reset (`stamp`, `version`) comes after (`than`, `thanVersion`). Two processes that
+ * started with different versions both stand on the initial stamp: the greater version's
+ * bytes settle it, so they still end on one version.
+ */
+export function later(stamp: Stamp, version: Uint8Array, than: Stamp, thanVersion: Uint8Array): boolean {
+  const order = compareStamps(stamp, than)
+  return order > 0 || (order === 0 && Buffer.compare(version, thanVersion) > 0)
+}
+
 function layout(owners: number) {
   const ints = INT_HEAD + owners * INTS_PER_OWNER
   const bigAt = Math.ceil((ints * 4) / 8) * 8
@@ -129,7 +139,8 @@ export class SharedState {
     new Uint8Array(buffer, shape.bytesAt + VERSION_MAX + PEER_MAX, PEER_MAX).set(id)
     ints[SELF_LEN] = id.length
     const state = new SharedState(buffer, owners)
-    state.#writeVersion(version, 1, { clock: 1, origin: self })
+    // The initial version is nobody's reset: a peer joining late never overrides the cluster's.
+    state.#writeVersion(version, 1, { clock: 1, origin: '' })
     return state
   }
 
@@ -213,7 +224,7 @@ export class SharedState {
    */
   async adopt(version: Uint8Array, stamp: Stamp): Promise<number> {
     return this.#locked((current) => {
-      if (compareStamps(stamp, current.stamp) <= 0) return this.epoch()
+      if (!later(stamp, version, current.stamp, current.bytes)) return this.epoch()
       if (Buffer.compare(current.bytes, version) !== 0) return this.#move(version, stamp)
       this.#writeVersion(version, current.epoch, stamp)
       return this.epoch()

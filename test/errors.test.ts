@@ -1,5 +1,5 @@
 import test from 'ava'
-import { createCache, cached, reset, attach, CacheClosedError, InvalidKeyError, type Key } from 'coop-cache'
+import { createCache, cached, reset, attach, memoryBus, CacheClosedError, InvalidKeyError, type Key } from 'coop-cache'
 import { withCache } from './helpers/scene.js'
 import { Board, outcome, until } from './helpers/board.js'
 import { callerThreads } from './helpers/callers.js'
@@ -89,6 +89,10 @@ test('bad options are refused with a message that names the option', async (t) =
     [{ name: 'x', memoryLimt: 5 }, /^options\.memoryLimt is not an option of createCache/],
     [{ name: 'x', version: () => 1 }, /^options\.version must be a cloneable value/],
     [{ name: 'x', version: 'v'.repeat(5000) }, /^options\.version is \d+ bytes serialized, more than 4096/],
+    [{ name: 'x', bus: 'nats://127.0.0.1' }, /^options\.bus must be a bus, such as memoryBus\(\)/],
+    [{ name: 'x', bus: memoryBus(), heartbeat: 0 }, /^options\.heartbeat must be a positive integer \(ms\), got 0$/],
+    [{ name: 'x', bus: memoryBus(), heartbeat: 500, peerTimeout: 600 }, /^options\.peerTimeout must be at least twice options\.heartbeat \(1000 ms\), got 600$/],
+    [{ name: 'x', onReset: 'reload' }, /^options\.onReset must be a function, got string$/],
   ]
   for (const [options, message] of bad) {
     await t.throwsAsync(createCache(options as never), { message })

@@ -19,7 +19,7 @@ import { deserialize } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { AgentToOwner, CallerMessage, OwnerMessage, OwnerToAgent } from '../protocol.js'
-import { Shared, compareStamps, type SharedState, type Stamp } from '../shared.js'
+import { Shared, compareStamps, later, type SharedState, type Stamp } from '../shared.js'
 import { localCounters } from '../stats.js'
 import { Asks } from './asks.js'
 import type { AgentIO } from './io.js'
@@ -203,7 +203,8 @@ export class Agent implements AgentIO {
 
   /** Takes a peer's reset if it is later than this process's. */
   async #take(stamp: Stamp, version: Uint8Array): Promise<void> {
-    if (compareStamps(stamp, this.stamp()) <= 0) return
+    const current = this.#shared.version()
+    if (!later(stamp, version, current.stamp, current.bytes)) return
     this.#shared.settled(await this.#shared.adopt(version, stamp))
   }
 
