@@ -5,6 +5,15 @@
 import { threadId } from 'node:worker_threads'
 import type { CacheStats, ComputeContext } from 'coop-cache'
 
+async function holding(work: () => Promise<void>): Promise<void> {
+  const hold = setInterval(() => {}, 1 << 30)
+  try {
+    await work()
+  } finally {
+    clearInterval(hold)
+  }
+}
+
 const COMPUTED = 0
 const ABORTED = 1
 const GATES = 2
@@ -37,12 +46,16 @@ export class Board {
     await this.#atLeast(ABORTED, n)
   }
 
+  // Atomics.waitAsync does not hold the event loop: a thread whose only pending work is one
+  // of these waits would end in the middle of it, so each wait holds the loop with a timer.
   async #atLeast(cell: number, n: number): Promise<void> {
-    for (;;) {
-      const now = Atomics.load(this.#cells, cell)
-      if (now >= n) return
-      await Atomics.waitAsync(this.#cells, cell, now, 50).value
-    }
+    await holding(async () => {
+      for (;;) {
+        const now = Atomics.load(this.#cells, cell)
+        if (now >= n) return
+        await Atomics.waitAsync(this.#cells, cell, now, 50).value
+      }
+    })
   }
 
   open(gate: number): void {
@@ -51,7 +64,9 @@ export class Board {
   }
 
   async #gate(gate: number): Promise<void> {
-    while (Atomics.load(this.#cells, GATES + gate) === 0) await Atomics.waitAsync(this.#cells, GATES + gate, 0, 50).value
+    await holding(async () => {
+      while (Atomics.load(this.#cells, GATES + gate) === 0) await Atomics.waitAsync(this.#cells, GATES + gate, 0, 50).value
+    })
   }
 
   /** The fn a spec describes, counting on this board. */
