@@ -76,6 +76,8 @@ export const enum OwnerState {
 export const VERSION_MAX = 4096
 /** The most bytes of a peer id (UTF-8). */
 export const PEER_MAX = 64
+/** The largest clock a reset can have: it lives in an Int32. */
+export const CLOCK_MAX = 0x7fffffff
 /** How many counters a peer reports (see stats.ts). */
 export const PEER_COUNTERS = 16
 
@@ -259,8 +261,11 @@ export class SharedState {
   }
 
   #writeVersion(version: Uint8Array, epoch: number, stamp: Stamp): void {
+    // Checked before the seqlock opens: a throw inside it would leave readers spinning.
     const origin = utf8.encode(stamp.origin)
     if (origin.length > PEER_MAX) throw new RangeError(`a peer id is at most ${PEER_MAX} bytes`)
+    if (version.length > VERSION_MAX) throw new RangeError(`a version is at most ${VERSION_MAX} bytes serialized`)
+    if (!Number.isInteger(stamp.clock) || stamp.clock < 0 || stamp.clock > CLOCK_MAX) throw new RangeError(`a reset's clock is at most ${CLOCK_MAX}`)
     Atomics.add(this.#ints, SEQ, 1)
     this.#bytes.set(version)
     this.#origin.set(origin)

@@ -205,7 +205,12 @@ export class Agent implements AgentIO {
   async #take(stamp: Stamp, version: Uint8Array): Promise<void> {
     const current = this.#shared.version()
     if (!later(stamp, version, current.stamp, current.bytes)) return
-    this.#shared.settled(await this.#shared.adopt(version, stamp))
+    try {
+      this.#shared.settled(await this.#shared.adopt(version, stamp))
+    } catch {
+      // decode() lets through only what fits; this is the last line, should the two drift.
+      this.#shared.add(Shared.Dropped, 1)
+    }
   }
 
   /** Follows the epoch: announces this process's own resets, and tells onReset of each new version. */

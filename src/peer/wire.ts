@@ -8,7 +8,7 @@
 // owner thread (`o`) and that owner's remote request id (`r`).
 import { deserialize, serialize } from 'node:v8'
 import type { WireError } from '../protocol.js'
-import type { Stamp } from '../shared.js'
+import { CLOCK_MAX, PEER_MAX, VERSION_MAX, type Stamp } from '../shared.js'
 
 interface Base {
   /** the cache's name */
@@ -107,16 +107,32 @@ export function encode(message: PeerMessage): Uint8Array {
 const isString = (x: unknown): x is string => typeof x === 'string'
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
 const isBytes = (x: unknown): x is Uint8Array => x instanceof Uint8Array
+// A stamp must fit where it is kept (shared.ts): a clock in an Int32, an origin in PEER_MAX bytes.
 const isStamp = (x: unknown): x is Stamp =>
-  typeof x === 'object' && x !== null && isCount((x as Stamp).clock) && isString((x as Stamp).origin)
+  typeof x === 'object' &&
+  x !== null &&
+  isCount((x as Stamp).clock) &&
+  (x as Stamp).clock <= CLOCK_MAX &&
+  isString((x as Stamp).origin) &&
+  Buffer.byteLength((x as Stamp).origin) <= PEER_MAX
+// A version is taken by every peer: it must be one that every peer can read back.
+const isVersion = (x: unknown): x is Uint8Array => {
+  if (!isBytes(x) || x.byteLength > VERSION_MAX) return false
+  try {
+    deserialize(x)
+    return true
+  } catch {
+    return false
+  }
+}
 const isWireError = (x: unknown): x is WireError => typeof x === 'object' && x !== null
 
 /** What each type needs beyond `c`, `f` and `t`. */
 const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> = {
-  beat: { s: isStamp, v: isBytes, n: (x) => Array.isArray(x) && x.every((n) => typeof n === 'number') },
+  beat: { s: isStamp, v: isVersion, n: (x) => Array.isArray(x) && x.every((n) => typeof n === 'number') },
   hello: {},
   bye: {},
-  reset: { s: isStamp, v: isBytes },
+  reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },
   get: { s: isStamp, o: isCount, r: isCount, k: isString },
   value: { s: isStamp, o: isCount, r: isCount, v: isBytes, h: (x) => typeof x === 'boolean' },
