@@ -1,0 +1,315 @@
+// A cluster for a test: K peers of one cache on one bus, each with its own caller threads and
+// its own board. On 'ipc', 'nats' and 'redis' every peer is a real process
+// (fixtures/peer-process.ts) that a test can kill with SIGKILL; on 'memory' they are caches in
+// the test's own process on one memoryBus. Either way a test gives the same orders
+// (fixtures/cluster-peer.ts) and gets plain data back, and every wait is bounded, so that a
+// broken guarantee fails the test instead of hanging it. Whatever the test did, t.teardown
+// kills every process it started.
+import type { ExecutionContext } from 'ava'
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { createCache, ipcBus, memoryBus, type CacheStats, type IpcBus, type Key, type MemoryBus } from 'coop-cache'
+import { encodeKey } from '../../src/key.js'
+import { peerOf } from '../../src/ring.js'
+import { ClusterPeer, waitFor, type Answers, type Order, type PeerState, type Stampede } from '../fixtures/cluster-peer.js'
+import type { BusKind, PeerConfig, Report, Request } from '../fixtures/peer-process.js'
+import type { FnSpec, Outcome } from './board.js'
+import { brokerUrl } from './brokers.js'
+
+export { sleep } from '../fixtures/cluster-peer.js'
+export type { Stampede, PeerState } from '../fixtures/cluster-peer.js'
+
+/** How long an order may take before the test gives up on it, unless told otherwise. */
+const ORDER_TIME = 30_000
+
+export interface ClusterOptions {
+  readonly bus: BusKind | 'memory'
+  readonly size: number
+  /** a word for the cache's name; a random suffix makes it (and so the topic) unique to the run */
+  readonly name?: string
+  /** owner threads per peer @default 2 */
+  readonly threads?: number
+  /** caller threads per peer @default 2 */
+  readonly callers?: number
+  /** @default 100 */
+  readonly heartbeat?: number
+  /** @default 1000 */
+  readonly peerTimeout?: number
+  /** every peer's initial version @default 0 */
+  readonly version?: unknown
+}
+
+/** One peer of a test cluster, wherever it runs. */
+export interface Peer {
+  /** its place in the cluster's list, for messages */
+  readonly index: number
+  /** its peer id on the bus */
+  readonly peer: string
+  /** its process id, when it is a process of its own */
+  readonly pid: number | undefined
+  readonly alive: boolean
+  /** Gives `order`; rejects when it is not done within `within` ms or the peer dies first. */
+  do<O extends Order>(order: O, within?: number, issued?: () => void): Promise<Answers[O['op']]>
+  /** Every caller thread calls `calls` times at once for each key: `issued` once all are made. */
+  stampede(keys: readonly Key[], calls: number, spec: FnSpec): { readonly issued: Promise<void>; readonly done: Promise<Stampede> }
+  /** The computations run in this peer, once at least `atLeast` have started. */
+  computed(atLeast?: number): Promise<number>
+  open(gate?: number): Promise<void>
+  reset(version: unknown): Promise<Outcome>
+  stats(local?: boolean): Promise<CacheStats>
+  state(): Promise<PeerState>
+  /** SIGKILL, for a process; resolves once it has exited. */
+  kill(): Promise<void>
+}
+
+export interface Cluster {
+  readonly name: string
+  readonly peers: readonly Peer[]
+  /** the in-process bus, on 'memory' */
+  readonly bus: MemoryBus | undefined
+  /** on 'ipc', the bus in this process that routes between the peers (a test may join it too) */
+  readonly hub: IpcBus | undefined
+  live(): Peer[]
+  /** Resolves when every live peer sees exactly the live peers as members. */
+  settled(within?: number): Promise<void>
+  /** The live peer that owns `key`, by the library's own hashing over the live members. */
+  ownerOf(key: Key): Peer
+  /** The computations run so far, summed over the live peers. */
+  computed(): Promise<number>
+  /** Kills (or closes) every peer; called by t.teardown too. */
+  close(): Promise<void>
+}
+
+/** Rejects with `what` when `promise` has not settled within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms: ${what}`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+abstract class BasePeer implements Peer {
+  abstract readonly index: number
+  abstract readonly peer: string
+  abstract readonly pid: number | undefined
+  abstract readonly alive: boolean
+  abstract do<O extends Order>(order: O, within?: number, issued?: () => void): Promise<Answers[O['op']]>
+  abstract kill(): Promise<void>
+
+  stampede(keys: readonly Key[], calls: number, spec: FnSpec) {
+    let issued!: () => void
+    const issuedP = new Promise<void>((resolve) => (issued = resolve))
+    const done = this.do({ op: 'stampede', keys, calls, spec }, ORDER_TIME, issued)
+    // a stampede that fails before all its calls are made must not leave `issued` waiting
+    return { issued: Promise.race([issuedP, done.then(() => {})]), done }
+  }
+
+  computed(atLeast = 0) {
+    return this.do({ op: 'computed', atLeast, within: ORDER_TIME - 1000 })
+  }
+
+  async open(gate = 0) {
+    await this.do({ op: 'open', gate })
+  }
+
+  reset(version: unknown) {
+    return this.do({ op: 'reset', version })
+  }
+
+  stats(local = true) {
+    return this.do({ op: 'stats', local })
+  }
+
+  state() {
+    return this.do({ op: 'state' })
+  }
+}
+
+class ProcessPeer extends BasePeer {
+  readonly index: number
+  readonly child: ChildProcess
+  peer = ''
+  readonly #pending = new Map<number, { issued: () => void; resolve: (answer: never) => void; reject: (error: Error) => void }>()
+  readonly #exited: Promise<void>
+  #gone: string | undefined
+  #lastId = 0
+
+  constructor(index: number, child: ChildProcess) {
+    super()
+    this.index = index
+    this.child = child
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#gone = `peer ${index} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`
+        for (const pending of this.#pending.values()) pending.reject(new Error(this.#gone))
+        this.#pending.clear()
+        resolve()
+      })
+    })
+    // A send to a process that has just died fails here; its pending orders fail on 'exit'.
+    child.on('error', () => {})
+    child.on('message', (report: Report | Record<string, unknown>) => {
+      if ('coop-cache' in report || !('id' in report)) return
+      const r = report as Extract<Report, { id: number }>
+      const pending = this.#pending.get(r.id)
+      if (pending === undefined) return
+      if (r.event === 'issued') return pending.issued()
+      this.#pending.delete(r.id)
+      if (r.event === 'answer') pending.resolve(r.answer as never)
+      else pending.reject(new Error(`peer ${index} (pid ${child.pid}) failed an order: ${r.message}`))
+    })
+  }
+
+  get pid() {
+    return this.child.pid
+  }
+
+  get alive() {
+    return this.#gone === undefined
+  }
+
+  /** Resolves once the process says it is ready. */
+  ready(ms: number): Promise<void> {
+    return within(
+      new Promise<void>((resolve, reject) => {
+        const onMessage = (report: Report | Record<string, unknown>) => {
+          if (!('event' in report)) return
+          if (report.event === 'ready') {
+            this.peer = (report as { peer: string }).peer
+            this.child.off('message', onMessage)
+            resolve()
+          } else if (report.event === 'failed') reject(new Error(`peer ${this.index} could not start: ${(report as { message: string }).message}`))
+        }
+        this.child.on('message', onMessage)
+        this.#exited.then(() => reject(new Error(this.#gone)))
+      }),
+      ms,
+      `peer ${this.index} (pid ${this.child.pid}) to start`,
+    )
+  }
+
+  do<O extends Order>(order: O, ms = ORDER_TIME, issued: () => void = () => {}): Promise<Answers[O['op']]> {
+    if (this.#gone !== undefined) return Promise.reject(new Error(this.#gone))
+    const id = ++this.#lastId
+    const answer = new Promise<Answers[O['op']]>((resolve, reject) => this.#pending.set(id, { issued, resolve, reject }))
+    this.child.send({ id, order } satisfies Request)
+    return within(answer, ms, `peer ${this.index} (pid ${this.child.pid}) to do ${JSON.stringify(order).slice(0, 120)}`)
+  }
+
+  async kill(): Promise<void> {
+    if (this.#gone === undefined) this.child.kill('SIGKILL')
+    await this.#exited
+  }
+}
+
+class MemoryPeer extends BasePeer {
+  readonly index: number
+  readonly peer: string
+  readonly pid = undefined
+  readonly inner: ClusterPeer
+  #ended = false
+
+  constructor(index: number, inner: ClusterPeer) {
+    super()
+    this.index = index
+    this.inner = inner
+    this.peer = inner.cache.peer as string
+  }
+
+  get alive() {
+    return !this.#ended
+  }
+
+  do<O extends Order>(order: O, ms = ORDER_TIME, issued?: () => void): Promise<Answers[O['op']]> {
+    return within(this.inner.do(order, issued), ms, `peer ${this.index} to do ${JSON.stringify(order).slice(0, 120)}`)
+  }
+
+  async kill(): Promise<void> {
+    throw new Error('a peer on a memoryBus is not a process: close its cache, or cut it off the bus')
+  }
+
+  async end(): Promise<void> {
+    if (this.#ended) return
+    this.#ended = true
+    await this.inner.end()
+  }
+}
+
+const fixture = fileURLToPath(new URL('../fixtures/peer-process.js', import.meta.url))
+
+/** Starts a cluster of `options.size` peers, and waits until each of them sees all the others. */
+export async function startCluster(t: ExecutionContext, options: ClusterOptions): Promise<Cluster> {
+  const { bus, size, threads = 2, callers = 2, heartbeat = 100, peerTimeout = 1000, version = 0 } = options
+  const name = `${options.name ?? 'cluster'}-${randomUUID().slice(0, 8)}`
+  const peers: (ProcessPeer | MemoryPeer)[] = []
+  let hub: IpcBus | undefined
+  let memory: MemoryBus | undefined
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      await Promise.all(peers.map((p) => (p instanceof ProcessPeer ? p.kill() : within(p.end(), 10_000, `peer ${p.index} to close`).catch(() => {}))))
+      hub?.close()
+    })())
+  t.teardown(close)
+
+  if (bus === 'memory') {
+    memory = memoryBus()
+    for (let index = 0; index < size; index++) {
+      const resets: unknown[] = []
+      const cache = await createCache({ name, bus: memory, threads, heartbeat, peerTimeout, version, onReset: (v) => resets.push(v) })
+      peers.push(new MemoryPeer(index, await ClusterPeer.start(cache, callers, resets)))
+    }
+  } else {
+    // The parent of the peers routes the ipc bus between them, though it joins no cache itself;
+    // it has a channel to the test runner, which runs no ipcBus: hence parent: false.
+    if (bus === 'ipc') hub = ipcBus({ parent: false })
+    const url = bus === 'ipc' ? undefined : brokerUrl[bus]
+    const config: PeerConfig = { bus, url, name, threads, callers, heartbeat, peerTimeout, version, lifetime: 90_000 }
+    for (let index = 0; index < size; index++) {
+      const child = fork(fixture, [JSON.stringify(config)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      hub?.adopt(child)
+      peers.push(new ProcessPeer(index, child))
+    }
+    await Promise.all(peers.map((p) => (p as ProcessPeer).ready(20_000)))
+  }
+
+  const cluster: Cluster = {
+    name,
+    peers,
+    bus: memory,
+    hub,
+    live: () => peers.filter((p) => p.alive),
+    async settled(ms = 10_000) {
+      const live = cluster.live()
+      await Promise.all(live.map((p) => p.do({ op: 'members', n: live.length, within: ms }, ms + 1000)))
+    },
+    ownerOf(key) {
+      const ids = cluster.live().map((p) => p.peer).sort()
+      const owner = peerOf(encodeKey(key), ids)
+      return peers.find((p) => p.peer === owner) as Peer
+    },
+    async computed() {
+      return (await Promise.all(cluster.live().map((p) => p.computed()))).reduce((a, b) => a + b, 0)
+    },
+    close,
+  }
+  await cluster.settled()
+  return cluster
+}
+
+/** Every outcome of `runs` with its key, flattened. */
+export function outcomesOf(runs: readonly Stampede[]): { key: Key; outcome: Outcome }[] {
+  return runs.flatMap((run) => run.results.flatMap(({ key, outcomes }) => outcomes.map((outcome) => ({ key, outcome }))))
+}
+
+/** Polls until `check` holds, for at most `ms`; fails the test (and throws) saying `what` else. */
+export async function eventually(t: ExecutionContext, what: () => string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  try {
+    await waitFor(what, check, ms)
+  } catch (error) {
+    t.fail((error as Error).message)
+    throw error
+  }
+}
