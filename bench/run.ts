@@ -5,6 +5,8 @@
 //
 //   npm run bench                           every scenario, writes bench/RESULTS.md
 //   node dist/bench/run.js hit stampede     only these, printed (RESULTS.md untouched)
+//   node dist/bench/run.js --record cluster only these, and their sections replaced in RESULTS.md
+//                                           (npm run bench:cluster); the rest of it is kept
 //   BENCH_QUICK=1 npm run bench             smaller sizes, a trial (printed, not written)
 
 import { spawn } from 'node:child_process'
@@ -29,6 +31,7 @@ const scenarios: readonly Entry[] = [
   { name: 'stampede', file: 'stampede.js', deadline: 90, title: '4. Cold-key stampede' },
   { name: 'scale', file: 'scale.js', deadline: 300, title: '5. Hit latency against the number of entries' },
   { name: 'memory', file: 'memory.js', deadline: 120, title: '6. Stored bytes against memoryLimit' },
+  { name: 'cluster', file: 'cluster.js', deadline: 300, title: '7. Across processes: ipc, NATS, Redis' },
 ]
 
 interface Outcome {
@@ -83,8 +86,35 @@ function runScenario(entry: Entry, dir: string): Promise<Outcome> {
   })
 }
 
+/**
+ * RESULTS.md with the sections of `outcomes` put in place of the ones of the same title (or
+ * before the closing section, for a scenario it did not have yet); the rest as it was.
+ */
+function replaceSections(text: string, outcomes: readonly Outcome[], when: Date): string {
+  let out = text
+  for (const o of outcomes) {
+    const title = o.section?.title ?? o.entry.title
+    const note = `*Recorded alone (\`node dist/bench/run.js --record ${o.entry.name}\`) at ${when.toISOString()}; the header of this file is from its last full run.*`
+    const body = o.section !== undefined ? `## ${title}\n\n${note}\n\n${o.section.markdown}` : `## ${title}\n\n${note}\n\n**This scenario failed:** ${o.failure}`
+    const lines = out.split('\n')
+    const at = lines.findIndex((line) => line === `## ${title}`)
+    if (at >= 0) {
+      const next = lines.findIndex((line, i) => i > at && line.startsWith('## '))
+      const end = next < 0 ? lines.length : next
+      out = [...lines.slice(0, at), ...body.split('\n'), '', ...lines.slice(end)].join('\n')
+    } else {
+      const closing = lines.findIndex((line) => line.startsWith('## What stands between'))
+      const end = closing < 0 ? lines.length : closing
+      out = [...lines.slice(0, end), ...body.split('\n'), '', ...lines.slice(end)].join('\n')
+    }
+  }
+  return out.replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n')
+}
+
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2)
+  const args = process.argv.slice(2)
+  const recordSome = args.includes('--record')
+  const wanted = args.filter((arg) => arg !== '--record')
   const unknown = wanted.filter((name) => !scenarios.some((entry) => entry.name === name))
   if (unknown.length > 0) {
     console.error(`unknown scenario(s): ${unknown.join(', ')}; the scenarios are ${scenarios.map((entry) => entry.name).join(', ')}`)
@@ -93,6 +123,10 @@ async function main(): Promise<void> {
   const options = optionsFromEnv()
   const chosen = wanted.length === 0 ? scenarios : scenarios.filter((entry) => wanted.includes(entry.name))
   const record = wanted.length === 0 && !options.quick
+  if (recordSome && (wanted.length === 0 || options.quick)) {
+    console.error('--record is for some scenarios of a full-size run: name them, without BENCH_QUICK (a run of every scenario records anyway)')
+    process.exit(2)
+  }
   const startedAt = new Date()
   const load = loadavg()
   const started = process.hrtime.bigint()
@@ -135,10 +169,14 @@ async function main(): Promise<void> {
   const figures = Object.fromEntries(outcomes.flatMap((o) => (o.section !== undefined ? [[o.entry.name, o.section.figures]] : [])))
   const closing = `## What stands between us and the aims\n\n${whatStandsBetween(figures, chosen.map((entry) => entry.name))}`
   const text = [header, ...sections, closing].join('\n\n') + '\n'
+  const path = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
   if (record) {
-    const path = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
     writeFileSync(path, text)
     console.log(`wrote ${path} in ${total.toFixed(0)} s`)
+  } else if (recordSome) {
+    writeFileSync(path, replaceSections(readFileSync(path, 'utf8'), outcomes, startedAt))
+    console.log(`\n${sections.join('\n\n')}\n`)
+    console.log(`replaced the section(s) of ${chosen.map((entry) => entry.name).join(', ')} in ${path} (the rest of it is from its last full run); ${total.toFixed(0)} s`)
   } else {
     console.log(`\n${text}`)
     console.log(`(not written to RESULTS.md: ${options.quick ? 'a quick run' : 'only some scenarios'}; ${total.toFixed(0)} s)`)

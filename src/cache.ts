@@ -139,7 +139,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
       await holdingOpen(agent.join())
     } catch (error) {
       shared.close()
-      await supervisor.close()
+      await holdingOpen(supervisor.close())
       throw error
     }
   }

@@ -1,9 +1,8 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, CallerMessage, OwnerData, OwnerMessage, OwnerToAgent, WireError } from './protocol.js'
+import type { AgentToOwner, CallerMessage, OwnerData, OwnerMessage, WireError } from './protocol.js'
 import { CacheClosedError, toWire } from './errors.js'
 import { Flights, type Flight, type Request } from './flight.js'
-import { Remotes, requestsOf, type Remote } from './remote.js'
-import { peerOf } from './ring.js'
+import { RemoteFlights } from './remote.js'
 import { Store, entryOf, type Entry } from './store.js'
 import { Row, type SharedState } from './shared.js'
 
@@ -41,12 +40,10 @@ export class Owner {
   readonly #computeTimeout: number
   readonly #store: Store
   readonly #flights = new Flights<Link>()
-  readonly #remotes = new Remotes<Link>()
   readonly #links = new Set<Link>()
+  readonly #remotes: RemoteFlights<Link>
   /** The link to the peer agent, with a bus: it relays remote peers' requests, and ours. */
   readonly #agent: Link | undefined
-  /** The live members of the cluster; empty without a bus. */
-  #members: readonly string[] = []
   #epoch: number
   #closed = false
 
@@ -57,6 +54,18 @@ export class Owner {
     this.#store = new Store(shared, data.index, data.memoryLimit, data.policy)
     this.#epoch = shared.epoch()
     shared.flushed(this.#index, this.#epoch)
+    this.#remotes = new RemoteFlights<Link>({
+      epoch: () => this.#epoch,
+      linked: (link) => this.#links.has(link),
+      send: (link, message) => link.send(message),
+      close: ({ link, id }) => link.open.delete(id),
+      place: ({ link, id }, key) => this.#get(link, id, key),
+      deliver: (key, requests, value, hit) => this.#deliver(key, requests, value, hit),
+      refuse: (requests, error, epoch) => this.#refuse(requests, error, epoch),
+      count: (field, n) => this.#shared.rowAdd(this.#index, field, n),
+      nextToken: () => this.#flights.nextToken(),
+      toAgent: (message) => this.#agent?.port.postMessage(message),
+    })
     this.#agent = data.agent === undefined ? undefined : this.attach(data.agent as MessagePort)
     void this.#followEpoch()
   }
@@ -102,10 +111,9 @@ export class Owner {
     if (epoch === this.#epoch) return
     this.#epoch = epoch
     const stale = this.#flights.takeAll()
-    const remote = this.#remotes.all()
     this.#store.clear()
     this.#shared.flushed(this.#index, epoch)
-    for (const flight of remote) this.#reroute(flight)
+    this.#remotes.rerouteAll()
     // A computation that straddles the reset is never used: its computer is told, and it and
     // its waiters ask again in the new epoch, where one of them computes afresh.
     for (const flight of stale) {
@@ -120,7 +128,7 @@ export class Owner {
   #receive(link: Link, message: CallerMessage | AgentToOwner): void {
     if (this.#closed || typeof message !== 'object' || message === null) return
     this.#sync()
-    if (link === this.#agent) this.#fromAgent(message as AgentToOwner)
+    if (link === this.#agent && !isCallerMessage(message)) return this.#remotes.receive(message)
     switch (message.type) {
       case 'get':
         if (typeof message.id === 'number' && typeof message.key === 'string') this.#get(link, message.id, message.key)
@@ -159,15 +167,11 @@ export class Owner {
     const remote = relayed ? undefined : this.#remotes.get(key)
     if (flight !== undefined || remote !== undefined) {
       if (!relayed) this.#count(Row.Coalesced)
-      ;(flight ?? (remote as Remote<Link>)).waiters.push(request)
+      ;(flight ?? remote)?.waiters.push(request)
       return
     }
-    const peer = relayed || this.#members.length < 2 ? undefined : peerOf(key, this.#members)
-    if (peer !== undefined && peer !== this.#shared.self) {
-      const started = this.#remotes.start(key, peer, request)
-      this.#toAgent({ type: 'rget', rid: started.rid, key, peer, epoch: this.#epoch })
-      return
-    }
+    const peer = relayed ? undefined : this.#remotes.elsewhere(key, this.#shared.self)
+    if (peer !== undefined) return this.#remotes.start(key, peer, request)
     this.#assign(this.#flights.start(key, request))
   }
 
@@ -199,11 +203,10 @@ export class Owner {
   }
 
   #put(key: string, token: number, epoch: number, value: Uint8Array): void {
-    const flight = this.#current(key, token, epoch) ?? this.#remoteComputing(key, token, epoch)
-    if (flight === undefined) return
-    flight.computer?.link.open.delete(flight.computer.id)
+    const flight = this.#current(key, token, epoch)
+    if (flight === undefined) return void this.#remotes.put(key, token, epoch, value)
+    flight.computer.link.open.delete(flight.computer.id)
     this.#deliver(key, flight.waiters, value, false)
-    if ('rid' in flight) this.#toAgent({ type: 'rput', rid: flight.rid, key, token: flight.remoteToken, epoch, value })
   }
 
   /** Serves `requests` a value of the current epoch, and stores it if it fits. */
@@ -217,12 +220,11 @@ export class Owner {
   }
 
   #fail(key: string, token: number, epoch: number, error: WireError): void {
-    const flight = this.#current(key, token, epoch) ?? this.#remoteComputing(key, token, epoch)
-    if (flight === undefined) return
+    const flight = this.#current(key, token, epoch)
+    if (flight === undefined) return void this.#remotes.fail(key, token, epoch, error)
     this.#count(Row.Failures)
-    flight.computer?.link.open.delete(flight.computer.id)
+    flight.computer.link.open.delete(flight.computer.id)
     this.#refuse(flight.waiters, error, epoch)
-    if ('rid' in flight) this.#toAgent({ type: 'rfail', rid: flight.rid, key, token: flight.remoteToken, epoch, error })
   }
 
   #refuse(requests: readonly Request<Link>[], error: WireError, epoch: number): void {
@@ -240,14 +242,6 @@ export class Owner {
     return flight
   }
 
-  /** The remote flight a put or fail is for, ended; undefined when fenced off. */
-  #remoteComputing(key: string, token: number, epoch: number): Remote<Link> | undefined {
-    const remote = this.#remotes.get(key)
-    if (remote?.computer === undefined || remote.localToken !== token || epoch !== this.#epoch) return undefined
-    this.#remotes.end(remote)
-    return remote
-  }
-
   /** A caller no longer wants request `id`: if it was computing, the flight passes on. */
   #drop(link: Link, id: number): void {
     const key = link.open.get(id)
@@ -259,11 +253,9 @@ export class Owner {
   /** The request leaves whichever flight of `key` it is in; whether it was a computer. */
   #leaveAny(key: string, request: Request<Link>): boolean {
     const flight = this.#flights.get(key)
-    const remote = this.#remotes.get(key)
-    const computing = (flight ?? remote)?.computer
-    const was = computing?.link === request.link && computing.id === request.id
-    if (flight !== undefined) this.#leave(flight, request)
-    else if (remote !== undefined) this.#leaveRemote(remote, request)
+    if (flight === undefined) return this.#remotes.leave(key, request)
+    const was = flight.computer.link === request.link && flight.computer.id === request.id
+    this.#leave(flight, request)
     return was
   }
 
@@ -282,103 +274,12 @@ export class Owner {
     link.open.clear()
   }
 
-  // ---- remote flights: this process's callers, for keys another process owns ----
-
-  #fromAgent(message: AgentToOwner): void {
-    if (message.type === 'view') return this.#view(message.members)
-    if (!('rid' in message)) return
-    const remote = this.#remotes.byRid(message.rid)
-    if (remote === undefined) {
-      // An answer for a remote flight that has ended here: if it hands us a computation, give it back.
-      if (message.type === 'rcompute') this.#toAgent({ type: 'rdrop', rid: message.rid })
-      return
-    }
-    switch (message.type) {
-      case 'rvalue': {
-        if (message.epoch !== this.#epoch) return
-        this.#remotes.end(remote)
-        const requests = requestsOf(remote)
-        if (message.hit) {
-          this.#shared.rowAdd(this.#index, Row.Hits, requests.length)
-          this.#shared.rowAdd(this.#index, Row.Misses, -requests.length)
-        }
-        return this.#deliver(remote.key, requests, message.value, message.hit)
-      }
-      case 'rerror':
-        if (message.epoch !== this.#epoch) return
-        this.#remotes.end(remote)
-        return this.#refuse(requestsOf(remote), message.error, message.epoch)
-      case 'rcompute':
-        if (message.epoch !== this.#epoch) return
-        remote.remoteToken = message.token
-        if (remote.computer === undefined) this.#assignRemote(remote)
-        return
-      case 'rabort': {
-        // The remote owner ran out of patience with our computer: that call ends with a
-        // timeout, as a local one would; the others ask again.
-        const { computer } = remote
-        if (computer === undefined || message.token !== remote.remoteToken) return
-        computer.link.open.delete(computer.id)
-        computer.link.send({ type: 'abort', id: computer.id, token: remote.localToken, reason: 'timeout' })
-        remote.computer = undefined
-        return this.#reroute(remote)
-      }
-    }
-  }
-
-  /** The members changed: remote flights whose key now belongs elsewhere ask again there. */
-  #view(members: readonly string[]): void {
-    this.#members = members
-    for (const remote of this.#remotes.all()) {
-      if (members.length < 2 || peerOf(remote.key, members) !== remote.peer) this.#reroute(remote)
-    }
-  }
-
-  /**
-   * Ends a remote flight and places its requests again, as after a reset: its computer (if
-   * any) is told its work no longer counts, and every request is asked again.
-   */
-  #reroute(remote: Remote<Link>): void {
-    this.#remotes.end(remote)
-    this.#toAgent({ type: 'rdrop', rid: remote.rid })
-    const { computer } = remote
-    if (computer !== undefined) computer.link.send({ type: 'abort', id: computer.id, token: remote.localToken, reason: 'reset' })
-    for (const request of requestsOf(remote)) {
-      if (this.#links.has(request.link)) this.#get(request.link, request.id, remote.key)
-    }
-  }
-
-  /** The remote owner picked this process to compute: one of our callers does. */
-  #assignRemote(remote: Remote<Link>): void {
-    for (let next = remote.waiters.shift(); next !== undefined; next = remote.waiters.shift()) {
-      if (!this.#links.has(next.link)) continue
-      remote.computer = next
-      remote.localToken = this.#flights.nextToken()
-      this.#count(Row.Computes)
-      next.link.send({ type: 'compute', id: next.id, epoch: this.#epoch, token: remote.localToken })
-      return
-    }
-    remote.computer = undefined
-    this.#remotes.end(remote)
-    this.#toAgent({ type: 'rdrop', rid: remote.rid })
-  }
-
-  #leaveRemote(remote: Remote<Link>, request: Request<Link>): void {
-    const { computer } = remote
-    if (computer?.link === request.link && computer.id === request.id) return this.#assignRemote(remote)
-    const at = remote.waiters.findIndex((w) => w.link === request.link && w.id === request.id)
-    if (at >= 0) remote.waiters.splice(at, 1)
-    if (remote.computer === undefined && remote.waiters.length === 0) {
-      this.#remotes.end(remote)
-      this.#toAgent({ type: 'rdrop', rid: remote.rid })
-    }
-  }
-
-  #toAgent(message: OwnerToAgent): void {
-    this.#agent?.port.postMessage(message)
-  }
-
   #count(field: Row): void {
     this.#shared.rowAdd(this.#index, field, 1)
   }
+}
+
+const callerTypes = new Set(['get', 'put', 'fail', 'drop', 'ping'])
+function isCallerMessage(message: CallerMessage | AgentToOwner): message is CallerMessage {
+  return callerTypes.has(message.type)
 }

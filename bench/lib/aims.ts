@@ -150,6 +150,50 @@ function memory(f: Record<string, number>): string[] {
   return out
 }
 
+const BUS_NAMES: Record<string, string> = { ipc: 'ipc', nats: 'NATS', redis: 'Redis' }
+
+/**
+ * What scenario 7's figures say; written into its own section too, since `npm run
+ * bench:cluster` records that section alone.
+ */
+export function cluster(f: Record<string, number>): string[] {
+  const buses = ['ipc', 'nats', 'redis'].filter((b) => Number.isFinite(f[`${b}HitP50`] as number))
+  if (buses.length === 0) return []
+  const keys = f.keys as number
+  const out: string[] = []
+  const missed = buses.filter((b) => f[`${b}StampedeExact`] !== 1)
+  const each = buses.map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}StampedeMedian`] as number)} (${fixed(f[`${b}StampedeWallMs`] as number)} ms)`).join(', ')
+  const lock = Number.isFinite(f.lockStampedeMedian as number)
+    ? ` The Redis lock per key ran ${fixed(f.lockStampedeMedian as number)} (median) too and took ${fixed(f.lockWallMs as number)} ms, with ${(f.lockCommands as number).toLocaleString('en-US')} Redis commands per stampede (median), most of them the waiters' GETs every poll.`
+    : ''
+  out.push(
+    `**Each value computed once across processes** (three processes, K = ${fixed(keys)}): ${missed.length === 0 ? 'met on every bus, in every round' : `**missed** over ${missed.map((b) => BUS_NAMES[b]).join(', ')}`} — computations, median, and wall time: ${each}; one \`fn\` takes ${fixed(f.computeMs as number)} ms.${lock}${(f.stampedeWrong as number) > 0 || (f.stampedeErrors as number) > 0 ? ` **${fixed(f.stampedeWrong as number)} wrong answers and ${fixed(f.stampedeErrors as number)} errors were seen.**` : ''}`,
+  )
+  const hits = buses
+    .map((b) => `${BUS_NAMES[b]} ${ns(f[`${b}HitP50`] as number)} against ${ns(f[`${b}FloorP50`] as number)} (${ratio((f[`${b}HitP50`] as number) / (f[`${b}FloorP50`] as number))})`)
+    .join(', ')
+  const pipes = buses
+    .map((b) => `${BUS_NAMES[b]} ${rate(f[`${b}HitPipe`] as number)} against ${rate(f[`${b}FloorPipe`] as number)} (${ratio((f[`${b}HitPipe`] as number) / (f[`${b}FloorPipe`] as number))}; ${ratio((f[`${b}HitPipe`] as number) / (f[`${b}SplitPipe`] as number))} of the split floor)`)
+    .join(', ')
+  out.push(
+    `**A remote hit against the bus's own round trip** (no numeric aim): p50 ${hits}. Beyond the bus, a remote hit makes three round trips between threads — in A caller → owner → agent and back, in B agent → owner → agent — each a \`postMessage\` that may have to wake a thread (scenario 3 measures one such round trip at tens of µs), and its request and answer are serialized and read again on the way (the peer messages, and the value once more in B); that is where the p50 above the floor goes, though it is not measured apart here. With ${fixed(f.inFlight as number)} calls in flight: ${pipes}. The floor's in-flight rate counts on the client writing many pings and pongs at once; the agent sends each message from the task in which an owner thread's message arrived, so it cannot batch, and the "split" floor, sent the same way, shows what that alone costs on each bus${Number.isFinite(f.natsSplitPipe as number) && (f.natsSplitPipe as number) < 0.5 * (f.natsFloorPipe as number) ? ` — most on NATS, whose client writes everything published within one task in one socket write: split, its floor fell from ${rate(f.natsFloorPipe as number)} to ${rate(f.natsSplitPipe as number)}. Sending the agent's messages in batches (gathered over one turn of the event loop) would win back part of the difference` : ''}.`,
+  )
+  if (Number.isFinite(f.getP50 as number)) {
+    out.push(
+      `Against a plain Redis \`GET\` from the same process (${ns(f.getP50 as number)} p50, ${rate(f.getPipe as number)} in flight), a coop-cache remote hit over Redis took ${ratio((f.redisHitP50 as number) / (f.getP50 as number))} the time at p50: it is a pub/sub round trip to another Node process and that process's owner thread, where a \`GET\` is one request to Redis. A process asks another for a key only once per reset, though — values from another process are kept in the asking one — and such a hit (${ns(f.redisAgainP50 as number)} p50 here) took ${ratio((f.redisAgainP50 as number) / (f.getP50 as number))} the time of the \`GET\`.`,
+    )
+  }
+  const resets = buses
+    .map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}ResetAllP50`] as number, 2)} / ${fixed(f[`${b}ResetAllP99`] as number, 2)} ms`)
+    .join(', ')
+  const firsts = buses.map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}FirstResetResolved`] as number)} ms`).join(', ')
+  const missedResets = buses.reduce((s, b) => s + (f[`${b}ResetMissed`] as number), 0)
+  out.push(
+    `**Resets reach every peer**: from \`reset()\` in A to \`onReset\` in both other processes, p50 / p99: ${resets}${missedResets > 0 ? `; **${fixed(missedResets)} resets were not heard by some peer within 10 s**` : '; every reset was heard by both'}. The first reset of each bus took longer to resolve in A (${firsts}): \`reset()\` waits for this process's owner to drop the old entries, and only the first reset had many to drop (the tens of thousands the hit measurements left).`,
+  )
+  return out
+}
+
 /** `ran`: the scenarios this run started; one of them without figures failed. */
 export function whatStandsBetween(figures: Figures, ran: readonly string[]): string {
   const parts: string[] = []
@@ -164,5 +208,7 @@ export function whatStandsBetween(figures: Figures, ran: readonly string[]): str
   add('stampede', stampede)
   add('scale', scale)
   add('memory', memory)
+  // Its other paragraphs are in section 7 itself; the aim is the stampede's.
+  add('cluster', (f) => cluster(f).slice(0, 1))
   return parts.join('\n\n')
 }

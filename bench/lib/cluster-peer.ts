@@ -1,0 +1,282 @@
+// The peer processes of scenario 7 (bench/cluster.ts): this file, forked with the role
+// 'cluster-peer', is A, B or C. Each opens a cache on the bus it is told, and does what the
+// scenario asks, one command at a time: fill keys, join the floor's topic, measure, take part
+// in a stampede, reset or note when it heard a reset. What it measures is measured here, in
+// the process that calls, so that only the figures cross back over the IPC channel.
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { cached, createCache, ipcBus, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
+import { natsBus } from 'coop-cache/nats'
+import { redisBus } from 'coop-cache/redis'
+// Not public API: the hashing the owners use (src/ring.ts), to pick keys that B owns.
+import { encodeKey } from '../../src/key.js'
+import { peerOf } from '../../src/ring.js'
+import { breathe, latencies, pipelined, quantile } from './measure.js'
+import { forkedRole, servePeer } from './processes.js'
+import { RedisLock } from './redis-lock.js'
+
+export const NATS_URL = process.env.COOP_CACHE_NATS_URL || 'nats://127.0.0.1:4222'
+export const REDIS_URL = process.env.COOP_CACHE_REDIS_URL || 'redis://127.0.0.1:6379'
+
+export type BusName = 'ipc' | 'nats' | 'redis'
+
+/** Calls in flight for the throughput figures; every one on a key of its own. */
+export const IN_FLIGHT = 256
+/** ms each stampede `fn` takes */
+export const COMPUTE_MS = 50
+/** ms between two GETs of a caller waiting on another's lock */
+export const POLL_MS = 10
+/** the Redis keys the plain GET hit cycles over */
+export const GET_KEYS = 2048
+
+export const valueOf = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })
+
+export type Subject = 'floor' | 'split' | 'coop' | 'again' | 'get'
+
+export type Command =
+  | { cmd: 'open'; bus: BusName; name: string; peers: number; redis: boolean }
+  | { cmd: 'keys'; members: string[]; owner: string; count: number }
+  | { cmd: 'fill' }
+  | { cmd: 'floor'; topic: string; as: 'A' | 'B' }
+  | { cmd: 'get-fill'; prefix: string }
+  | { cmd: 'measure'; subject: Subject; mode: 'latency' | 'pipelined'; from: number; n: number }
+  | { cmd: 'stampede-set'; subject: 'coop' | 'lock'; prefix: string; keys: number; callers: number }
+  | { cmd: 'stampede-go' }
+  | { cmd: 'reset'; version: string }
+  | { cmd: 'heard'; version: string }
+  | { cmd: 'tally' }
+  | { cmd: 'close' }
+  | { cmd: 'exit' }
+
+export interface Measured {
+  readonly p50?: number
+  readonly p99?: number
+  /** calls/s: 1 / mean latency, or the pipelined rate */
+  readonly rate: number
+}
+
+export interface StampedeDone {
+  readonly computations: number
+  readonly ms: number
+  readonly wrong: number
+  readonly errors: string[]
+  readonly commands: number
+  readonly rechecks: number
+}
+
+export interface Tally {
+  /** computations A ran where it should only have hit */
+  readonly unexpected: number
+  readonly entries: number
+  readonly dropped: number
+  readonly hits: number
+  readonly misses: number
+}
+
+/** The first `count` keys (`k:<i>`) that `owner` owns among `members`, as every process hashes them. */
+function keysOwnedBy(owner: string, members: readonly string[], count: number): string[] {
+  const keys: string[] = []
+  for (let i = 0; keys.length < count; i++) {
+    const key = `k:${i}`
+    if (peerOf(encodeKey(key), members) === owner) keys.push(key)
+  }
+  return keys
+}
+
+/**
+ * The 16-byte ping of the floor: its id in the first 4 bytes; byte 4 is 1 when it travels
+ * "split": sent, and sent back, each in an event-loop task of its own (setImmediate).
+ */
+class Floor {
+  readonly #pending = new Map<number, () => void>()
+  #id = 0
+  member: BusMember | undefined
+
+  readonly receive = (bytes: Uint8Array): void => {
+    const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
+    const resolve = this.#pending.get(id)
+    this.#pending.delete(id)
+    resolve?.()
+  }
+
+  ping(split: boolean): Promise<void> {
+    const id = ++this.#id
+    const bytes = new Uint8Array(16)
+    new DataView(bytes.buffer).setUint32(0, id)
+    bytes[4] = split ? 1 : 0
+    return new Promise<void>((resolve) => {
+      this.#pending.set(id, resolve)
+      if (split) setImmediate(() => this.member!.send('B', bytes))
+      else this.member!.send('B', bytes)
+    })
+  }
+}
+
+/** B's side of the floor: sends each ping straight back, or from a task of its own if split. */
+function echo(member: () => BusMember): (bytes: Uint8Array) => void {
+  return (bytes) => {
+    if (bytes[4] === 1) setImmediate(() => member().send('A', bytes))
+    else member().send('A', bytes)
+  }
+}
+
+function peerProcess(): void {
+  let ipc: IpcBus | undefined
+  let cache: Cache | undefined
+  let floor: Floor | undefined
+  let floorMember: BusMember | undefined
+  let redis: Redis | undefined
+  let lock: RedisLock | undefined
+  let keys: string[] = []
+  let getKeys: string[] = []
+  let unexpected = 0
+  let stampede: (() => Promise<StampedeDone>) | undefined
+  // When onReset was called for each version; and whoever waits to hear one.
+  const heard = new Map<string, bigint>()
+  const hearing = new Map<string, () => void>()
+  const onReset = (version: unknown) => {
+    heard.set(String(version), process.hrtime.bigint())
+    hearing.get(String(version))?.()
+  }
+  const mustNotCompute = async () => {
+    unexpected++
+    return valueOf(-1)
+  }
+
+  const busOf = (name: BusName): Bus =>
+    name === 'ipc' ? (ipc ??= ipcBus()) : name === 'nats' ? natsBus({ servers: NATS_URL }) : redisBus({ url: REDIS_URL })
+  let bus: Bus | undefined
+
+  servePeer(async (c: Command) => {
+    switch (c.cmd) {
+      case 'open': {
+        bus = busOf(c.bus)
+        heard.clear()
+        unexpected = 0
+        cache = await createCache({ name: c.name, bus, threads: 1, nearLimit: 0, onReset })
+        while ((await cache.stats({ local: true })).peers < c.peers) await sleep(20)
+        if (c.redis) {
+          redis = new Redis(REDIS_URL, { lazyConnect: true })
+          await redis.connect()
+          lock = new RedisLock(redis, { pollMs: POLL_MS })
+        }
+        return { peer: cache.peer }
+      }
+      case 'keys':
+        keys = keysOwnedBy(c.owner, c.members, c.count)
+        return keys.length
+      case 'fill': {
+        const c0 = cache!
+        await pipelined(keys.length, 256, (i) => cached(c0, keys[i] as string, async () => valueOf(i)))
+        return keys.length
+      }
+      case 'floor': {
+        if (c.as === 'A') {
+          floor = new Floor()
+          floorMember = floor.member = await bus!.join(c.topic, 'A', floor.receive)
+        } else {
+          const member: BusMember = await bus!.join(c.topic, 'B', echo(() => member))
+          floorMember = member
+        }
+        return true
+      }
+      case 'get-fill':
+        getKeys = Array.from({ length: GET_KEYS }, (_, i) => `${c.prefix}:get:${i}`)
+        await Promise.all(getKeys.map((key, i) => lock!.put(key, valueOf(i))))
+        return getKeys.length
+      case 'measure': {
+        const c0 = cache!
+        const op: (i: number) => Promise<unknown> =
+          c.subject === 'floor' || c.subject === 'split'
+            ? () => floor!.ping(c.subject === 'split')
+            : c.subject === 'get'
+              ? (i) => lock!.hit(getKeys[(c.from + i) % GET_KEYS] as string)
+              : (i) => cached(c0, keys[c.from + i] as string, mustNotCompute)
+        await breathe()
+        if (c.mode === 'pipelined') return { rate: await pipelined(c.n, IN_FLIGHT, op) } satisfies Measured
+        const sorted = await latencies(c.n, op)
+        let sum = 0
+        for (const x of sorted) sum += x
+        return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), rate: 1e9 / (sum / c.n) } satisfies Measured
+      }
+      case 'stampede-set': {
+        const { subject, prefix, keys: k, callers } = c
+        let computations = 0
+        const compute = (key: string) => async () => {
+          computations++
+          await sleep(COMPUTE_MS)
+          return { key }
+        }
+        const c0 = cache!
+        const commands0 = lock?.commands ?? 0
+        const rechecks0 = lock?.rechecks ?? 0
+        const ask = subject === 'coop' ? (key: string) => cached(c0, key, compute(key)) : (key: string) => lock!.get(key, compute(key))
+        stampede = async () => {
+          const start = performance.now()
+          let wrong = 0
+          const errors: string[] = []
+          await Promise.all(
+            Array.from({ length: callers }, (_, j) => {
+              const key = `${prefix}:${j % k}`
+              return ask(key).then(
+                (value) => {
+                  if ((value as { key?: string } | undefined)?.key !== key) wrong++
+                },
+                (error: unknown) => {
+                  if (errors.length < 3) errors.push(String(error))
+                },
+              )
+            }),
+          )
+          const ms = performance.now() - start
+          return { computations, ms, wrong, errors, commands: (lock?.commands ?? 0) - commands0, rechecks: (lock?.rechecks ?? 0) - rechecks0 }
+        }
+        return true
+      }
+      case 'stampede-go':
+        return stampede!()
+      case 'reset': {
+        const t0 = process.hrtime.bigint()
+        await reset(cache!, c.version)
+        const t1 = process.hrtime.bigint()
+        return { t0: String(t0), t1: String(t1) }
+      }
+      case 'heard': {
+        if (!heard.has(c.version)) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 10_000)
+            hearing.set(c.version, () => {
+              clearTimeout(timer)
+              resolve()
+            })
+          })
+          hearing.delete(c.version)
+        }
+        const at = heard.get(c.version)
+        return at === undefined ? null : String(at)
+      }
+      case 'tally': {
+        const stats = await cache!.stats({ local: true })
+        return { unexpected, entries: stats.entries, dropped: stats.dropped, hits: stats.hits, misses: stats.misses } satisfies Tally
+      }
+      case 'close':
+        await floorMember?.leave()
+        floorMember = undefined
+        floor = undefined
+        await cache?.close()
+        cache = undefined
+        await redis?.quit()
+        redis = undefined
+        lock = undefined
+        return true
+      case 'exit':
+        ipc?.close()
+        setImmediate(() => process.disconnect())
+        return true
+    }
+  })
+}
+
+
+if (forkedRole()?.role === 'cluster-peer') peerProcess()
