@@ -7,6 +7,7 @@
 // The client is imported inside join, so that importing coop-cache never loads it and a user
 // of another bus never installs it.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node'
+import { address } from './address.js'
 import type { Bus, BusMember } from './bus.js'
 
 /** Options of {@link natsBus}. */
@@ -92,7 +93,7 @@ export function natsBus(options: NatsBusOptions): NatsBus {
         const hear = (error: Error | null, m: { data: Uint8Array }) => {
           if (error === null && !left) receive(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength))
         }
-        subs.push(nc.subscribe(subject(topic), { callback: hear }), nc.subscribe(subject(topic, peer), { callback: hear }))
+        subs.push(nc.subscribe(address(topic), { callback: hear }), nc.subscribe(address(topic, peer), { callback: hear }))
         // Once the server has the subscriptions, every later message reaches this member.
         await nc.flush()
       } catch (error) {
@@ -101,8 +102,8 @@ export function natsBus(options: NatsBusOptions): NatsBus {
         throw error
       }
       const member: BusMember = {
-        broadcast: (message) => { if (!left) publish(nc, subject(topic), message) },
-        send: (to, message) => { if (!left) publish(nc, subject(topic, to), message) },
+        broadcast: (message) => { if (!left) publish(nc, address(topic), message) },
+        send: (to, message) => { if (!left) publish(nc, address(topic, to), message) },
         async leave() {
           if (left) return
           left = true
@@ -116,24 +117,4 @@ export function natsBus(options: NatsBusOptions): NatsBus {
       return errors
     },
   }
-}
-
-/** The subject of a topic's broadcasts, or of the messages to one of its peers. */
-function subject(topic: string, peer?: string): string {
-  return `coop-cache.${token(topic)}.${peer === undefined ? 'all' : `peer.${token(peer)}`}`
-}
-
-/**
- * A topic or a peer id as one subject token: as it is when it is plain (letters, digits, '-',
- * '_'), so that subjects stay readable in the server's tools, else its UTF-8 bytes with each
- * other byte as %XX. A '.', '*', '>' or space would split the token or make it a wildcard.
- */
-function token(s: string): string {
-  if (s === '') return '%'
-  let out = ''
-  for (const byte of Buffer.from(s)) {
-    const plain = /[A-Za-z0-9_-]/.test(String.fromCharCode(byte))
-    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
-  }
-  return out
 }

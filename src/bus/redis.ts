@@ -8,6 +8,7 @@
 // members: one that publishes and one that listens. The client is imported inside join, so
 // that importing coop-cache never loads it and a user of another bus never installs it.
 import type { Redis } from 'ioredis'
+import { address } from './address.js'
 import type { Bus, BusMember } from './bus.js'
 
 /** Options of {@link redisBus}. */
@@ -100,7 +101,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       opening.catch(() => { if (link === opening) link = undefined })
       let left = false
       const hear = (message: Uint8Array) => { if (!left) receive(message) }
-      const mine = [channel(topic), channel(topic, peer)]
+      const mine = [address(topic), address(topic, peer)]
       const l = await opening.catch(async (error: unknown) => {
         await release()
         throw error
@@ -120,7 +121,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       }
       const member: BusMember = {
         broadcast: (message) => publish(mine[0]!, message),
-        send: (to, message) => publish(channel(topic, to), message),
+        send: (to, message) => publish(address(topic, to), message),
         async leave() {
           if (left) return
           left = true
@@ -157,20 +158,4 @@ async function unsubscribe(l: Link, name: string, hear: (message: Uint8Array) =>
 /** The url without its password, for error messages. */
 function safe(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
-}
-
-/** The channel of a topic's broadcasts, or of the messages to one of its peers. */
-function channel(topic: string, peer?: string): string {
-  return `coop-cache.${token(topic)}.${peer === undefined ? 'all' : `peer.${token(peer)}`}`
-}
-
-/** A topic or a peer id as one token of a channel name, as nats.ts makes them (see there). */
-function token(s: string): string {
-  if (s === '') return '%'
-  let out = ''
-  for (const byte of Buffer.from(s)) {
-    const plain = /[A-Za-z0-9_-]/.test(String.fromCharCode(byte))
-    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
-  }
-  return out
 }

@@ -47,10 +47,6 @@ export class Members {
     this.#others.clear()
   }
 
-  has(peer: string): boolean {
-    return this.#others.has(peer)
-  }
-
   /** The other live peers. */
   others(): string[] {
     return [...this.#others.keys()]
