@@ -20,6 +20,11 @@
 //   machine's monotonic clock (process.hrtime: CLOCK_MONOTONIC, one clock for every process of
 //   the machine), as does A before and after its reset() call.
 //
+// - the cost of a secret: each process opens a second cache on the same bus, the same but for
+//   `secret` (every message sealed with HMAC-SHA256); its remote hits are measured in the same
+//   rounds as the first cache's (the two taking turns at going first) and its resets alternate
+//   with the first cache's. Beside them, sealing and opening one message alone, in a loop.
+//
 // And beside them what a user would otherwise do across processes: cache-aside in Redis with a
 // lock per key (lib/redis-lock.ts): its hit (GET + JSON.parse) and the same stampede.
 //
@@ -29,6 +34,7 @@
 //
 // Alone: `npm run build && node dist/bench/cluster.js`
 
+import { randomBytes, randomUUID } from 'node:crypto'
 import { connect } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { serialize } from 'node:v8'
@@ -46,12 +52,17 @@ import {
   type BusName,
   type Command,
   type Measured,
+  type Opened,
   type StampedeDone,
   type Subject,
   type Tally,
+  type Variant,
 } from './lib/cluster-peer.js'
-import { Rounds, median, ns, quantile, rate, ratio, table } from './lib/measure.js'
+import { Rounds, median, ns, quantile, rate, ratio, table, throughputSync } from './lib/measure.js'
 import { startPeer, type Peer } from './lib/processes.js'
+// Not public API: the envelope every bus message travels in, and key encoding, for the anatomy of a secret's cost.
+import { Seal } from '../src/peer/seal.js'
+import { encodeKey } from '../src/shared/key.js'
 import { isEntry, runAlone, trace, type Options, type Section } from './lib/scenario.js'
 
 const ALL_BUSES: readonly BusName[] = ['ipc', 'nats', 'redis']
@@ -90,6 +101,15 @@ interface StampedeRound {
   readonly rechecks: number
 }
 
+/** One reset: ms from A's reset() call to onReset in B, in C; to reset() resolving in A. */
+interface ResetTimes {
+  readonly b: number
+  readonly c: number
+  readonly resolved: number
+}
+
+const VARIANTS: readonly Variant[] = ['plain', 'sealed']
+
 interface BusResult {
   readonly bus: BusName
   /** why it did not run */
@@ -97,12 +117,12 @@ interface BusResult {
   readonly hit?: Record<Subject, { latency: Rounds; pipelined: Rounds }>
   readonly stampede?: StampedeRound[]
   readonly lock?: StampedeRound[]
-  /** per reset: ms from A's reset() call to onReset in B, in C; to reset() resolving in A */
-  readonly resets?: { b: number; c: number; resolved: number }[]
-  readonly missedResets?: number
-  readonly tally?: Tally
-  /** entries stored in A, B, C before the first reset */
-  readonly entries?: number[]
+  /** per cache (without and with a secret), per reset */
+  readonly resets?: Record<Variant, ResetTimes[]>
+  readonly missedResets?: Record<Variant, number>
+  readonly tally?: Record<Variant, Tally>
+  /** entries stored in A, B, C before the first reset, per cache */
+  readonly entries?: Record<Variant, number[]>
 }
 
 /** Whether a TCP connection to the broker's address opens within 500 ms; else why not. */
@@ -148,18 +168,26 @@ async function measureBus(bus: BusName, peers: Peer[], sizes: Sizes, options: Op
   const [a, b, c] = peers as [Peer, Peer, Peer]
   const name = `bench-cluster-${bus}-${process.pid}`
   trace(`cluster ${bus}: open`)
-  const opened = await Promise.all(peers.map((peer) => peer.ask<{ peer: string }>({ cmd: 'open', bus, name, peers: 3, redis: bus === 'redis' } satisfies Command)))
+  // Every peer opens two caches on the bus: without a secret, and with one (the same key in all three).
+  const secret = randomBytes(32).toString('hex')
+  const opened = await Promise.all(peers.map((peer) => peer.ask<Opened>({ cmd: 'open', bus, name, peers: 3, redis: bus === 'redis', secret } satisfies Command)))
   try {
-    const members = opened.map((o) => o.peer).sort()
-    const owner = (opened[1] as { peer: string }).peer
     const warm = sizes.warmLatency + sizes.warmPipelined
     const count = warm + options.rounds * (sizes.latencyCalls + sizes.pipelinedCalls)
-    trace(`cluster ${bus}: fill ${count} keys in B`)
-    await Promise.all([a, b].map((peer) => peer.ask({ cmd: 'keys', members, owner, count } satisfies Command)))
+    trace(`cluster ${bus}: fill ${count} keys in B, in each cache`)
+    for (const variant of VARIANTS) {
+      const members = opened.map((o) => o[variant]).sort()
+      const owner = (opened[1] as Opened)[variant]
+      await Promise.all([a, b].map((peer) => peer.ask({ cmd: 'keys', variant, members, owner, count } satisfies Command)))
+    }
+    // A process that joined a running cluster first asks, at each miss until its next reset, the
+    // key's owner before it joined (a newcomer does not compute again what another holds): one
+    // reset now, so that B fills its keys at the pace of its own owner, not of a bus round trip.
+    for (const variant of VARIANTS) await a.ask({ cmd: 'reset', variant, version: `${bus}-${variant}-0` } satisfies Command)
     await b.ask({ cmd: 'fill' } satisfies Command)
     await b.ask({ cmd: 'floor', topic: `${name}-floor`, as: 'B' } satisfies Command)
     await a.ask({ cmd: 'floor', topic: `${name}-floor`, as: 'A' } satisfies Command)
-    const subjects: Subject[] = bus === 'redis' ? ['floor', 'split', 'coop', 'get'] : ['floor', 'split', 'coop']
+    const subjects: Subject[] = bus === 'redis' ? ['floor', 'split', 'coop', 'sealed', 'get'] : ['floor', 'split', 'coop', 'sealed']
     if (bus === 'redis') await a.ask({ cmd: 'get-fill', prefix: name } satisfies Command)
 
     const measure = (subject: Subject, mode: 'latency' | 'pipelined', from: number, n: number) =>
@@ -171,11 +199,14 @@ async function measureBus(bus: BusName, peers: Peer[], sizes: Sizes, options: Op
       await measure(subject, 'latency', 0, sizes.warmLatency)
       await measure(subject, 'pipelined', sizes.warmLatency, sizes.warmPipelined)
     }
-    const hit = Object.fromEntries((['floor', 'split', 'coop', 'again', 'get'] as const).map((s) => [s, { latency: new Rounds(), pipelined: new Rounds() }])) as NonNullable<BusResult['hit']>
+    const hit = Object.fromEntries((['floor', 'split', 'coop', 'sealed', 'again', 'get'] as const).map((s) => [s, { latency: new Rounds(), pipelined: new Rounds() }])) as NonNullable<BusResult['hit']>
     for (let r = 0; r < options.rounds; r++) {
       trace(`cluster ${bus}: hits, round ${r + 1}`)
       const base = warm + r * (sizes.latencyCalls + sizes.pipelinedCalls)
       const order = [...subjects.slice(r % subjects.length), ...subjects.slice(0, r % subjects.length)]
+      // The two caches compared for the cost of a secret take turns at going first.
+      const [first, second] = [order.indexOf('coop'), order.indexOf('sealed')].sort((x, y) => x - y) as [number, number]
+      if ((order[first] === 'coop') !== (r % 2 === 0)) [order[first], order[second]] = [order[second] as Subject, order[first] as Subject]
       for (const subject of order) {
         const m = await measure(subject, 'latency', base, sizes.latencyCalls)
         hit[subject].latency.p50s.push(m.p50 as number)
@@ -191,7 +222,7 @@ async function measureBus(bus: BusName, peers: Peer[], sizes: Sizes, options: Op
       }
       hit.again.pipelined.addRate((await measure('again', 'pipelined', sizes.warmLatency, sizes.warmPipelined)).rate)
     }
-    const tally = await a.ask<Tally>({ cmd: 'tally' } satisfies Command)
+    const tally = { plain: await a.ask<Tally>({ cmd: 'tally', variant: 'plain' } satisfies Command), sealed: await a.ask<Tally>({ cmd: 'tally', variant: 'sealed' } satisfies Command) }
 
     const stampede: StampedeRound[] = []
     const lock: StampedeRound[] = []
@@ -206,22 +237,26 @@ async function measureBus(bus: BusName, peers: Peer[], sizes: Sizes, options: Op
 
     trace(`cluster ${bus}: resets`)
     // The first reset drops what the measurements above stored: told apart in the section.
-    const entries = (await Promise.all(peers.map((peer) => peer.ask<Tally>({ cmd: 'tally' } satisfies Command)))).map((t) => t.entries)
-    const resets: { b: number; c: number; resolved: number }[] = []
-    let missedResets = 0
+    const entriesOf = async (variant: Variant) => (await Promise.all(peers.map((peer) => peer.ask<Tally>({ cmd: 'tally', variant } satisfies Command)))).map((t) => t.entries)
+    const entries = { plain: await entriesOf('plain'), sealed: await entriesOf('sealed') }
+    const resets: Record<Variant, ResetTimes[]> = { plain: [], sealed: [] }
+    const missedResets: Record<Variant, number> = { plain: 0, sealed: 0 }
     for (let i = 0; i < sizes.resets; i++) {
-      const version = `${bus}-${i + 1}`
-      const [done, atB, atC] = await Promise.all([
-        a.ask<{ t0: string; t1: string }>({ cmd: 'reset', version } satisfies Command),
-        b.ask<string | null>({ cmd: 'heard', version } satisfies Command),
-        c.ask<string | null>({ cmd: 'heard', version } satisfies Command),
-      ])
-      const t0 = BigInt(done.t0)
-      const ms = (at: string | null) => (at === null ? Number.NaN : Number(BigInt(at) - t0) / 1e6)
-      if (atB === null || atC === null) missedResets++
-      resets.push({ b: ms(atB), c: ms(atC), resolved: Number(BigInt(done.t1) - t0) / 1e6 })
-      // Let a heartbeat or two pass now and then, as resets are spread out in real use.
-      await sleep(20)
+      // Each reset in both caches, one after the other, the two taking turns at going first.
+      for (const variant of i % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+        const version = `${bus}-${variant}-${i + 1}`
+        const [done, atB, atC] = await Promise.all([
+          a.ask<{ t0: string; t1: string }>({ cmd: 'reset', variant, version } satisfies Command),
+          b.ask<string | null>({ cmd: 'heard', version } satisfies Command),
+          c.ask<string | null>({ cmd: 'heard', version } satisfies Command),
+        ])
+        const t0 = BigInt(done.t0)
+        const ms = (at: string | null) => (at === null ? Number.NaN : Number(BigInt(at) - t0) / 1e6)
+        if (atB === null || atC === null) missedResets[variant]++
+        resets[variant].push({ b: ms(atB), c: ms(atC), resolved: Number(BigInt(done.t1) - t0) / 1e6 })
+        // Let a heartbeat or two pass now and then, as resets are spread out in real use.
+        await sleep(20)
+      }
     }
     return { bus, hit, stampede, lock, resets, missedResets, tally, entries }
   } finally {
@@ -245,17 +280,62 @@ async function stampedeRound(peers: Peer[], subject: 'coop' | 'lock', prefix: st
   }
 }
 
+/** The aim for `secret`: under 10% on a remote hit and on reset propagation. */
+const SECRET_AIM_P50 = 1.1
+const SECRET_AIM_RATE = 0.91
+
+/**
+ * ns to seal and open one message shaped as a remote hit's answer, with a secret and without
+ * (src/peer/seal.ts, as the agent uses it), in this process; the two interleaved over rounds.
+ */
+function sealCost(options: Options): { sealed: number; plain: number; bytes: number } {
+  const topic = `bench-cluster-${process.pid}-sealed`
+  const peer = () => randomUUID()
+  const payload = serialize({
+    t: 'value',
+    s: { clock: 1, origin: peer(), born: Date.now() },
+    o: 0,
+    i: peer(),
+    r: 123_456,
+    k: encodeKey('k:123456'),
+    v: serialize(valueOf(123_456)),
+    h: true,
+    c: topic,
+    f: peer(),
+    q: 123_456,
+    ts: Date.now(),
+    to: peer(),
+  })
+  const seals = { sealed: new Seal(topic, [randomBytes(32)]), plain: new Seal(topic, []) }
+  const n = options.quick ? 5_000 : 20_000
+  const rounds = { sealed: new Rounds(), plain: new Rounds() }
+  const once = (which: 'sealed' | 'plain') => {
+    const s = seals[which]
+    return throughputSync(n, () => {
+      const opened = s.open(s.seal(payload))
+      if (typeof opened === 'string') throw new Error(`the bench's own message was refused: ${opened}`)
+      return opened
+    })
+  }
+  once('sealed')
+  once('plain')
+  for (let r = 0; r < options.rounds; r++) {
+    for (const which of r % 2 === 0 ? (['sealed', 'plain'] as const) : (['plain', 'sealed'] as const)) rounds[which].addRate(once(which))
+  }
+  return { sealed: 1e9 / rounds.sealed.rate, plain: 1e9 / rounds.plain.rate, bytes: payload.byteLength }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The section
 
 function report(results: BusResult[], sizes: Sizes, options: Options, run: { startedAt: Date; load: number[] }): Section {
   const ran = results.filter((r) => r.skipped === undefined)
-  const figures: Record<string, number> = { keys: sizes.stampedeKeys, computeMs: COMPUTE_MS, inFlight: IN_FLIGHT }
+  const figures: Record<string, number> = { keys: sizes.stampedeKeys, computeMs: COMPUTE_MS, inFlight: IN_FLIGHT, resets: sizes.resets - 1 }
   const out: string[] = []
   const cpu = cpus()
   out.push(
     `Run on ${cpu[0]?.model.trim() ?? 'unknown'} (${cpu.length} cores), Node ${process.version}, ${run.startedAt.toISOString()}, load average at the start of this scenario ${run.load.map((x) => x.toFixed(2)).join(', ')}. ` +
-      `Three peer processes A, B, C forked by the scenario (which is the ipcBus hub, as a node:cluster primary is), each with a cache of one owner thread (\`threads: 1\`) and \`nearLimit: 0\`, on one bus at a time: ${BUSES.map((b) => BUS_LABEL[b]).join(', ')}; NATS at ${NATS_URL}, Redis at ${REDIS_URL}, both on this machine. ${options.rounds} rounds of every measurement, subjects interleaved, medians over rounds.`,
+      `Three peer processes A, B, C forked by the scenario (which is the ipcBus hub, as a node:cluster primary is), each with two caches of one owner thread (\`threads: 1\`) and \`nearLimit: 0\`, one without a \`secret\` and one with (see "The cost of \`secret\`" below; every measurement but those is of the first), on one bus at a time: ${BUSES.map((b) => BUS_LABEL[b]).join(', ')}; NATS at ${NATS_URL}, Redis at ${REDIS_URL}, both on this machine. ${options.rounds} rounds of every measurement, subjects interleaved, medians over rounds.`,
   )
   for (const r of results) if (r.skipped !== undefined) out.push(`**${BUS_LABEL[r.bus]} was left out:** its broker is not reachable (${r.skipped}).`)
 
@@ -264,7 +344,7 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
     '',
     '### A remote hit, beside the bus round trip',
     '',
-    `A asks for keys that B owns and has stored (values \`{ id, name, tags }\`, ${valueSize} bytes serialized), each key once: ${sizes.latencyCalls.toLocaleString('en-US')} calls one at a time per round (p50, p99, and calls/s as 1 / mean), and ${sizes.pipelinedCalls.toLocaleString('en-US')} calls with ${IN_FLIGHT} in flight. The path of such a call: A's caller → A's owner thread → A's main thread (the peer agent) → the bus → B's agent → B's owner thread, and the same way back; over ipc, each bus leg also passes through the hub (this process). The floor is the bus alone between the same two main threads: a 16-byte ping that B's member sends straight back (\`BusMember.send\`). Anatomy rows: the floor with every ping and pong sent from an event-loop task of its own ("split"), as the agent sends each message on its own, when an owner thread's message arrives — a client that writes what was published within one task in one socket write (NATS) loses that batching; and "again": A asking a key it has fetched before, which A's owner kept (values from another process are kept, and counted in this process's memoryLimit, near copies or not), so that call never leaves A. The Redis GET row is a plain cache-aside hit from A: \`GET\` and \`JSON.parse\` on ${GET_KEYS} stored keys, over one ioredis connection.`,
+    `A asks for keys that B owns and has stored (values \`{ id, name, tags }\`, ${valueSize} bytes serialized), each key once: ${sizes.latencyCalls.toLocaleString('en-US')} calls one at a time per round (p50, p99, and calls/s as 1 / mean), and ${sizes.pipelinedCalls.toLocaleString('en-US')} calls with ${IN_FLIGHT} in flight. The path of such a call: A's caller → A's owner thread → A's main thread (the peer agent) → the bus → B's agent → B's owner thread, and the same way back; over ipc, each bus leg also passes through the hub (this process). The floor is the bus alone between the same two main threads: a 16-byte ping that B's member sends straight back (\`BusMember.send\`). Anatomy rows: the floor with every ping and pong sent from an event-loop task of its own ("split"), as the agent sends each message on its own, when an owner thread's message arrives — a client that writes what was published within one task in one socket write (NATS) loses that batching; and "again": A asking a key it has fetched before, which A's owner kept (values from another process are kept, and counted in this process's memoryLimit, near copies or not), so that call never leaves A. The Redis GET row is a plain cache-aside hit from A: \`GET\` and \`JSON.parse\` on ${GET_KEYS} stored keys, over one ioredis connection. The "with \`secret\`" row is the same remote hit on the second cache, whose every message is sealed (its keys are other keys, stored in B the same way).`,
     '',
   )
   const rows: string[][] = []
@@ -278,6 +358,7 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
     }
     row('bus round trip, ping → pong (**the floor**)', 'floor')
     row('**coop-cache remote hit**', 'coop')
+    row('**coop-cache remote hit, with `secret`**', 'sealed')
     row('anatomy: the floor, each message sent from a task of its own', 'split')
     row('anatomy: a key A asked before (kept in A: no bus)', 'again')
     if (r.bus === 'redis') row('Redis `GET` + `JSON.parse` (cache-aside hit)', 'get')
@@ -296,8 +377,19 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
     put('FloorPipe', h.floor.pipelined.rate)
     put('SplitPipe', h.split.pipelined.rate)
     put('AgainP50', h.again.latency.p50)
-    put('Unexpected', r.tally!.unexpected)
-    put('Dropped', r.tally!.dropped)
+    put('SecretHitP50', h.sealed.latency.p50)
+    put('SecretHitP99', h.sealed.latency.p99)
+    put('SecretHitRate', h.sealed.latency.rate)
+    put('SecretHitPipe', h.sealed.pipelined.rate)
+    put('SecretHitP50Ratio', h.sealed.latency.p50 / h.coop.latency.p50)
+    put('SecretHitP99Ratio', h.sealed.latency.p99 / h.coop.latency.p99)
+    put('SecretHitPipeRatio', h.sealed.pipelined.rate / h.coop.pipelined.rate)
+    put('HitPipeSpread', h.coop.pipelined.spread)
+    put('SecretHitPipeSpread', h.sealed.pipelined.spread)
+    put('Unexpected', r.tally!.plain.unexpected)
+    put('SecretUnexpected', r.tally!.sealed.unexpected)
+    put('Dropped', r.tally!.plain.dropped)
+    put('SecretDropped', r.tally!.sealed.dropped)
     if (r.bus === 'redis') {
       figures.getP50 = h.get.latency.p50
       figures.getP99 = h.get.latency.p99
@@ -312,8 +404,8 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
     const h = redis.hit!
     out.push('', `Over Redis, a coop-cache remote hit against a plain Redis \`GET\` from the same process: p50 ${ratio(h.coop.latency.p50 / h.get.latency.p50)} the time, ${IN_FLIGHT} in flight ${ratio(h.coop.pipelined.rate / h.get.pipelined.rate)} the rate. A key A has had before ("again") against the \`GET\`: p50 ${ratio(h.again.latency.p50 / h.get.latency.p50)} the time.`)
   }
-  const unexpected = ran.map((r) => r.tally!.unexpected).reduce((s, n) => s + n, 0)
-  out.push('', `Sanity: computations in A where every call should have been a hit: ${unexpected}; bus messages A refused (\`stats().dropped\`): ${ran.map((r) => `${r.bus} ${r.tally!.dropped}`).join(', ')}.`)
+  const both = (f: (t: Tally) => number) => ran.map((r) => `${r.bus} ${f(r.tally!.plain)} / ${f(r.tally!.sealed)}`).join(', ')
+  out.push('', `Sanity, without / with a secret: computations in A where every call should have been a hit: ${both((t) => t.unexpected)}; bus messages A refused (\`stats().dropped\`): ${both((t) => t.dropped)}.`)
 
   // ---- stampede ----
   const calls = 3 * sizes.stampedeCallers
@@ -357,41 +449,77 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
     '',
     '### Reset propagation',
     '',
-    `${sizes.resets} resets one after another (20 ms apart), each called in A; the time from A's \`reset()\` call to \`onReset\` being called in B and in C, read on the machine's monotonic clock (\`process.hrtime\`, one clock for every process here), and to A's \`reset()\` resolving (which waits for its owner to drop the old entries and for every live peer's acknowledgement). The first reset of each bus drops the entries the measurements above stored, and is shown apart; p50 / p99 are over the other ${sizes.resets - 1} (with so few, p99 is the slowest).`,
+    `${sizes.resets} resets one after another (20 ms apart) in each cache, the cache without a secret and the one with one taking turns at going first, each called in A; the time from A's \`reset()\` call to \`onReset\` being called in B and in C, read on the machine's monotonic clock (\`process.hrtime\`, one clock for every process here), and to A's \`reset()\` resolving (which waits for its owner to drop the old entries and for every live peer's acknowledgement). The first reset of each cache drops the entries the measurements above stored, and is shown apart; p50 / p99 are over the other ${sizes.resets - 1} (with so few, p99 is the slowest).`,
     '',
   )
   const rrows: string[][] = []
   const msf = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : 'n/a')
   for (const r of ran) {
-    // The first reset drops what the hit measurements stored; the others find little to drop.
-    const [first, ...rest] = r.resets!
-    const q = (f: (x: { b: number; c: number; resolved: number }) => number) => {
-      const sorted = Float64Array.from(rest.map(f)).sort()
-      return [quantile(sorted, 0.5), quantile(sorted, 0.99)] as const
+    for (const variant of VARIANTS) {
+      // The first reset drops what the hit measurements stored; the others find little to drop.
+      const [first, ...rest] = r.resets![variant]
+      const q = (f: (x: ResetTimes) => number) => {
+        const sorted = Float64Array.from(rest.map(f)).sort()
+        return [quantile(sorted, 0.5), quantile(sorted, 0.99)] as const
+      }
+      const [bP50, bP99] = q((x) => x.b)
+      const [cP50, cP99] = q((x) => x.c)
+      const [allP50, allP99] = q((x) => Math.max(x.b, x.c))
+      const [resP50, resP99] = q((x) => x.resolved)
+      const e = r.entries?.[variant] ?? []
+      rrows.push([
+        variant === 'plain' ? BUS_LABEL[r.bus] : `${BUS_LABEL[r.bus]}, with \`secret\``,
+        `${msf(bP50)} / ${msf(bP99)}`,
+        `${msf(cP50)} / ${msf(cP99)}`,
+        `**${msf(allP50)} / ${msf(allP99)}**`,
+        `${msf(resP50)} / ${msf(resP99)}`,
+        first === undefined ? 'n/a' : `${msf(Math.max(first.b, first.c))}; resolved ${msf(first.resolved)} (${e.map((n) => n.toLocaleString('en-US')).join(' / ')} entries in A / B / C)`,
+        String(r.missedResets![variant]),
+      ])
+      const put = (name: string, value: number) => (figures[`${r.bus}${variant === 'plain' ? '' : 'Secret'}${name}`] = value)
+      put('ResetAllP50', allP50)
+      put('ResetAllP99', allP99)
+      put('ResetResolvedP50', resP50)
+      put('ResetResolvedP99', resP99)
+      put('FirstResetResolved', first?.resolved ?? Number.NaN)
+      put('ResetMissed', r.missedResets![variant])
     }
-    const [bP50, bP99] = q((x) => x.b)
-    const [cP50, cP99] = q((x) => x.c)
-    const [allP50, allP99] = q((x) => Math.max(x.b, x.c))
-    const [resP50, resP99] = q((x) => x.resolved)
-    const e = r.entries ?? []
-    rrows.push([
-      BUS_LABEL[r.bus],
-      `${msf(bP50)} / ${msf(bP99)}`,
-      `${msf(cP50)} / ${msf(cP99)}`,
-      `**${msf(allP50)} / ${msf(allP99)}**`,
-      `${msf(resP50)} / ${msf(resP99)}`,
-      first === undefined ? 'n/a' : `${msf(Math.max(first.b, first.c))}; resolved ${msf(first.resolved)} (${e.map((n) => n.toLocaleString('en-US')).join(' / ')} entries in A / B / C)`,
-      String(r.missedResets),
-    ])
-    figures[`${r.bus}ResetAllP50`] = allP50
-    figures[`${r.bus}ResetAllP99`] = allP99
-    figures[`${r.bus}ResetResolvedP50`] = resP50
-    figures[`${r.bus}ResetResolvedP99`] = resP99
-    figures[`${r.bus}FirstResetResolved`] = first?.resolved ?? Number.NaN
-    figures[`${r.bus}ResetMissed`] = r.missedResets!
+    figures[`${r.bus}SecretResetP50Ratio`] = (figures[`${r.bus}SecretResetAllP50`] as number) / (figures[`${r.bus}ResetAllP50`] as number)
+    figures[`${r.bus}SecretResetP99Ratio`] = (figures[`${r.bus}SecretResetAllP99`] as number) / (figures[`${r.bus}ResetAllP99`] as number)
   }
   out.push(table(['bus', 'to onReset in B, p50 / p99', 'in C, p50 / p99', 'in both (the later), p50 / p99', "A's reset() resolved, p50 / p99", 'the first reset: in both; resolved (entries it dropped)', 'resets not heard within 10 s'], rrows))
   out.push('', `The lock baseline has no reset of its own: a user of it deletes the keys (SCAN + DEL) or puts a version in every key, and nothing tells the other processes.`)
+
+  // ---- secret ----
+  out.push(
+    '',
+    '### The cost of `secret`',
+    '',
+    `Each process has a second cache open on the same bus, the same in every option but \`secret\` (32 random bytes, the same in the three processes): every message it sends is sealed with HMAC-SHA256 and every one it receives is checked before it is read (src/peer/seal.ts). Both caches number their messages and check each sender's sequence (src/peer/replay.ts), with a secret or without. Their remote hits were measured in the same rounds (the two taking turns at going first) and their resets alternated, as above; here side by side. Aim: under 10% — with / without at most ${ratio(SECRET_AIM_P50)} for p50, at least ${ratio(SECRET_AIM_RATE)} for the rate with ${IN_FLIGHT} in flight.`,
+    '',
+  )
+  const srows2: string[][] = []
+  const cell = (without: string, withSecret: string, x: number, aim?: (x: number) => boolean) => `${without} → ${withSecret}: ${aim === undefined ? ratio(x) : `**${ratio(x)}**${aim(x) ? '' : ' (missed)'}`}`
+  for (const r of ran) {
+    const g = (name: string) => figures[`${r.bus}${name}`] as number
+    srows2.push([
+      BUS_LABEL[r.bus],
+      cell(ns(g('HitP50')), ns(g('SecretHitP50')), g('SecretHitP50Ratio'), (x) => x <= SECRET_AIM_P50),
+      cell(ns(g('HitP99')), ns(g('SecretHitP99')), g('SecretHitP99Ratio')),
+      cell(rate(g('HitPipe')), rate(g('SecretHitPipe')), g('SecretHitPipeRatio'), (x) => x >= SECRET_AIM_RATE),
+      cell(msf(g('ResetAllP50')), msf(g('SecretResetAllP50')), g('SecretResetP50Ratio'), (x) => x <= SECRET_AIM_P50),
+      cell(msf(g('ResetAllP99')), msf(g('SecretResetAllP99')), g('SecretResetP99Ratio')),
+    ])
+  }
+  out.push(table(['bus', 'remote hit p50, without → with: ratio', 'remote hit p99', `remote hit, ${IN_FLIGHT} in flight`, 'reset, to onReset in both, p50', 'reset, in both, p99'], srows2))
+  const seal = sealCost(options)
+  figures.sealOpenNs = seal.sealed
+  figures.plainSealOpenNs = seal.plain
+  figures.sealedMessageBytes = seal.bytes
+  out.push(
+    '',
+    `Anatomy: sealing and then opening one message shaped as B's answer to a remote hit (a \`value\` of this value, ${seal.bytes} bytes serialized), in a loop in this process, median over ${options.rounds} rounds: ${ns(seal.sealed)} per message with a secret, ${ns(seal.plain)} without (the envelope's two bytes alone). A remote hit carries at least two messages, A's \`get\` and B's \`value\`, each sealed once and opened once; a reset, one \`reset\` sealed in A and opened in B and in C, before their acknowledgements.`,
+  )
 
   out.push('', '### What these figures say', '', clusterVerdict(figures).join('\n\n'))
   return { title: '7. Across processes: ipc, NATS, Redis', markdown: out.join('\n'), figures }

@@ -3,11 +3,18 @@
 // `get` (the in-process ceiling) and `await fetch()` (the async API a user would otherwise
 // await; our aim is a hit at least as fast as it).
 //
+// Beside them, the same near hit on a cache that has a bus: with a bus, every near hit checks
+// in shared memory until when this process may serve (src/shared/memory/liveness.ts: an
+// Atomics.load and a Date.now()), which a cache without a bus skips. The bus here is a
+// memoryBus() with this one cache on it, so that the check runs; a near hit in a real cluster
+// makes the same check and nothing more (the bus is not on the near-hit path).
+//
 // Alone: `npm run build && node dist/bench/hit.js`
 
+import { readFileSync } from 'node:fs'
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { LRUCache } from 'lru-cache'
-import { attach, cached, createCache, type Cache, type CacheHandle } from 'coop-cache'
+import { attach, cached, createCache, memoryBus, type Cache, type CacheHandle } from 'coop-cache'
 import {
   Rounds,
   breathe,
@@ -15,6 +22,7 @@ import {
   latenciesSync,
   ns,
   rate,
+  keep,
   ratio,
   table,
   throughput,
@@ -32,58 +40,76 @@ interface Figures {
   readonly get: RoundsData
   readonly fetch: RoundsData
   readonly coop: RoundsData
+  /** a near hit on a cache with a bus (one member on a memoryBus): the liveness check runs */
+  readonly coopBus: RoundsData
   /** anatomy: `await` of an already-resolved promise, the floor of any awaited call */
   readonly awaitResolved: RoundsData
-  /** anatomy: Atomics.add of a BigInt on a shared BigInt64Array (each near hit counts one) */
-  readonly atomicBigAdd: RoundsData
-  /** anatomy: a replica of the near-hit path, with and without its shared counter */
+  /** anatomy: Date.now() alone, the clock read of the liveness check */
+  readonly dateNow: RoundsData
+  /** anatomy: a replica of the near-hit path, without and with the liveness check */
   readonly replica: RoundsData
-  readonly replicaUncounted: RoundsData
+  readonly replicaLive: RoundsData
   readonly timerFloor: number
   /** of the coop calls measured, the share served from a near copy (stats().nearHits) */
   readonly nearShare: number
+  /** the same for the cache with a bus */
+  readonly busNearShare: number
 }
 
-/** What this thread hits: coop-cache (holding the hot keys), and its own lru-cache. */
-async function subjectsFor(cache: Cache) {
+/** The caches a thread hits: without a bus (the default), and with one (one member on a memoryBus). */
+interface Caches {
+  readonly plain: Cache
+  readonly bus: Cache
+}
+
+/** What this thread hits: coop-cache (both caches holding the hot keys), and its own lru-cache. */
+async function subjectsFor(caches: Caches) {
   const lru = new LRUCache<string, object>({ max: 1_000, fetchMethod: async (key) => valueOf(Number(key.slice(4))) })
   for (let i = 0; i < HOT; i++) await lru.fetch(keys[i] as string)
   const compute = async () => {
     throw new Error('a hot key was computed during the hit benchmark')
   }
-  const shared = new BigInt64Array(new SharedArrayBuffer(64))
   const resolved = valueOf(0)
-  // A replica of a near hit's steps (src/caller.ts Client.get, src/near.ts Near.get, as of
-  // this writing): closed flag and epoch read from shared memory, an LRU look-up, the shared
-  // near-hit counter bumped by BigInt(1), Promise.resolve. With and without the counter, to
-  // see what the counter costs; it is a model, not the library.
+  // A replica of a near hit's steps (src/caller/client.ts Client.get, src/caller/near.ts
+  // Near.get, as of this writing): the closed flag and the epoch read from shared memory; with
+  // a bus, the liveness check (liveness.ts: the serve-until time read from shared memory and
+  // compared with Date.now()); an LRU look-up; the hit counted in a plain number of this
+  // thread's; the copy's already-resolved promise returned. Without and with the check, to see
+  // what the check costs inside a hit; it is a model, not the library.
   const ints = new Int32Array(new SharedArrayBuffer(64))
-  const copies = new LRUCache<string, { value: object; size: number }>({ max: 1_000 })
-  for (let i = 0; i < HOT; i++) copies.set(keys[i] as string, { value: valueOf(i), size: 40 })
-  const replica = (key: string, count: boolean) => {
+  Atomics.store(ints, 2, (Date.now() + 3_600_000) | 0)
+  const copies = new LRUCache<string, { promise: Promise<object>; size: number }>({ max: 1_000 })
+  for (let i = 0; i < HOT; i++) copies.set(keys[i] as string, { promise: Promise.resolve(valueOf(i)), size: 40 })
+  let counted = 0
+  const miss = Promise.resolve(undefined)
+  const replica = (key: string, clustered: boolean) => {
     if (Atomics.load(ints, 1) === 1) return Promise.reject(new Error('closed'))
     if (Atomics.load(ints, 0) !== 0) return Promise.reject(new Error('epoch'))
+    if (clustered && ((Atomics.load(ints, 2) - (Date.now() >>> 0)) | 0) <= 0) return miss
     const copy = copies.get(key)
-    if (copy !== undefined && count) Atomics.add(shared, 2, BigInt(1))
-    return Promise.resolve(copy?.value)
+    if (copy === undefined) return miss
+    counted++
+    return copy.promise
   }
+  keep(() => counted)
   return {
     get: { sync: true, op: (i: number) => lru.get(keys[i & (HOT - 1)] as string) },
     fetch: { sync: false, op: (i: number) => lru.fetch(keys[i & (HOT - 1)] as string) },
-    coop: { sync: false, op: (i: number) => cached(cache, keys[i & (HOT - 1)] as string, compute) },
+    coop: { sync: false, op: (i: number) => cached(caches.plain, keys[i & (HOT - 1)] as string, compute) },
+    coopBus: { sync: false, op: (i: number) => cached(caches.bus, keys[i & (HOT - 1)] as string, compute) },
     awaitResolved: { sync: false, op: (_: number) => Promise.resolve(resolved) },
-    atomicBigAdd: { sync: true, op: (_: number) => Atomics.add(shared, 1, BigInt(1)) },
-    replica: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, true) },
-    replicaUncounted: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, false) },
+    dateNow: { sync: true, op: (_: number) => Date.now() },
+    replica: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, false) },
+    replicaLive: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, true) },
   } as const
 }
 type Subjects = Awaited<ReturnType<typeof subjectsFor>>
 type Name = keyof Subjects
 
-/** Measures every subject in this thread; `cache` already holds the hot keys. */
-async function measure(cache: Cache, rounds: number, quick: boolean): Promise<Figures> {
+/** Measures every subject in this thread; both caches already hold the hot keys. */
+async function measure(caches: Caches, rounds: number, quick: boolean): Promise<Figures> {
   const n = quick ? 30_000 : 200_000
-  const subjects = await subjectsFor(cache)
+  const subjects = await subjectsFor(caches)
   const names = Object.keys(subjects) as Name[]
   const results = Object.fromEntries(names.map((name) => [name, new Rounds()])) as Record<Name, Rounds>
 
@@ -98,7 +124,8 @@ async function measure(cache: Cache, rounds: number, quick: boolean): Promise<Fi
   // Warm up: the JIT, and this thread's near copies (the first hit per key crosses threads).
   for (const name of names) await once(name, Math.min(n, 20_000))
 
-  const before = await cache.stats()
+  const before = await caches.plain.stats()
+  const busBefore = await caches.bus.stats()
   for (let round = 0; round < rounds; round++) {
     // Rotate the order, so no subject always runs first (or right after a GC).
     for (let j = 0; j < names.length; j++) {
@@ -107,18 +134,21 @@ async function measure(cache: Cache, rounds: number, quick: boolean): Promise<Fi
       await once(name, n, results[name])
     }
   }
-  const after = await cache.stats()
+  const after = await caches.plain.stats()
+  const busAfter = await caches.bus.stats()
   const coopCalls = rounds * n * 2
   return {
     get: results.get.toJSON(),
     fetch: results.fetch.toJSON(),
     coop: results.coop.toJSON(),
+    coopBus: results.coopBus.toJSON(),
     awaitResolved: results.awaitResolved.toJSON(),
-    atomicBigAdd: results.atomicBigAdd.toJSON(),
+    dateNow: results.dateNow.toJSON(),
     replica: results.replica.toJSON(),
-    replicaUncounted: results.replicaUncounted.toJSON(),
+    replicaLive: results.replicaLive.toJSON(),
     timerFloor: timerFloor(),
     nearShare: (after.nearHits - before.nearHits) / coopCalls,
+    busNearShare: (busAfter.nearHits - busBefore.nearHits) / coopCalls,
   }
 }
 
@@ -134,16 +164,20 @@ async function fill(cache: Cache): Promise<void> {
 
 export async function hit(options: Options): Promise<Section> {
   const cache = await createCache({ name: 'bench-hit' })
+  // One member on a bus of its own: it hears its own heartbeats, so it stays live and serves.
+  const busCache = await createCache({ name: 'bench-hit-bus', bus: memoryBus() })
+  const caches: Caches = { plain: cache, bus: busCache }
   try {
     await fill(cache)
-    const main = await measure(cache, options.rounds, options.quick)
+    await fill(busCache)
+    const main = await measure(caches, options.rounds, options.quick)
     const worker = await startWorker(import.meta.url, 'hit-worker')
     let inWorker: Figures
     const together = { coop: new Rounds(), fetch: new Rounds() }
     try {
-      inWorker = unwrap(await ask<Figures>(worker, { kind: 'measure', handle: cache.handle, rounds: options.rounds, quick: options.quick }))
+      inWorker = unwrap(await ask<Figures>(worker, { kind: 'measure', handle: cache.handle, busHandle: busCache.handle, rounds: options.rounds, quick: options.quick }))
       // Both threads hit at once (each its own lru-cache; one coop-cache): per-thread rates.
-      const subjects = await subjectsFor(cache)
+      const subjects = await subjectsFor(caches)
       const calls = options.quick ? 100_000 : 1_000_000
       for (const name of ['coop', 'fetch'] as const) await sideBySide(subjects, name, calls / 10, undefined)
       for (let round = 0; round < options.rounds; round++) {
@@ -166,51 +200,73 @@ export async function hit(options: Options): Promise<Section> {
     return report(main, inWorker, together.coop.toJSON(), together.fetch.toJSON(), options)
   } finally {
     await cache.close()
+    await busCache.close()
+  }
+}
+
+/** The kernel's clock source (what a Date.now() costs depends on it), where Linux says. */
+function clockSource(): string {
+  try {
+    return readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim()
+  } catch {
+    return 'not known'
   }
 }
 
 function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchTogether: RoundsData, options: Options): Section {
+  const line = (label: string, d: RoundsData) => [label, rate(d.rate), ns(d.p50), ns(d.p99), `${d.spread.toFixed(0)}%`]
   const rows = (f: Figures) => [
-    ['lru-cache `get` (sync, the ceiling)', rate(f.get.rate), ns(f.get.p50), ns(f.get.p99), `${f.get.spread.toFixed(0)}%`],
-    ['lru-cache `await fetch()` hit', rate(f.fetch.rate), ns(f.fetch.p50), ns(f.fetch.p99), `${f.fetch.spread.toFixed(0)}%`],
-    ['coop-cache `await cached()` hit (near copy)', rate(f.coop.rate), ns(f.coop.p50), ns(f.coop.p99), `${f.coop.spread.toFixed(0)}%`],
-    ['anatomy: `await Promise.resolve(v)`', rate(f.awaitResolved.rate), ns(f.awaitResolved.p50), ns(f.awaitResolved.p99), `${f.awaitResolved.spread.toFixed(0)}%`],
-    ['anatomy: `Atomics.add(sharedBigInt64Array, i, BigInt(1))`', rate(f.atomicBigAdd.rate), ns(f.atomicBigAdd.p50), ns(f.atomicBigAdd.p99), `${f.atomicBigAdd.spread.toFixed(0)}%`],
-    ['anatomy: replica of the near-hit steps, awaited', rate(f.replica.rate), ns(f.replica.p50), ns(f.replica.p99), `${f.replica.spread.toFixed(0)}%`],
-    ['anatomy: the same replica without the shared counter', rate(f.replicaUncounted.rate), ns(f.replicaUncounted.p50), ns(f.replicaUncounted.p99), `${f.replicaUncounted.spread.toFixed(0)}%`],
+    line('lru-cache `get` (sync, the ceiling)', f.get),
+    line('lru-cache `await fetch()` hit', f.fetch),
+    line('coop-cache `await cached()` hit (near copy), no bus (the default)', f.coop),
+    line('coop-cache `await cached()` hit (near copy), with a bus (liveness checked)', f.coopBus),
+    line('anatomy: `await Promise.resolve(v)`', f.awaitResolved),
+    line('anatomy: `Date.now()` (sync; the clock read of the liveness check)', f.dateNow),
+    line('anatomy: replica of the near-hit steps, no bus, awaited', f.replica),
+    line('anatomy: the same replica with the liveness check', f.replicaLive),
   ]
   const head = ['subject', 'throughput (one at a time)', 'p50', 'p99', 'spread of rounds']
   const ratios = (f: Figures) => ({
     vsFetch: f.coop.rate / f.fetch.rate,
     vsGet: f.coop.rate / f.get.rate,
     p50vsFetch: f.coop.p50 / f.fetch.p50,
+    busVsFetch: f.coopBus.rate / f.fetch.rate,
+    busVsPlain: f.coopBus.rate / f.coop.rate,
+    busP50vsFetch: f.coopBus.p50 / f.fetch.p50,
   })
   const m = ratios(main)
   const w = ratios(worker)
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`
+  const said = (r: ReturnType<typeof ratios>, f: Figures) =>
+    `coop-cache hit throughput / lru-cache \`await fetch()\`: **${ratio(r.vsFetch)}** (aim: ≥ 1.00x); / lru-cache \`get\`: ${ratio(r.vsGet)}. Latency p50 coop / fetch: ${ratio(r.p50vsFetch)}. ` +
+    `With a bus: **${ratio(r.busVsFetch)}** of \`await fetch()\` (p50 ${ratio(r.busP50vsFetch)}), ${ratio(r.busVsPlain)} of the hit without a bus. ` +
+    `Share of the measured coop calls served from a near copy: ${pct(f.nearShare)} without a bus, ${pct(f.busNearShare)} with.`
   const markdown = [
     `${HOT} hot keys, values \`{ id, name, tags: ['a','b'] }\`, keys strings. ${(options.quick ? 30_000 : 200_000).toLocaleString('en-US')} calls per measurement, ${options.rounds} rounds, subjects interleaved; each figure is the median over rounds. Throughput is measured without timers in the loop; latency times every call with \`process.hrtime.bigint()\`, whose own cost (the timer floor, ${ns(main.timerFloor)} here) is inside every latency figure.`,
+    '',
+    `Two caches hold the hot keys: one without a bus (the default), and one with a bus, where every near hit first checks in shared memory until when this process may serve (an \`Atomics.load\` and a \`Date.now()\`; src/shared/memory/liveness.ts). That bus is a \`memoryBus()\` with this one cache on it, so that the check runs; a near hit in a real cluster (ipc, NATS, Redis) makes the same check and nothing more, since the bus is not on the near-hit path. What a \`Date.now()\` costs depends on the machine and its clock source (the kernel's here: ${clockSource()}). The replica rows model a near hit's steps in the benchmark itself (a model, not the library; only the difference between its two forms is read from it).`,
     '',
     '### 1. From the main thread',
     '',
     table(head, rows(main)),
     '',
-    `coop-cache hit throughput / lru-cache \`await fetch()\`: **${ratio(m.vsFetch)}** (aim: ≥ 1.00x); / lru-cache \`get\`: ${ratio(m.vsGet)}. Latency p50 coop / fetch: ${ratio(m.p50vsFetch)}. Share of the measured coop calls served from a near copy: ${(main.nearShare * 100).toFixed(1)}%.`,
+    said(m, main),
     '',
     '### 2. From a worker thread that `attach`es',
     '',
     table(head, rows(worker)),
     '',
-    `coop-cache hit throughput / lru-cache \`await fetch()\`: **${ratio(w.vsFetch)}** (aim: ≥ 1.00x); / lru-cache \`get\`: ${ratio(w.vsGet)}. Latency p50 coop / fetch: ${ratio(w.p50vsFetch)}. Share served from a near copy: ${(worker.nearShare * 100).toFixed(1)}%.`,
+    said(w, worker),
     '',
     '### Both threads hitting at once',
     '',
-    `The main thread and the worker each run ${options.quick ? '100,000' : '1,000,000'} hits at the same moment (released by a shared gate), on the one coop-cache, or each on its own lru-cache; median over ${options.rounds} rounds of both threads' rates.`,
+    `The main thread and the worker each run ${options.quick ? '100,000' : '1,000,000'} hits at the same moment (released by a shared gate), on the one coop-cache without a bus, or each on its own lru-cache; median over ${options.rounds} rounds of both threads' rates.`,
     '',
     table(
       ['subject', 'per-thread throughput, both at once', 'alone (main thread, above)', 'at once / alone'],
       [
         ['lru-cache `await fetch()` hit', rate(fetchTogether.rate), rate(main.fetch.rate), ratio(fetchTogether.rate / main.fetch.rate)],
-        ['coop-cache `await cached()` hit (near copy)', rate(coopTogether.rate), rate(main.coop.rate), ratio(coopTogether.rate / main.coop.rate)],
+        ['coop-cache `await cached()` hit (near copy), no bus', rate(coopTogether.rate), rate(main.coop.rate), ratio(coopTogether.rate / main.coop.rate)],
       ],
     ),
     '',
@@ -227,17 +283,28 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
       mainCoopP99: main.coop.p99,
       mainFetchP50: main.fetch.p50,
       mainRatioVsFetch: m.vsFetch,
+      mainBusRate: main.coopBus.rate,
+      mainBusP50: main.coopBus.p50,
+      mainBusP99: main.coopBus.p99,
+      mainBusRatioVsFetch: m.busVsFetch,
+      mainBusVsPlain: m.busVsPlain,
+      mainBusNearShare: main.busNearShare,
       mainAwaitRate: main.awaitResolved.rate,
-      mainAtomicRate: main.atomicBigAdd.rate,
+      mainDateNowRate: main.dateNow.rate,
       mainReplicaRate: main.replica.rate,
-      mainReplicaUncountedRate: main.replicaUncounted.rate,
+      mainReplicaLiveRate: main.replicaLive.rate,
       togetherCoopVsAlone: coopTogether.rate / main.coop.rate,
       togetherFetchVsAlone: fetchTogether.rate / main.fetch.rate,
       mainNearShare: main.nearShare,
       workerCoopRate: worker.coop.rate,
       workerFetchRate: worker.fetch.rate,
       workerRatioVsFetch: w.vsFetch,
+      workerBusRate: worker.coopBus.rate,
+      workerBusRatioVsFetch: w.busVsFetch,
+      workerBusVsPlain: w.busVsPlain,
       workerNearShare: worker.nearShare,
+      workerBusNearShare: worker.busNearShare,
+      workerDateNowRate: worker.dateNow.rate,
       timerFloor: main.timerFloor,
       togetherCoopRate: coopTogether.rate,
       togetherFetchRate: fetchTogether.rate,
@@ -247,16 +314,16 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
 }
 
 type Request =
-  | { readonly kind: 'measure'; readonly handle: CacheHandle; readonly rounds: number; readonly quick: boolean }
+  | { readonly kind: 'measure'; readonly handle: CacheHandle; readonly busHandle: CacheHandle; readonly rounds: number; readonly quick: boolean }
   | { readonly kind: 'side'; readonly name: 'coop' | 'fetch'; readonly calls: number; readonly gate: SharedArrayBuffer }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'hit-worker' && parentPort !== null) {
-  let mine: { cache: Cache; subjects: Subjects } | undefined
+  let mine: { caches: Caches; subjects: Subjects } | undefined
   serve(parentPort, async (request: Request) => {
     if (request.kind === 'measure') {
-      const cache = attach(request.handle)
-      mine = { cache, subjects: await subjectsFor(cache) }
-      return measure(cache, request.rounds, request.quick)
+      const caches: Caches = { plain: attach(request.handle), bus: attach(request.busHandle) }
+      mine = { caches, subjects: await subjectsFor(caches) }
+      return measure(caches, request.rounds, request.quick)
     }
     if (mine === undefined) throw new Error('side-by-side run before the measurement')
     return sideBySide(mine.subjects, request.name, request.calls, new Int32Array(request.gate))

@@ -1,9 +1,10 @@
 // coop-cache: a cooperative cache for Node.js. This file only names the public API.
-export { createCache, attach, cached, reset } from './cache.js'
-export type { Cache, CacheHandle, CacheStats } from './cache.js'
-export type { CacheOptions } from './options.js'
-export type { Compute, ComputeContext } from './caller.js'
-export type { Key } from './key.js'
+export { createCache } from './host/create.js'
+export { attach, cached, reset } from './caller/cache.js'
+export type { Cache, CacheHandle, CacheStats } from './caller/cache.js'
+export type { CacheOptions } from './host/options.js'
+export type { Compute, ComputeContext } from './caller/client.js'
+export type { Key } from './shared/key.js'
 export type { Bus, BusMember } from './bus/bus.js'
 export { memoryBus } from './bus/memory.js'
 export type { MemoryBus, FaultRule } from './bus/memory.js'
@@ -15,6 +16,7 @@ export {
   ComputeTimeoutError,
   ValueNotCloneableError,
   OwnerUnavailableError,
+  CachePartitionedError,
   CacheResetError,
   InvalidKeyError,
-} from './errors.js'
+} from './shared/errors.js'

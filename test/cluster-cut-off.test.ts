@@ -6,6 +6,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { serialize } from 'node:v8'
 import { cached, createCache, memoryBus, reset, type Cache, type CacheOptions, type MemoryBus } from 'coop-cache'
+import { Seal } from '../src/peer/seal.js'
 import { Board } from './helpers/board.js'
 import { eventually, outcomesOf, sleep, startCluster, within } from './helpers/cluster.js'
 
@@ -158,19 +159,21 @@ test.serial('malformed, foreign and stale bus messages are dropped and counted, 
   const [a, b] = (await members(t, bus, name, 2, { memoryLimit: MiB })) as [Member, Member]
   // After this reset the initial stamp (clock 1, nobody's) is a stale one.
   await reset(a.cache, 2)
-  const now = { clock: 2, origin: a.cache.peer as string }
+  const now = { clock: 2, origin: a.cache.peer as string, born: 0 }
   const intruder = await bus.join(name, 'intruder', () => {})
+  let q = 0
+  const sealed = (message: Record<string, unknown>, c = name) => new Seal(c, []).seal(serialize({ c, f: 'intruder', q: ++q, ts: Date.now(), to: '', ...message }))
   const junk = [
-    new Uint8Array([0xde, 0xad, 0xbe, 0xef]), // not v8.serialize at all
+    new Uint8Array([0xde, 0xad, 0xbe, 0xef]), // not an envelope at all
     new Uint8Array(0),
-    serialize('a string'),
-    serialize(null),
-    serialize({ c: 'another-cache', f: b.cache.peer, t: 'hello' }), // another cache's
-    serialize({ c: name, f: b.cache.peer, t: 'chat' }), // no such message
-    serialize({ c: name, f: b.cache.peer, t: 'get', s: now, o: 0, r: 1 }), // a get without its key
-    serialize({ c: name, f: b.cache.peer, t: 'ack', s: { clock: 'two', origin: 7 } }), // a malformed stamp
-    serialize({ c: name, f: b.cache.peer, t: 'value', s: now, o: 0, r: 1, v: new Uint8Array(2 * MiB), h: false }), // a value over memoryLimit
-    serialize({ c: name, f: b.cache.peer, t: 'get', s: { clock: 1, origin: '' }, o: 0, r: 1, k: 'report-0' }), // of the reset before: stale
+    new Seal(name, []).seal(serialize('a string')), // an envelope around something else
+    new Seal(name, []).seal(serialize(null)),
+    sealed({ t: 'hello' }, 'another-cache'), // another cache's
+    sealed({ t: 'chat' }), // no such message
+    sealed({ t: 'get', s: now, o: 0, i: 'x', r: 1, p: false }), // a get without its key
+    sealed({ t: 'ack', s: { clock: 'two', origin: 7, born: 0 } }), // a malformed stamp
+    sealed({ t: 'value', s: now, o: 0, i: 'x', r: 1, k: 'report-0', v: new Uint8Array(2 * MiB), h: false }), // a value over memoryLimit
+    sealed({ t: 'get', s: { clock: 1, origin: '', born: 0 }, o: 0, i: 'x', r: 1, k: 'report-0', p: false }), // of the reset before: stale
   ]
   const dropped = () => Promise.all([a, b].map(async (p) => (await p.cache.stats({ local: true })).dropped))
   const before = await dropped()

@@ -40,7 +40,7 @@ test('a value that cannot be cloned fails its computer and waiters with ValueNot
     board.open(0)
     const outcomes = [await own, ...(await waiting.done)]
     for (const o of outcomes) t.like(o, { ok: false, name: 'ValueNotCloneableError', code: 'ERR_COOP_CACHE_NOT_CLONEABLE' })
-    t.regex((outcomes[0] as { message: string }).message, /key "widget" cannot be cloned/)
+    t.regex((outcomes[0] as { message: string }).message, /key "widget" cannot be shared with other callers/)
     t.like(await cache.stats(), { stored: 0, failures: 1 })
     t.is(await cached(cache, 'widget', () => 'plain data'), 'plain data')
   }),

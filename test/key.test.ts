@@ -1,6 +1,6 @@
 import test from 'ava'
 import fc from 'fast-check'
-import { encodeKey, showKey, ownerOf } from '../src/key.js'
+import { encodeKey, showKey, ownerOf } from '../src/shared/key.js'
 
 const leaf = fc.oneof(fc.string(), fc.double(), fc.integer(), fc.bigInt(), fc.boolean(), fc.constant(null))
 const key = fc.letrec((tie) => ({

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { createCache, cached } from 'coop-cache'
-import { supervisorOf } from '../src/cache.js'
-import { ownerOf, encodeKey } from '../src/key.js'
+import { supervisorOf } from '../src/host/registry.js'
+import { ownerOf, encodeKey } from '../src/shared/key.js'
 import { withCache } from './helpers/scene.js'
 import { outcome } from './helpers/board.js'
 

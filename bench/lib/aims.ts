@@ -19,31 +19,51 @@ function hit(f: Record<string, number>): string[] {
   const fetchNs = 1e9 / (f.mainFetchRate as number)
   const getNs = 1e9 / (f.mainGetRate as number)
   const awaitNs = 1e9 / (f.mainAwaitRate as number)
-  const atomicNs = 1e9 / (f.mainAtomicRate as number)
-  const replicaNs = 1e9 / (f.mainReplicaRate as number)
-  const uncountedNs = 1e9 / (f.mainReplicaUncountedRate as number)
-  const counterNs = replicaNs - uncountedNs
   const gap = coopNs - fetchNs
   const verdict = [
     `main thread ${ratio(mainRatio)} (${met(mainRatio) ? 'met' : 'missed'})`,
     `worker thread ${ratio(workerRatio)} (${met(workerRatio) ? 'met' : 'missed'})`,
     `and, measured beside the aim, both threads hitting at once ${ratio(together)} (${met(together) ? 'as fast or faster' : 'slower'})`,
   ].join(', ')
-  out.push(`**Hit at least as fast as lru-cache \`await fetch()\`** (throughput ratio, aim ≥ 1.00x): ${verdict}.`)
+  out.push(`**Hit at least as fast as lru-cache \`await fetch()\`** (throughput ratio, aim ≥ 1.00x; a cache without a bus, the default): ${verdict}.`)
   out.push(
-    `From the main thread a near hit cost ${fixed(coopNs)} ns per call (1 / throughput) against ${fixed(fetchNs)} ns for \`await fetch()\`${gap > 0 ? `: ${fixed(gap)} ns more` : `: ${fixed(-gap)} ns less`}. Both pay an \`await\` (${fixed(awaitNs)} ns for \`await Promise.resolve(v)\` alone) and an LRU look-up (${fixed(getNs)} ns for a bare \`get\`). What a near hit does beyond those (src/caller.ts \`Client.get\`, src/near.ts \`Near.get\`): the checks of \`cache\`, \`fn\` and the key (\`encodeKey\`), \`Atomics.load\`s of the closed flag and the epoch, and an \`Atomics.add(…, BigInt(1))\` on the \`nearHits\` counter that every thread shares, which alone, in a loop, cost ${fixed(atomicNs, 1)} ns here. A replica of those steps written in the benchmark (a model, not the library; only the difference between its two forms is read from it) took ${fixed(replicaNs)} ns per awaited call with the shared counter and ${fixed(uncountedNs)} ns without, so by this model the counter costs about ${fixed(Math.max(0, counterNs))} ns per hit in one thread${gap > 0 && counterNs > 0 ? (counterNs >= gap ? `, as much as the whole ${fixed(gap)} ns gap` : `, ${fixed((counterNs / gap) * 100)}% of the ${fixed(gap)} ns gap`) : ''}.`,
+    `From the main thread a near hit cost ${fixed(coopNs)} ns per call (1 / throughput) against ${fixed(fetchNs)} ns for \`await fetch()\`${gap > 0 ? `: ${fixed(gap)} ns more` : `: ${fixed(-gap)} ns less`}. Both pay an \`await\` (${fixed(awaitNs)} ns for \`await Promise.resolve(v)\` alone) and an LRU look-up (${fixed(getNs)} ns for a bare \`get\`). What a near hit does beyond those (src/caller/client.ts \`Client.get\`, src/caller/near.ts \`Near.get\`): the checks of \`cache\`, \`fn\` and the key (\`encodeKey\`), \`Atomics.load\`s of the closed flag and the epoch, and a hit counted in a plain number of the thread's (added to the shared counter once per turn of the event loop); it returns the copy's already-resolved promise, where \`fetch()\` makes a new one.`,
   )
+  const busMain = f.mainBusRatioVsFetch as number
+  const busWorker = f.workerBusRatioVsFetch as number
+  if (Number.isFinite(busMain)) {
+    const busNs = 1e9 / (f.mainBusRate as number)
+    const extra = busNs - coopNs
+    const busGap = busNs - fetchNs
+    const clockNs = 1e9 / (f.mainDateNowRate as number)
+    const replicaNs = 1e9 / (f.mainReplicaRate as number)
+    const liveNs = 1e9 / (f.mainReplicaLiveRate as number)
+    const checkNs = liveNs - replicaNs
+    const metBoth = met(busMain) && met(busWorker)
+    out.push(
+      `**With a bus**, where every near hit also checks until when this process may serve (the same aim, reported beside it): main thread ${ratio(busMain)} (${met(busMain) ? 'met' : 'missed'}), worker thread ${ratio(busWorker)} (${met(busWorker) ? 'met' : 'missed'}); ${ratio(f.mainBusVsPlain as number)} of the rate without a bus from the main thread, ${ratio(f.workerBusVsPlain as number)} from the worker.`,
+    )
+    out.push(
+      `From the main thread a near hit with a bus cost ${fixed(busNs)} ns per call, ${extra >= 0 ? `${fixed(extra)} ns more` : `${fixed(-extra)} ns less`} than without${busGap > 0 ? `, ${fixed(busGap)} ns more than \`await fetch()\`` : `, ${fixed(-busGap)} ns less than \`await fetch()\``}. The check is an \`Atomics.load\` of the serve-until time and a \`Date.now()\` (src/shared/memory/liveness.ts \`Liveness.remaining\`); \`Date.now()\` alone, in a loop, cost ${fixed(clockNs)} ns here, and the replica took ${fixed(liveNs)} ns per awaited call with the check against ${fixed(replicaNs)} ns without (${checkNs >= 0 ? `${fixed(checkNs)} ns for the check` : 'no measurable difference'}). ` +
+        (metBoth
+          ? `In this run the check fit inside the room the hit without a bus leaves against \`fetch()\`.`
+          : `What stands in the way: of the ${fixed(busGap)} ns by which the hit with a bus trails \`fetch()\`, ${gap > 0 ? `${fixed(Math.min(gap, busGap))} ns are there without a bus too (above), and ` : ''}the check adds ${extra > 0 ? `${fixed(extra)} ns (with a bus − without)` : 'nothing measurable in this run'}, ${extra > 0 && clockNs >= extra ? `and the clock read alone costs ${fixed(clockNs)} ns in a loop, as much as that whole difference` : `of which the clock read alone is ${fixed(clockNs)} ns${extra > 0 && clockNs > 0 ? ` (${fixed((clockNs / extra) * 100)}%)` : ''}`}. The clock cannot simply be read less often: the guarantee is that a process stopped or blocked past its serving time serves nothing stored from the first instant it runs again, so each hit must look at the clock itself (a time kept by a timer, or read every Nth hit, would let the hits right after a SIGCONT through). Only a cheaper clock read would shrink that part; what one costs depends on the machine and its clock source (section 1–2 names this one's).`),
+    )
+  }
   const coopDrop = f.togetherCoopVsAlone as number
   const fetchDrop = f.togetherFetchVsAlone as number
   if (Number.isFinite(coopDrop) && Number.isFinite(fetchDrop)) {
     out.push(
       coopDrop < fetchDrop * 0.85
-        ? `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate where lru-cache (one per thread, nothing shared) kept ${ratio(fetchDrop)}. The extra loss suggests contention on what the threads share on a near hit: its only shared write is the \`nearHits\` counter, written by every hit of every thread, in the same small SharedArrayBuffer as the epoch and closed flag every hit reads. Counting near hits per thread (a plain number, summed when stats() is read) would remove both the contention and the BigInt on each hit.`
-        : `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate and lru-cache (one per thread, nothing shared) ${ratio(fetchDrop)}: in this run the shared \`nearHits\` counter showed no contention cost beyond what two busy threads cost on this machine anyway.`,
+        ? `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate where lru-cache (one per thread, nothing shared) kept ${ratio(fetchDrop)}. A near hit writes nothing shared (it counts itself in a number of its thread's, added to the shared counter once per turn), but it reads the closed flag and the epoch from one small SharedArrayBuffer that every thread reads and the owners write to; the extra loss suggests the threads contend there, or for the cores with the owner threads (not measured apart here).`
+        : `With two threads hitting at once, coop-cache kept ${ratio(coopDrop)} of its single-thread rate and lru-cache (one per thread, nothing shared) ${ratio(fetchDrop)}: in this run what the threads share on a near hit (reads of the closed flag and the epoch; near hits are counted per thread) showed no contention cost beyond what two busy threads cost on this machine anyway.`,
     )
   }
   if (Number.isFinite(f.mainNearShare as number) && (f.mainNearShare as number) < 0.999) {
     out.push(`Only ${fixed((f.mainNearShare as number) * 100, 1)}% of the measured hits came from a near copy: the rest crossed threads, which would explain a slow hit on its own.`)
+  }
+  if (Number.isFinite(f.mainBusNearShare as number) && (f.mainBusNearShare as number) < 0.999) {
+    out.push(`With a bus, only ${fixed((f.mainBusNearShare as number) * 100, 1)}% of the measured hits came from a near copy: the rest crossed threads (the process was not serving at that moment, or a copy was missing), which would explain a slow hit with a bus on its own.`)
   }
   return out
 }
@@ -152,6 +172,70 @@ function memory(f: Record<string, number>): string[] {
 
 const BUS_NAMES: Record<string, string> = { ipc: 'ipc', nats: 'NATS', redis: 'Redis' }
 
+/** The aim for `secret` (issue 7): under 10%, with / without, on a remote hit and on reset propagation. */
+const SECRET_P50 = 1.1
+const SECRET_RATE = 0.91
+
+/** What scenario 7 says of the cost of `secret`: each bus, against the aim, and what the sealing itself accounts for. */
+function clusterSecret(f: Record<string, number>): string[] {
+  const buses = ['ipc', 'nats', 'redis'].filter((b) => Number.isFinite(f[`${b}SecretHitP50Ratio`] as number))
+  if (buses.length === 0) return []
+  const pct = (x: number) => `${fixed(Math.abs(x) * 100)}%`
+  const checks = buses.flatMap((b) => {
+    const g = (name: string) => f[`${b}${name}`] as number
+    return [
+      { bus: b, what: 'remote hit p50', x: g('SecretHitP50Ratio'), ok: g('SecretHitP50Ratio') <= SECRET_P50, over: g('SecretHitP50Ratio') - 1, by: g('SecretHitP50Ratio') - SECRET_P50 },
+      { bus: b, what: `remote hit rate, ${fixed(f.inFlight as number)} in flight`, x: g('SecretHitPipeRatio'), ok: g('SecretHitPipeRatio') >= SECRET_RATE, over: 1 - g('SecretHitPipeRatio'), by: SECRET_RATE - g('SecretHitPipeRatio') },
+      { bus: b, what: 'reset p50 to onReset in both', x: g('SecretResetP50Ratio'), ok: g('SecretResetP50Ratio') <= SECRET_P50, over: g('SecretResetP50Ratio') - 1, by: g('SecretResetP50Ratio') - SECRET_P50 },
+    ]
+  })
+  const missed = checks.filter((c) => !c.ok)
+  const each = buses
+    .map((b) => {
+      const g = (name: string) => f[`${b}${name}`] as number
+      return `${BUS_NAMES[b]}: remote hit p50 ${ratio(g('SecretHitP50Ratio'))}, in flight ${ratio(g('SecretHitPipeRatio'))}, reset p50 ${ratio(g('SecretResetP50Ratio'))} (p99 ${ratio(g('SecretResetP99Ratio'))})`
+    })
+    .join('; ')
+  const out = [
+    `**A \`secret\` costs under 10%** (with / without, in the same run: p50 at most ${ratio(SECRET_P50)}, rate in flight at least ${ratio(SECRET_RATE)}): ${missed.length === 0 ? 'met on every bus' : `**missed** ${missed.length} time(s) of ${checks.length}`} — ${each}.` +
+      (missed.length === 0
+        ? ''
+        : ` Missed: ${missed.map((c) => `${BUS_NAMES[c.bus]} ${c.what} ${ratio(c.x)} (the secret cost ${pct(c.over)}, ${fixed(c.by * 100)} points past the aim)`).join('; ')}.`),
+  ]
+  const sealNs = f.sealOpenNs as number
+  const plainNs = f.plainSealOpenNs as number
+  const extra = sealNs - plainNs
+  if (!Number.isFinite(extra)) return out
+  // What the sealing alone would make of each ratio: a remote hit seals and opens two messages one
+  // after the other (A's get, B's value); at the rate in flight each agent seals one and opens one
+  // per hit, so if the busiest agent were the bottleneck its time per hit grows by `extra`; a
+  // reset is sealed once in A and opened in B and C side by side.
+  const expect = (c: { bus: string; what: string }) => {
+    if (c.what.startsWith('remote hit p50')) return 1 + (2 * extra) / (f[`${c.bus}HitP50`] as number)
+    if (c.what.startsWith('reset')) return 1 + extra / ((f[`${c.bus}ResetAllP50`] as number) * 1e6)
+    return 1 / (1 + extra * (f[`${c.bus}HitPipe`] as number) * 1e-9)
+  }
+  out.push(
+    `What the sealing itself accounts for: sealing and opening one message took ${ns(sealNs)} with a secret and ${ns(plainNs)} without, in a loop (a \`value\` message of ${fixed(f.sealedMessageBytes as number)} bytes; one HMAC-SHA256 to seal, one to check): ${ns(extra)} more per message. A remote hit carries two messages, each sealed once and opened once, one after the other (${ns(2 * extra)} more); a reset, one sealed in A and opened in B and in C side by side (${ns(extra)} more, against milliseconds). By the sealing alone the ratios would be: ${buses.map((b) => `${BUS_NAMES[b]} remote hit p50 ${ratio(expect({ bus: b, what: 'remote hit p50' }))}, in flight ${ratio(expect({ bus: b, what: 'in flight' }))} (if the busiest agent were the bottleneck), reset p50 ${ratio(expect({ bus: b, what: 'reset' }))}`).join('; ')}.`,
+  )
+  if (missed.length > 0) {
+    const beyond = missed.filter((c) => Math.abs(c.x - 1) > 2 * Math.abs(expect(c) - 1))
+    const within = missed.filter((c) => !beyond.includes(c))
+    if (beyond.length > 0) {
+      const pipes = [...new Set(beyond.filter((c) => c.what.includes('in flight')).map((c) => c.bus))]
+      out.push(
+        `${beyond.map((c) => `${BUS_NAMES[c.bus]} ${c.what}`).join(', ')}: missed by more than twice what the sealing costs in a loop, so that cost does not explain ${beyond.length === 1 ? 'it' : 'them'}. The two caches differ only by the secret, so what is left is either sealing that costs more in the agents than in a loop (a busy process${pipes.length > 0 ? '; and with many calls in flight, a request still waiting after a heartbeat is sent again, sealed again' : ''}) or a difference between the rounds of this run${pipes.length > 0 ? ` (spread of rounds of the rate in flight, without / with a secret: ${pipes.map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}HitPipeSpread`] as number)}% / ${fixed(f[`${b}SecretHitPipeSpread`] as number)}%`).join(', ')})` : ''}${beyond.some((c) => c.what.startsWith('reset')) ? `; a reset's p50 is over ${fixed(f.resets as number)} resets per cache, which a few slow ones move` : ''}. A quieter machine or more rounds (BENCH_ROUNDS) would tell them apart.`,
+      )
+    }
+    if (within.length > 0) {
+      out.push(
+        `${within.map((c) => `${BUS_NAMES[c.bus]} ${c.what}`).join(', ')}: missed by about what the sealing costs, so the HMAC itself stands in the way: two sealings and two checks per remote hit, each a new \`createHmac\` over the message. What would shrink it is fewer messages per hit (several gathered into one envelope, so one MAC covers them), not a faster network.`,
+      )
+    }
+  }
+  return out
+}
+
 /**
  * What scenario 7's figures say; written into its own section too, since `npm run
  * bench:cluster` records that section alone.
@@ -178,6 +262,12 @@ export function cluster(f: Record<string, number>): string[] {
   out.push(
     `**A remote hit against the bus's own round trip** (no numeric aim): p50 ${hits}. Beyond the bus, a remote hit makes three round trips between threads — in A caller → owner → agent and back, in B agent → owner → agent — each a \`postMessage\` that may have to wake a thread (scenario 3 measures one such round trip at tens of µs), and its request and answer are serialized and read again on the way (the peer messages, and the value once more in B); that is where the p50 above the floor goes, though it is not measured apart here. With ${fixed(f.inFlight as number)} calls in flight: ${pipes}. The floor's in-flight rate counts on the client writing many pings and pongs at once; the agent sends each message from the task in which an owner thread's message arrived, so it cannot batch, and the "split" floor, sent the same way, shows what that alone costs on each bus${Number.isFinite(f.natsSplitPipe as number) && (f.natsSplitPipe as number) < 0.5 * (f.natsFloorPipe as number) ? ` — most on NATS, whose client writes everything published within one task in one socket write: split, its floor fell from ${rate(f.natsFloorPipe as number)} to ${rate(f.natsSplitPipe as number)}. Sending the agent's messages in batches (gathered over one turn of the event loop) would win back part of the difference` : ''}.`,
   )
+  const strays = buses.filter((b) => (f[`${b}Unexpected`] as number) > 0 || (f[`${b}SecretUnexpected`] as number) > 0)
+  if (strays.length > 0) {
+    out.push(
+      `**A computed keys where every call should have been a hit** (without / with a secret): ${strays.map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}Unexpected`] as number)} / ${fixed((f[`${b}SecretUnexpected`] as number | undefined) ?? Number.NaN)}`).join(', ')}. A process computes, uncached, when it has stopped serving (it has not heard the bus within peerTimeout, as after a stall) or has taken the key's owner for gone; those calls are inside the figures above, which are then not of remote hits alone.`,
+    )
+  }
   if (Number.isFinite(f.getP50 as number)) {
     out.push(
       `Against a plain Redis \`GET\` from the same process (${ns(f.getP50 as number)} p50, ${rate(f.getPipe as number)} in flight), a coop-cache remote hit over Redis took ${ratio((f.redisHitP50 as number) / (f.getP50 as number))} the time at p50: it is a pub/sub round trip to another Node process and that process's owner thread, where a \`GET\` is one request to Redis. A process asks another for a key only once per reset, though — values from another process are kept in the asking one — and such a hit (${ns(f.redisAgainP50 as number)} p50 here) took ${ratio((f.redisAgainP50 as number) / (f.getP50 as number))} the time of the \`GET\`.`,
@@ -187,10 +277,11 @@ export function cluster(f: Record<string, number>): string[] {
     .map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}ResetAllP50`] as number, 2)} / ${fixed(f[`${b}ResetAllP99`] as number, 2)} ms`)
     .join(', ')
   const firsts = buses.map((b) => `${BUS_NAMES[b]} ${fixed(f[`${b}FirstResetResolved`] as number)} ms`).join(', ')
-  const missedResets = buses.reduce((s, b) => s + (f[`${b}ResetMissed`] as number), 0)
+  const missedResets = buses.reduce((s, b) => s + (f[`${b}ResetMissed`] as number) + ((f[`${b}SecretResetMissed`] as number | undefined) ?? 0), 0)
   out.push(
     `**Resets reach every peer**: from \`reset()\` in A to \`onReset\` in both other processes, p50 / p99: ${resets}${missedResets > 0 ? `; **${fixed(missedResets)} resets were not heard by some peer within 10 s**` : '; every reset was heard by both'}. The first reset of each bus took longer to resolve in A (${firsts}): \`reset()\` waits for this process's owner to drop the old entries, and only the first reset had many to drop (the tens of thousands the hit measurements left).`,
   )
+  out.push(...clusterSecret(f))
   return out
 }
 
@@ -208,7 +299,7 @@ export function whatStandsBetween(figures: Figures, ran: readonly string[]): str
   add('stampede', stampede)
   add('scale', scale)
   add('memory', memory)
-  // Its other paragraphs are in section 7 itself; the aim is the stampede's.
-  add('cluster', (f) => cluster(f).slice(0, 1))
+  // Its other paragraphs are in section 7 itself; the aims are the stampede's and the secret's.
+  add('cluster', (f) => [...cluster(f).slice(0, 1), ...clusterSecret(f)])
   return parts.join('\n\n')
 }

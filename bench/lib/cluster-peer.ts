@@ -1,7 +1,8 @@
 // The peer processes of scenario 7 (bench/cluster.ts): this file, forked with the role
-// 'cluster-peer', is A, B or C. Each opens a cache on the bus it is told, and does what the
-// scenario asks, one command at a time: fill keys, join the floor's topic, measure, take part
-// in a stampede, reset or note when it heard a reset. What it measures is measured here, in
+// 'cluster-peer', is A, B or C. Each opens two caches on the bus it is told, one without a
+// secret and one with (every message sealed with HMAC-SHA256), and does what the scenario asks,
+// one command at a time: fill keys, join the floor's topic, measure, take part in a stampede,
+// reset or note when it heard a reset. What it measures is measured here, in
 // the process that calls, so that only the figures cross back over the IPC channel.
 
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,8 +11,8 @@ import { cached, createCache, ipcBus, reset, type Bus, type BusMember, type Cach
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
 // Not public API: the hashing the owners use (src/ring.ts), to pick keys that B owns.
-import { encodeKey } from '../../src/key.js'
-import { peerOf } from '../../src/ring.js'
+import { encodeKey } from '../../src/shared/key.js'
+import { peerOf } from '../../src/shared/ring.js'
 import { breathe, latencies, pipelined, quantile } from './measure.js'
 import { forkedRole, servePeer } from './processes.js'
 import { RedisLock } from './redis-lock.js'
@@ -32,20 +33,28 @@ export const GET_KEYS = 2048
 
 export const valueOf = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })
 
-export type Subject = 'floor' | 'split' | 'coop' | 'again' | 'get'
+/**
+ * What A measures: the bus's own round trip ('floor', 'split'), a remote hit on the cache
+ * without a secret ('coop') and on the one with a secret ('sealed'), a key A has had before
+ * ('again'), and a Redis GET ('get').
+ */
+export type Subject = 'floor' | 'split' | 'coop' | 'sealed' | 'again' | 'get'
+
+/** The two caches each peer opens on the bus: without a secret, and with one. */
+export type Variant = 'plain' | 'sealed'
 
 export type Command =
-  | { cmd: 'open'; bus: BusName; name: string; peers: number; redis: boolean }
-  | { cmd: 'keys'; members: string[]; owner: string; count: number }
+  | { cmd: 'open'; bus: BusName; name: string; peers: number; redis: boolean; secret: string }
+  | { cmd: 'keys'; variant: Variant; members: string[]; owner: string; count: number }
   | { cmd: 'fill' }
   | { cmd: 'floor'; topic: string; as: 'A' | 'B' }
   | { cmd: 'get-fill'; prefix: string }
   | { cmd: 'measure'; subject: Subject; mode: 'latency' | 'pipelined'; from: number; n: number }
   | { cmd: 'stampede-set'; subject: 'coop' | 'lock'; prefix: string; keys: number; callers: number }
   | { cmd: 'stampede-go' }
-  | { cmd: 'reset'; version: string }
+  | { cmd: 'reset'; variant: Variant; version: string }
   | { cmd: 'heard'; version: string }
-  | { cmd: 'tally' }
+  | { cmd: 'tally'; variant: Variant }
   | { cmd: 'close' }
   | { cmd: 'exit' }
 
@@ -64,6 +73,9 @@ export interface StampedeDone {
   readonly commands: number
   readonly rechecks: number
 }
+
+/** What 'open' answers: this process's peer id in each cache. */
+export type Opened = Record<Variant, string>
 
 export interface Tally {
   /** computations A ran where it should only have hit */
@@ -123,14 +135,17 @@ function echo(member: () => BusMember): (bytes: Uint8Array) => void {
 
 function peerProcess(): void {
   let ipc: IpcBus | undefined
+  // The cache without a secret (every measurement) and the one with a secret (remote hits and resets).
   let cache: Cache | undefined
+  let sealed: Cache | undefined
+  const cacheOf = (variant: Variant) => (variant === 'plain' ? cache : sealed)!
   let floor: Floor | undefined
   let floorMember: BusMember | undefined
   let redis: Redis | undefined
   let lock: RedisLock | undefined
-  let keys: string[] = []
+  const keys: Record<Variant, string[]> = { plain: [], sealed: [] }
   let getKeys: string[] = []
-  let unexpected = 0
+  const unexpected: Record<Variant, number> = { plain: 0, sealed: 0 }
   let stampede: (() => Promise<StampedeDone>) | undefined
   // When onReset was called for each version; and whoever waits to hear one.
   const heard = new Map<string, bigint>()
@@ -139,8 +154,8 @@ function peerProcess(): void {
     heard.set(String(version), process.hrtime.bigint())
     hearing.get(String(version))?.()
   }
-  const mustNotCompute = async () => {
-    unexpected++
+  const mustNotCompute = (variant: Variant) => async () => {
+    unexpected[variant]++
     return valueOf(-1)
   }
 
@@ -153,23 +168,30 @@ function peerProcess(): void {
       case 'open': {
         bus = busOf(c.bus)
         heard.clear()
-        unexpected = 0
+        unexpected.plain = unexpected.sealed = 0
+        // One bus (one connection, on NATS and Redis) for both caches, as one process would have.
         cache = await createCache({ name: c.name, bus, threads: 1, nearLimit: 0, onReset })
-        while ((await cache.stats({ local: true })).peers < c.peers) await sleep(20)
+        sealed = await createCache({ name: `${c.name}-sealed`, bus, threads: 1, nearLimit: 0, onReset, secret: Buffer.from(c.secret, 'hex') })
+        for (const opened of [cache, sealed]) while ((await opened.stats({ local: true })).peers < c.peers) await sleep(20)
         if (c.redis) {
           redis = new Redis(REDIS_URL, { lazyConnect: true })
           await redis.connect()
           lock = new RedisLock(redis, { pollMs: POLL_MS })
         }
-        return { peer: cache.peer }
+        return { plain: cache.peer as string, sealed: sealed.peer as string } satisfies Opened
       }
       case 'keys':
-        keys = keysOwnedBy(c.owner, c.members, c.count)
-        return keys.length
+        keys[c.variant] = keysOwnedBy(c.owner, c.members, c.count)
+        return keys[c.variant].length
       case 'fill': {
-        const c0 = cache!
-        await pipelined(keys.length, 256, (i) => cached(c0, keys[i] as string, async () => valueOf(i)))
-        return keys.length
+        // Both caches at once: each has an owner thread of its own.
+        const fill = (variant: Variant) => {
+          const c0 = cacheOf(variant)
+          const mine = keys[variant]
+          return pipelined(mine.length, 256, (i) => cached(c0, mine[i] as string, async () => valueOf(i)))
+        }
+        await Promise.all([fill('plain'), fill('sealed')])
+        return keys.plain.length + keys.sealed.length
       }
       case 'floor': {
         if (c.as === 'A') {
@@ -186,13 +208,15 @@ function peerProcess(): void {
         await Promise.all(getKeys.map((key, i) => lock!.put(key, valueOf(i))))
         return getKeys.length
       case 'measure': {
-        const c0 = cache!
+        const variant: Variant = c.subject === 'sealed' ? 'sealed' : 'plain'
+        const c0 = cacheOf(variant)
+        const mine = keys[variant]
         const op: (i: number) => Promise<unknown> =
           c.subject === 'floor' || c.subject === 'split'
             ? () => floor!.ping(c.subject === 'split')
             : c.subject === 'get'
               ? (i) => lock!.hit(getKeys[(c.from + i) % GET_KEYS] as string)
-              : (i) => cached(c0, keys[c.from + i] as string, mustNotCompute)
+              : (i) => cached(c0, mine[c.from + i] as string, mustNotCompute(variant))
         await breathe()
         if (c.mode === 'pipelined') return { rate: await pipelined(c.n, IN_FLIGHT, op) } satisfies Measured
         const sorted = await latencies(c.n, op)
@@ -238,7 +262,7 @@ function peerProcess(): void {
         return stampede!()
       case 'reset': {
         const t0 = process.hrtime.bigint()
-        await reset(cache!, c.version)
+        await reset(cacheOf(c.variant), c.version)
         const t1 = process.hrtime.bigint()
         return { t0: String(t0), t1: String(t1) }
       }
@@ -257,8 +281,8 @@ function peerProcess(): void {
         return at === undefined ? null : String(at)
       }
       case 'tally': {
-        const stats = await cache!.stats({ local: true })
-        return { unexpected, entries: stats.entries, dropped: stats.dropped, hits: stats.hits, misses: stats.misses } satisfies Tally
+        const stats = await cacheOf(c.variant).stats({ local: true })
+        return { unexpected: unexpected[c.variant], entries: stats.entries, dropped: stats.dropped, hits: stats.hits, misses: stats.misses } satisfies Tally
       }
       case 'close':
         await floorMember?.leave()
@@ -266,6 +290,8 @@ function peerProcess(): void {
         floor = undefined
         await cache?.close()
         cache = undefined
+        await sealed?.close()
+        sealed = undefined
         await redis?.quit()
         redis = undefined
         lock = undefined

@@ -7,6 +7,7 @@
 // over the IPC channel that forking gives, and prints what they answer. The cache itself uses
 // only the broker.
 import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache, cached, reset, type Cache } from 'coop-cache'
@@ -32,6 +33,11 @@ type Answer = { computations: number } | { version: unknown; heard: unknown[] } 
 
 // A name of this run's own: two runs at once on one server are two clusters.
 const [who = '1', name = `reports-${process.pid}`] = process.argv.slice(2)
+// Every message on the broker is signed with a secret the three share, so nobody else who can
+// publish there can reset the cache or answer for it. In production it comes from your secret
+// store (32 random bytes); here the first process makes one and hands it to the others.
+if (process.env.REPORTS_SECRET === undefined) process.env.REPORTS_SECRET = randomBytes(32).toString('base64')
+const secret = process.env.REPORTS_SECRET
 
 let computations = 0
 // The versions onReset was told of: from a reset here or in another process.
@@ -56,7 +62,7 @@ export async function threeProcesses(broker: Broker): Promise<void> {
   watchdog = setTimeout(() => fail('timed out after 30 s'), 30_000)
   try {
     // threads: 1, as three processes already share this machine's cores.
-    c = await createCache({ name, version: 'v1', bus: broker.bus(), threads: 1, onReset: (v) => heard.push(v) })
+    c = await createCache({ name, version: 'v1', bus: broker.bus(), threads: 1, secret, onReset: (v) => heard.push(v) })
   } catch (error) {
     // The bus's error says where it tried, e.g. "natsBus cannot connect to NATS at ...: connection refused"
     console.error(`process ${who}: ${(error as Error).message}`)

@@ -14,6 +14,14 @@ export interface Bus {
    * reached, with an error that says where it tried.
    */
   join(topic: string, peer: string, receive: (message: Uint8Array) => void): Promise<BusMember>
+  /**
+   * True for a bus that goes through a broker (NATS, Redis), which clients other than this
+   * cluster's processes may be able to publish to: anyone who can reach the broker can forge
+   * messages, unless the broker's own access control stops them. A cache on such a bus
+   * without a `secret` warns once. Absent or false for a bus that only this cluster's
+   * processes can reach (memory, IPC).
+   */
+  readonly networked?: boolean
 }
 
 /** One peer's membership of a topic on a bus. */

@@ -44,7 +44,7 @@ type Envelope = { 'coop-cache': 1 } & (
 )
 type Message = Extract<Envelope, { type: 'message' }>
 /** A child process or a cluster worker: both have a `send` that reports errors to a callback. */
-type Link = ChildProcess | Worker
+type Child = ChildProcess | Worker
 type Member = { readonly peer: string; readonly receive: (message: Uint8Array) => void }
 
 const ignore = () => {}
@@ -62,12 +62,12 @@ export function ipcBus(options: IpcBusOptions = {}): IpcBus {
   if (!(Number.isFinite(timeout) && timeout > 0)) throw new RangeError(`options.timeout must be a positive number of milliseconds, not ${timeout}`)
   const up = parent && process.send !== undefined
   const local = new Map<string, Set<Member>>()
-  const routes = new Map<string, Map<string, Link>>() // topic → peer → the child it joined through
+  const routes = new Map<string, Map<string, Child>>() // topic → peer → the child it joined through
   const acks = new Map<string, () => void>() // join id → what to do when the top answers
   let listening = false
 
-  const post = (link: Link, envelope: Envelope) => {
-    try { link.send(envelope, ignore) } catch { /* the child is gone; a lost message is lost */ }
+  const post = (child: Child, envelope: Envelope) => {
+    try { child.send(envelope, ignore) } catch { /* the child is gone; a lost message is lost */ }
   }
   const toParent = (envelope: Envelope) => {
     if (up && process.connected) process.send?.(envelope, undefined, undefined, ignore)
@@ -80,7 +80,7 @@ export function ipcBus(options: IpcBusOptions = {}): IpcBus {
     listening = need
   }
 
-  function route(m: Message, source: Link | 'parent' | 'local'): void {
+  function route(m: Message, source: Child | 'parent' | 'local'): void {
     const here = [...(local.get(m.topic) ?? [])].filter((member) => m.to === undefined || m.to === member.peer)
     const give = () => {
       for (const member of here) if (local.get(m.topic)?.has(member)) member.receive(new Uint8Array(Buffer.from(m.data, 'base64')))
@@ -89,28 +89,28 @@ export function ipcBus(options: IpcBusOptions = {}): IpcBus {
     source === 'local' ? setImmediate(give) : give()
     const below = routes.get(m.topic)
     if (m.to === undefined) {
-      for (const link of new Set(below?.values())) if (link !== source) post(link, m)
+      for (const child of new Set(below?.values())) if (child !== source) post(child, m)
       if (source !== 'parent') toParent(m)
     } else if (here.length === 0) {
-      const link = below?.get(m.to)
-      if (link !== undefined) { if (link !== source) post(link, m) } else if (source !== 'parent') toParent(m)
+      const child = below?.get(m.to)
+      if (child !== undefined) { if (child !== source) post(child, m) } else if (source !== 'parent') toParent(m)
     }
   }
 
-  function learn(topic: string, peer: string, link: Link): void {
-    const peers = routes.get(topic) ?? new Map<string, Link>()
-    routes.set(topic, peers.set(peer, link))
+  function learn(topic: string, peer: string, child: Child): void {
+    const peers = routes.get(topic) ?? new Map<string, Child>()
+    routes.set(topic, peers.set(peer, child))
   }
-  function forget(topic: string, peer: string, link: Link): void {
+  function forget(topic: string, peer: string, child: Child): void {
     const peers = routes.get(topic)
-    if (peers?.get(peer) !== link) return
+    if (peers?.get(peer) !== child) return
     peers.delete(peer)
     if (peers.size === 0) routes.delete(topic)
     toParent({ 'coop-cache': 1, type: 'leave', topic, from: peer })
     listen()
   }
 
-  function handle(m: Envelope, source: Link | 'parent'): void {
+  function handle(m: Envelope, source: Child | 'parent'): void {
     if (m.type === 'message') {
       if (source !== 'parent') learn(m.topic, m.from, source)
       route(m, source)
@@ -128,22 +128,22 @@ export function ipcBus(options: IpcBusOptions = {}): IpcBus {
     } else forget(m.topic, m.from, source)
   }
 
-  const forgetLink = (link: Link) => {
-    for (const [topic, peers] of routes) for (const [peer, l] of peers) if (l === link) forget(topic, peer, link)
+  const forgetChild = (child: Child) => {
+    for (const [topic, peers] of routes) for (const [peer, l] of peers) if (l === child) forget(topic, peer, child)
   }
   const adopted = new Map<object, () => void>() // a child, or cluster → how to stop listening to it
   function adopt(child: ChildProcess): void {
     if (adopted.has(child)) return
     const onMessage = (m: unknown) => { if (isEnvelope(m)) handle(m, child) }
-    const onGone = () => forgetLink(child)
+    const onGone = () => forgetChild(child)
     child.on('message', onMessage).on('disconnect', onGone)
     adopted.set(child, () => child.off('message', onMessage).off('disconnect', onGone))
   }
   children.forEach(adopt)
   if (cluster.isPrimary) {
     const onMessage = (worker: Worker, m: unknown) => { if (isEnvelope(m)) handle(m, worker) }
-    cluster.on('message', onMessage).on('disconnect', forgetLink)
-    adopted.set(cluster, () => cluster.off('message', onMessage).off('disconnect', forgetLink))
+    cluster.on('message', onMessage).on('disconnect', forgetChild)
+    adopted.set(cluster, () => cluster.off('message', onMessage).off('disconnect', forgetChild))
   }
 
   return {

@@ -7,9 +7,11 @@
 // A subscribed Redis connection can do nothing else, so each redisBus() has two, shared by its
 // members: one that publishes and one that listens. The client is imported inside join, so
 // that importing coop-cache never loads it and a user of another bus never installs it.
-import type { Redis } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { CacheError } from '../shared/errors.js'
 import { address } from './address.js'
 import type { Bus, BusMember } from './bus.js'
+import { listeners } from './listeners.js'
 
 /** Options of {@link redisBus}. */
 export interface RedisBusOptions {
@@ -20,15 +22,27 @@ export interface RedisBusOptions {
    * client reconnects for as long as it takes. @default 2000
    */
   readonly timeout?: number
+  /**
+   * More options of the Redis client (ioredis), such as `username` and `password` (for a
+   * server with `requirepass` or ACL users), `tls`, `db`. Where the url says the same thing
+   * (host, port, username, password, db), the url wins. The bus keeps its own `lazyConnect`,
+   * `connectTimeout` (from `timeout`), `enableOfflineQueue`, `retryStrategy` and
+   * `autoResubscribe`: how it joins, what it does with a message while the link is down, and
+   * how it reconnects and resubscribes depend on them. No error message shows a password.
+   * @default {}
+   */
+  readonly redis?: RedisOptions
 }
 
 /** A {@link Bus} over Redis pub/sub; made by {@link redisBus}. */
 export interface RedisBus extends Bus {
   /** How many broadcasts and sends failed to publish (the link was down): each one is lost. */
   readonly errors: number
+  /** How many times a member's receive callback threw (or the promise it returned rejected): that message was lost to it. The first one is warned about. */
+  readonly listenerErrors: number
 }
 
-interface Link {
+interface Connections {
   readonly pub: Redis
   readonly sub: Redis
   /** channel → the members' receive callbacks, and the subscribe under way or done */
@@ -40,28 +54,37 @@ interface Link {
  * share its two connections, opened by the first join and closed when the last member leaves.
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
-  const { url, timeout = 2000 } = options ?? {}
+  const { url, timeout = 2000, redis = {} } = options ?? {}
   if (typeof url !== 'string' || url === '') throw new TypeError('options.url must be a Redis URL, such as "redis://127.0.0.1:6379"')
   if (!(Number.isFinite(timeout) && timeout > 0)) throw new RangeError(`options.timeout must be a positive number of milliseconds, not ${timeout}`)
-  let link: Promise<Link> | undefined
+  if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
+    throw new TypeError('options.redis must be an object of the Redis client\'s options, such as { username, password }')
+  }
+  const where = safe(url)
+  // The client's own messages have no reason to hold a password; this makes sure of it.
+  const passwords = [redis.password, url.match(PASSWORD)?.[2]].filter((p): p is string => typeof p === 'string' && p !== '')
+  const told = (error: unknown) => passwords.reduce((text, p) => text.replaceAll(p, '***'), (error as Error).message)
+  let link: Promise<Connections> | undefined
   let users = 0 // members, and joins under way: the connections close when none are left
   let errors = 0
+  const listening = listeners('redisBus')
 
-  async function open(): Promise<Link> {
+  async function open(): Promise<Connections> {
     let Client: typeof Redis
     try {
       Client = (await import('ioredis')).Redis
     } catch (cause) {
-      throw new Error('redisBus needs the Redis client: npm install ioredis', { cause })
+      throw new CacheError('ERR_COOP_CACHE_BUS_CLIENT_MISSING', 'redisBus needs the Redis client: npm install ioredis', { cause })
     }
     let connected = false
     let lastError: Error | undefined
     const client = () => {
       // Until the first connection, a failure is final (retryStrategy null), so join rejects
       // rather than retry forever. No offline queue: a message held while the link is down
-      // would arrive late and all at once; at most once, it is better lost.
+      // would arrive late and all at once; at most once, it is better lost. autoResubscribe:
+      // after a reconnect, the listening connection must hear its channels again.
       const c = new Client(url, {
-        lazyConnect: true, connectTimeout: timeout, enableOfflineQueue: false,
+        ...redis, lazyConnect: true, connectTimeout: timeout, enableOfflineQueue: false, autoResubscribe: true,
         retryStrategy: (times) => (connected ? Math.min(times * 200, 2000) : null),
       })
       // ioredis prints 'error' events nobody listens to; a failed connect rejects anyway.
@@ -74,10 +97,10 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     } catch (cause) {
       pub.disconnect()
       sub.disconnect()
-      throw new Error(`redisBus cannot connect to Redis at ${safe(url)}: ${(lastError ?? (cause as Error)).message}`, { cause: lastError ?? cause })
+      throw new CacheError('ERR_COOP_CACHE_BUS_UNREACHABLE', `redisBus cannot connect to Redis at ${where}: ${told(lastError ?? cause)}`, { cause: lastError ?? cause })
     }
     connected = true
-    const channels: Link['channels'] = new Map()
+    const channels: Connections['channels'] = new Map()
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       // A copy per member: they share one Buffer, which may be a slice of the socket's.
       for (const hear of channels.get(channel.toString())?.hear ?? []) hear(new Uint8Array(message))
@@ -93,6 +116,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   }
 
   return {
+    networked: true,
     async join(topic, peer, receive) {
       if (typeof topic !== 'string' || typeof peer !== 'string') throw new TypeError('topic and peer must be strings')
       users++
@@ -100,7 +124,8 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       // A link that failed is forgotten at once, so that the next join tries again.
       opening.catch(() => { if (link === opening) link = undefined })
       let left = false
-      const hear = (message: Uint8Array) => { if (!left) receive(message) }
+      // A throw from receive would escape into ioredis, and end the process: listening catches it.
+      const hear = (message: Uint8Array) => { if (!left) listening.deliver(receive, message) }
       const mine = [address(topic), address(topic, peer)]
       const l = await opening.catch(async (error: unknown) => {
         await release()
@@ -113,7 +138,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
         left = true
         await Promise.allSettled(mine.map((name) => unsubscribe(l, name, hear)))
         await release()
-        throw error
+        throw new CacheError('ERR_COOP_CACHE_BUS_UNREACHABLE', `redisBus cannot subscribe on Redis at ${where}: ${told(error)}`, { cause: error })
       }
       const publish = (name: string, message: Uint8Array) => {
         if (left) return
@@ -134,10 +159,13 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     get errors() {
       return errors
     },
+    get listenerErrors() {
+      return listening.errors
+    },
   }
 }
 
-function subscribe(l: Link, name: string, hear: (message: Uint8Array) => void): Promise<unknown> {
+function subscribe(l: Connections, name: string, hear: (message: Uint8Array) => void): Promise<unknown> {
   const entry = l.channels.get(name)
   if (entry !== undefined) {
     entry.hear.add(hear)
@@ -148,14 +176,17 @@ function subscribe(l: Link, name: string, hear: (message: Uint8Array) => void): 
   return ready
 }
 
-async function unsubscribe(l: Link, name: string, hear: (message: Uint8Array) => void): Promise<void> {
+async function unsubscribe(l: Connections, name: string, hear: (message: Uint8Array) => void): Promise<void> {
   const entry = l.channels.get(name)
   if (entry === undefined || !entry.hear.delete(hear) || entry.hear.size > 0) return
   l.channels.delete(name)
   await l.sub.unsubscribe(name)
 }
 
+/** The user and password in a url: `//user:password@`. */
+const PASSWORD = /\/\/([^:@/]*):([^@/]*)@/
+
 /** The url without its password, for error messages. */
 function safe(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
+  return url.replace(PASSWORD, '//$1:***@')
 }

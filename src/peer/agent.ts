@@ -1,105 +1,199 @@
-// The peer agent: this process's member of the cluster. It lives in the thread that created
-// the cache, holds the bus, and does four things:
+// The peer agent: this process's member of the cluster. It lives in the thread that created the
+// cache, holds the bus, and does five things:
 //
-//   membership  every peer beats every heartbeat (its reset stamp, version and counters);
-//               the members are those heard within the peer timeout, and every owner thread
-//               is told the view, from which it hashes each key to its owning process
-//   resets      a reset in any thread of this process stamps itself in shared memory; the
-//               agent sees the epoch move and announces it, and resolves reset() callers once
-//               every live peer has acknowledged it (or the timeout has passed: a peer that
-//               did not hear it stops serving by then, see below). A peer's reset, from its
-//               announcement or from any beat that carries a later stamp, is taken if it is
-//               later than this process's (Lamport order: clock, then origin)
-//   requests    between this process's owners and the others' (asks.ts out, relay.ts in)
-//   cut-off     heard nothing, not even its own beats, for the peer timeout: the process is
-//               degraded — it drops what it stored, serves and stores nothing, and computes
-//               for its own callers — until it hears the bus again and has caught up (said
-//               hello, and heard the beats that answer it, for two heartbeats)
-import { deserialize } from 'node:v8'
+//   membership  every peer beats every heartbeat (its reset stamp, version and counters); the
+//               members are those heard within the peer timeout, and every owner thread is told
+//               the view, from which it hashes each key to its owning process
+//   liveness    it writes in shared memory until when this process may serve what it stored:
+//               the last time it heard the bus, plus the peer timeout (memory/liveness.ts). A
+//               process that has heard nothing, not even its own beats, for that long (cut off,
+//               or its creating thread blocked, or stopped) drops what it stored, and serves
+//               nothing stored until it hears the bus again and has caught up (said hello, and
+//               heard the beats that answer it, for two heartbeats)
+//   resets      this process's resets are announced; a peer's, from its announcement or from any
+//               beat that carries a later stamp, are taken if they come after this process's
+//               (memory/epoch.ts: Lamport order). A reset has taken effect in the cluster when
+//               every live peer has beaten or acknowledged its stamp or a later one, or after
+//               the peer timeout and a heartbeat, by when a peer that did not hear it stopped
+//               serving
+//   requests    between this process's owners and the others' (asks.ts out, relays.ts in)
+//   the wire    every message sealed (seal.ts) and read once (wire.ts), each sender's messages
+//               taken once (replay.ts); what is refused is counted, and nothing a message holds
+//               can make the agent throw into the bus's client
 import type { MessagePort } from 'node:worker_threads'
+import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
-import type { AgentToOwner, CallerMessage, OwnerMessage, OwnerToAgent } from '../protocol.js'
-import { Shared, compareStamps, later, type SharedState, type Stamp } from '../shared.js'
-import { localCounters } from '../stats.js'
+import type { OwnerEvents } from '../host/supervisor.js'
+import type { Resets, VersionChange } from '../host/resets.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, OwnerToAgent, RequesterMessage } from '../shared/protocol.js'
+import { ownerOf } from '../shared/key.js'
+import { peerOf } from '../shared/ring.js'
+import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
+import { Counter } from '../shared/memory/layout.js'
+import type { Shared } from '../shared/memory/shared.js'
+import { localCounters } from '../shared/stats.js'
 import { Asks } from './asks.js'
 import type { AgentIO } from './io.js'
 import { Members } from './members.js'
-import { Relays } from './relay.js'
-import { decode, encode, type Outgoing, type PeerMessage } from './wire.js'
+import { Relays } from './relays.js'
+import { Replays } from './replay.js'
+import { Seal } from './seal.js'
+import { decode, type Outgoing, type PeerMessage, type Reader } from './wire.js'
 
 export interface AgentOptions {
   readonly name: string
   readonly bus: Bus
-  readonly shared: SharedState
+  readonly shared: Shared<EpochWriter>
+  readonly resets: Resets
   readonly memoryLimit: number
   readonly heartbeat: number
   readonly peerTimeout: number
-  readonly onReset: ((version: unknown) => void) | undefined
+  readonly secrets: readonly Uint8Array[]
 }
 
-interface Announcement {
-  readonly stamp: Stamp
+/** A reset of this process waiting for every live peer to take it. */
+interface Pending {
   readonly epoch: number
-  readonly waiting: Set<string>
+  readonly stamp: Stamp
   readonly until: number
 }
 
-export class Agent implements AgentIO {
+interface OwnerPort {
+  readonly port: MessagePort
+  readonly incarnation: string
+}
+
+let warnedNoSecret = false
+/** ms past a heartbeat for a beat to be sent, travel and be heard */
+const HOLD_MARGIN = 20
+
+export class Agent implements AgentIO, OwnerEvents {
   readonly #options: AgentOptions
-  readonly #shared: SharedState
+  readonly #shared: Shared<EpochWriter>
   readonly #self: string
+  readonly #reader: Reader
+  readonly #seal: Seal
+  readonly #replays: Replays
   readonly #members: Members
-  readonly #ports: (MessagePort | undefined)[]
+  readonly #owners: (OwnerPort | undefined)[]
   readonly #relays: Relays
   readonly #asks: Asks
+  readonly #pending: Pending[] = []
   #member: BusMember | undefined
   #timer: NodeJS.Timeout | undefined
-  #heard = Date.now()
-  #mode: 'live' | 'degraded' | 'catching-up' = 'live'
+  #heard = 0
+  #mode: 'joining' | 'live' | 'cut-off' | 'catching-up' = 'joining'
   #catchUntil = 0
-  #announced: Stamp
-  #announcement: Announcement | undefined
-  #version: Uint8Array
+  /** the epoch in which this process joined a running cluster (see ViewMessage), 0 if it did not */
+  #joined = 0
+  #sequence = 0
+  #epochSeen = 0
+  /** Until when no reset is taken for done by the live peers alone (see #tick). */
+  #holdUntil = 0
+  /** While handing over: a peer has taken what it was given. */
+  #taken: ((peer: string) => void) | undefined
   #closed = false
+  #warnedThrow = false
 
   constructor(options: AgentOptions) {
     this.#options = options
     this.#shared = options.shared
-    this.#self = options.shared.self
+    this.#self = options.shared.memory.self
+    this.#reader = { name: options.name, self: this.#self, memoryLimit: options.memoryLimit }
+    this.#seal = new Seal(options.name, options.secrets)
+    this.#replays = new Replays(Math.max(30_000, 4 * options.peerTimeout), this.#seal.signed)
     this.#members = new Members(this.#self, options.peerTimeout)
-    this.#ports = Array.from({ length: options.shared.owners }, () => undefined)
-    this.#relays = new Relays(this, options.shared.owners, options.peerTimeout)
-    this.#asks = new Asks(this, options.shared.owners)
-    const { stamp, bytes } = options.shared.version()
-    this.#announced = stamp
-    this.#version = bytes
+    this.#owners = Array.from({ length: options.shared.owners.count }, () => undefined)
+    this.#relays = new Relays(this, options.shared.owners.count, options.peerTimeout)
+    this.#asks = new Asks(this, options.peerTimeout)
+    this.#epochSeen = options.shared.epochs.epoch()
+    options.resets.onChange = (change) => this.#changed(change)
   }
 
-  /** A new owner instance's port (at start, and after each restart). */
-  ownerPort(index: number, port: MessagePort): void {
-    this.#ports[index] = port
-    port.on('message', (message: OwnerMessage | OwnerToAgent) => this.#fromOwner(index, message))
-    port.on('close', () => {
-      if (this.#ports[index] !== port) return
-      this.#ports[index] = undefined
-      this.#relays.forgetOwner(index)
-      this.#asks.forgetOwner(index)
-    })
+  // ---- owners (OwnerEvents, called by the supervisor) ----
+
+  started(index: number, incarnation: string, port: MessagePort): void {
+    const previous = this.#owners[index]
+    if (previous !== undefined) this.ended(index, previous.incarnation, false)
+    this.#owners[index] = { port, incarnation }
+    port.on('message', (message: OwnerAnswer | OwnerToAgent) => this.#fromOwner(index, incarnation, message))
+    port.on('close', () => this.ended(index, incarnation, false))
     port.unref()
-    port.postMessage({ type: 'view', members: this.#members.view() } satisfies AgentToOwner)
+    this.#post(index, this.#view())
+    this.#relays.ownerStarted(index)
   }
 
-  /** Joins the bus and waits two heartbeats for the members to answer its hello. */
+  ended(index: number, incarnation: string, gaveUp: boolean): void {
+    const current = this.#owners[index]
+    if (current?.incarnation === incarnation) this.#owners[index] = undefined
+    else if (!gaveUp) return
+    this.#asks.ownerEnded(index, incarnation)
+    this.#relays.ownerEnded(index, gaveUp)
+  }
+
+  #fromOwner(index: number, incarnation: string, message: OwnerAnswer | OwnerToAgent): void {
+    if (this.#owners[index]?.incarnation !== incarnation) return
+    switch (message.type) {
+      case 'up-get':
+      case 'up-put':
+      case 'up-fail':
+      case 'up-drop':
+        return this.#asks.fromOwner(index, incarnation, message)
+      default:
+        return this.#relays.answer(index, message)
+    }
+  }
+
+  // ---- joining and leaving ----
+
+  /** Joins the bus and waits two heartbeats to hear the members, and take the cluster's version. */
   async join(): Promise<void> {
     const { bus, name, heartbeat } = this.#options
+    if (bus.networked === true && !this.#seal.signed && !warnedNoSecret) {
+      warnedNoSecret = true
+      process.emitWarning(`coop-cache: cache ${JSON.stringify(name)} is on a bus that others may publish to, without a secret: anyone who can publish there can reset it or answer for it. Give createCache a secret`, { code: 'COOP_CACHE_NO_SECRET' })
+    }
     this.#member = await bus.join(name, this.#self, (bytes) => this.#receive(bytes))
-    this.#shared.settled(this.#shared.epoch())
     this.#broadcast({ t: 'hello' })
     this.#timer = setInterval(() => this.#tick(), heartbeat)
     this.#timer.unref()
-    void this.#watch()
     await new Promise((resolve) => setTimeout(resolve, 2 * heartbeat))
+    if (this.#members.others().length > 0) {
+      this.#joined = this.#shared.epochs.epoch()
+      this.#membersChanged()
+    }
+    this.#goLive()
     this.#beat()
+  }
+
+  /**
+   * Before leaving: gives every entry to the process that owns its key once this one has left,
+   * and waits (at most the peer timeout) until each has taken them, so that a key with a value
+   * keeps it when its owner leaves the cluster without a fault.
+   */
+  async handOver(entries: readonly HandedEntry[]): Promise<void> {
+    const others = this.#members.others().sort()
+    if (this.#closed || this.#mode !== 'live' || others.length === 0 || entries.length === 0) return
+    const s = this.stamp()
+    const waiting = new Set<string>()
+    for (const { key, value } of entries) {
+      const peer = peerOf(key, others)
+      this.send(peer, { t: 'give', s, k: key, v: value })
+      waiting.add(peer)
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.#options.peerTimeout)
+      function done() {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#taken = (peer) => {
+        waiting.delete(peer)
+        if (waiting.size === 0) done()
+      }
+      for (const peer of waiting) this.send(peer, { t: 'gave' })
+    })
+    this.#taken = undefined
   }
 
   /** Says goodbye, so the peers take this process's keys at once, and leaves the bus. */
@@ -114,69 +208,106 @@ export class Agent implements AgentIO {
   // ---- AgentIO ----
 
   send(peer: string, message: Outgoing): void {
-    this.#member?.send(peer, encode({ ...message, c: this.#options.name, f: this.#self } as PeerMessage))
+    this.#member?.send(peer, this.#encode(message, peer))
   }
 
-  post(owner: number, message: CallerMessage | AgentToOwner): boolean {
-    const port = this.#ports[owner]
+  post(owner: number, message: RequesterMessage | AgentToOwner): boolean {
+    return this.#post(owner, message)
+  }
+
+  epoch(): number {
+    return this.#shared.epochs.epoch()
+  }
+
+  stamp(): Stamp {
+    return this.#shared.epochs.record().stamp
+  }
+
+  refused(): void {
+    this.#shared.counters.add(Counter.Dropped, 1)
+  }
+
+  #post(owner: number, message: RequesterMessage | AgentToOwner): boolean {
+    const port = this.#owners[owner]?.port
     port?.postMessage(message)
     return port !== undefined
   }
 
-  epoch(): number {
-    return this.#shared.epoch()
-  }
-
-  stamp(): Stamp {
-    return this.#shared.version().stamp
-  }
-
   // ---- the bus ----
 
+  #encode(message: Outgoing, to: string): Uint8Array {
+    const payload = serialize({ ...message, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to })
+    return this.#seal.seal(payload)
+  }
+
   #broadcast(message: Outgoing): void {
-    this.#member?.broadcast(encode({ ...message, c: this.#options.name, f: this.#self } as PeerMessage))
+    this.#member?.broadcast(this.#encode(message, ''))
   }
 
   #beat(to?: string): void {
-    const { stamp, bytes } = this.#shared.version()
+    const { stamp, bytes } = this.#shared.epochs.record()
     const beat: Outgoing = { t: 'beat', s: stamp, v: bytes, n: localCounters(this.#shared, this.#options.memoryLimit) }
     if (to === undefined) this.#broadcast(beat)
     else this.send(to, beat)
   }
 
+  // Called by the bus's client: whatever a message holds, nothing may be thrown back into it.
   #receive(bytes: Uint8Array): void {
-    if (this.#closed) return
-    const message = decode(bytes, this.#options.name, this.#options.memoryLimit)
-    if (typeof message === 'string') return this.#shared.add(Shared.Dropped, 1)
-    this.#heard = Date.now()
-    if (this.#mode === 'degraded') this.#catchUp()
+    try {
+      this.#hear(bytes)
+    } catch (error) {
+      this.refused()
+      if (this.#warnedThrow) return
+      this.#warnedThrow = true
+      process.emitWarning(`coop-cache: cache ${JSON.stringify(this.#options.name)} refused a bus message that made it fail: ${String((error as Error)?.stack ?? error)}`, { code: 'COOP_CACHE_BUS_MESSAGE_FAILED' })
+    }
+  }
+
+  #hear(bytes: Uint8Array): void {
+    if (this.#closed || !(bytes instanceof Uint8Array)) return
+    const payload = this.#seal.open(bytes)
+    const message = typeof payload === 'string' ? payload : decode(payload, this.#reader)
+    if (typeof message === 'string') return this.refused()
+    const now = Date.now()
+    if (!this.#replays.accept(message.f, message.q, message.ts, now)) return this.refused()
+    this.#heardAt(now)
     const from = message.f
+    if (from === this.#self) return
     if (message.t === 'bye') {
       if (this.#members.leave(from)) this.#left([from])
       return
     }
-    if (this.#members.heard(from, message.t === 'beat' ? message.n : undefined)) this.#changed()
+    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello')) this.#membersChanged()
     switch (message.t) {
       case 'beat':
+        this.#members.count(from, message.n)
         this.#publishPeers()
-        return void this.#take(message.s, message.v)
+        this.#take(message.s, message.v)
+        return this.#tookBy(from, message.s)
       case 'hello':
-        if (from !== this.#self) this.#beat(from)
-        return
+        return this.#beat(from)
       case 'reset':
-        return void this.#take(message.s, message.v).then(() => {
-          if (from !== this.#self) this.send(from, { t: 'ack', s: message.s })
-        })
-      case 'ack': {
-        const pending = this.#announcement
-        if (pending !== undefined && compareStamps(pending.stamp, message.s) === 0) pending.waiting.delete(from)
-        return this.#settle()
-      }
+        this.#take(message.s, message.v)
+        this.#tookBy(from, message.s)
+        return this.send(from, { t: 'ack', s: this.stamp() })
+      case 'ack':
+        return this.#tookBy(from, message.s)
+      case 'gave':
+        return this.send(from, { t: 'taken' })
+      case 'taken':
+        return this.#taken?.(from)
     }
-    // A request of another reset than this process's is refused: its sender asks again
-    // once the two have caught up with each other.
-    if (compareStamps(message.s, this.stamp()) !== 0) return this.#shared.add(Shared.Dropped, 1)
+    // A message about a request of another reset than this process's is refused: its sender
+    // asks again once the two have caught up with each other.
+    if (compareStamps(message.s, this.stamp()) !== 0) return this.refused()
+    this.#request(from, message)
+  }
+
+  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' }>): void {
     switch (message.t) {
+      case 'give':
+        this.#post(ownerOf(message.k, this.#owners.length), { type: 'give', key: message.k, epoch: this.epoch(), value: message.v, buffers: message.buffers })
+        return
       case 'get':
       case 'put':
       case 'fail':
@@ -187,124 +318,121 @@ export class Agent implements AgentIO {
     }
   }
 
-  #fromOwner(index: number, message: OwnerMessage | OwnerToAgent): void {
-    switch (message.type) {
-      case 'rget':
-      case 'rput':
-      case 'rfail':
-      case 'rdrop':
-        return this.#asks.fromOwner(index, message)
-      default:
-        return this.#relays.answer(message)
-    }
+  /**
+   * The bus was heard at `now`. A gap longer than the peer timeout since it was last heard means
+   * this thread was blocked or the process stopped: what is stored may be stale, so the process
+   * is cut off first (it catches up from here), before anything heard can extend its serving.
+   */
+  #heardAt(now: number): void {
+    if (this.#mode === 'live' && now - this.#heard > this.#options.peerTimeout) this.#cutOff()
+    this.#heard = now
+    if (this.#mode === 'cut-off') this.#catchUp(now)
+    if (this.#mode === 'live') this.#shared.liveness.serveUntil(now + this.#options.peerTimeout)
   }
 
   // ---- resets ----
 
-  /** Takes a peer's reset if it is later than this process's. */
-  async #take(stamp: Stamp, version: Uint8Array): Promise<void> {
-    const current = this.#shared.version()
-    if (!later(stamp, version, current.stamp, current.bytes)) return
+  /** Takes a peer's reset if it comes after this process's, and is not beyond any a peer could have made. */
+  #take(stamp: Stamp, version: Uint8Array): void {
+    if (stamp.clock > this.stamp().clock + CLOCK_JUMP) return this.refused()
     try {
-      this.#shared.settled(await this.#shared.adopt(version, stamp))
+      this.#options.resets.adopt(version, stamp)
     } catch {
       // decode() lets through only what fits; this is the last line, should the two drift.
-      this.#shared.add(Shared.Dropped, 1)
+      this.refused()
     }
   }
 
-  /** Follows the epoch: announces this process's own resets, and tells onReset of each new version. */
-  async #watch(): Promise<void> {
-    let seen = this.#shared.epoch()
-    while (!this.#closed) {
-      await this.#shared.epochChange(seen)
-      if (this.#closed || this.#shared.closed()) return
-      seen = this.#shared.epoch()
-      const { epoch, bytes, stamp } = this.#shared.version()
-      if (stamp.origin === this.#self && compareStamps(stamp, this.#announced) > 0) this.#announce(stamp, bytes, epoch)
-      else this.#shared.settled(epoch)
-      if (Buffer.compare(bytes, this.#version) !== 0) {
-        this.#version = bytes
-        this.#tell(bytes)
-      }
-    }
+  /** `peer` has taken reset `stamp` (or a later one). */
+  #tookBy(peer: string, stamp: Stamp): void {
+    this.#members.took(peer, stamp)
+    this.#acknowledged()
   }
 
-  #tell(bytes: Uint8Array): void {
-    const { onReset } = this.#options
-    if (onReset === undefined) return
-    try {
-      onReset(deserialize(bytes))
-    } catch (error) {
-      process.emitWarning(`coop-cache: the onReset callback of cache ${JSON.stringify(this.#options.name)} threw: ${String(error)}`, { code: 'COOP_CACHE_ON_RESET_THREW' })
-    }
-  }
-
-  #announce(stamp: Stamp, version: Uint8Array, epoch: number): void {
-    this.#announced = stamp
-    this.#broadcast({ t: 'reset', s: stamp, v: version })
+  /** The version changed (Resets): this process's own resets are announced; every change waits for the peers. */
+  #changed(change: VersionChange): void {
+    if (change.own) this.#broadcast({ t: 'reset', s: change.stamp, v: change.bytes })
+    // Requests relayed from other processes were made under the reset this process has left:
+    // their senders ask again under the new one.
+    if (change.epoch !== this.#epochSeen) this.#relays.clear()
+    this.#epochSeen = change.epoch
     const { peerTimeout, heartbeat } = this.#options
-    // An older announcement still waiting is settled by this one: settled() is monotonic.
-    this.#announcement = { stamp, epoch, waiting: new Set(this.#members.others()), until: Date.now() + peerTimeout + heartbeat }
-    this.#settle()
+    this.#pending.push({ epoch: change.epoch, stamp: change.stamp, until: Date.now() + peerTimeout + heartbeat })
+    this.#acknowledged()
   }
 
-  #settle(): void {
-    const pending = this.#announcement
-    if (pending === undefined || (pending.waiting.size > 0 && Date.now() < pending.until)) return
-    this.#announcement = undefined
-    this.#shared.settled(pending.epoch)
+  /** The resets every live peer has taken (or that waited long enough) have taken effect. */
+  #acknowledged(): void {
+    const now = Date.now()
+    while (this.#pending.length > 0) {
+      const first = this.#pending[0] as Pending
+      if (now < first.until && (!this.#members.allTook(first.stamp) || now < this.#holdUntil)) return
+      this.#pending.shift()
+      this.#shared.liveness.acked(first.epoch)
+    }
   }
 
   // ---- membership and time ----
 
   #tick(): void {
     const now = Date.now()
-    if (this.#mode === 'live' && now - this.#heard > this.#options.peerTimeout) this.#degrade()
-    if (this.#mode === 'catching-up' && now >= this.#catchUntil) {
-      this.#mode = 'live'
-      this.#shared.setDegraded(false)
+    if (this.#mode === 'live' && now - this.#heard > this.#options.peerTimeout) this.#cutOff()
+    // Not serving: keep the time in liveness.ts recent, so that its wrap-around never reads as serving.
+    if (this.#mode !== 'live') this.#shared.liveness.serveUntil(now)
+    if (this.#mode === 'catching-up' && now >= this.#catchUntil) this.#goLive()
+    const gone = this.#members.expire(now)
+    if (gone.length > 0) {
+      // A peer dropped for its silence stops serving when it has heard nothing for peerTimeout,
+      // which may be up to a heartbeat after its last beat: no reset counts it out before then.
+      this.#holdUntil = now + this.#options.heartbeat + HOLD_MARGIN
+      this.#left(gone)
     }
-    const gone = this.#members.expire()
-    if (gone.length > 0) this.#left(gone)
     this.#beat()
-    this.#asks.renew()
-    this.#relays.expire()
-    this.#settle()
+    this.#asks.renew(now, this.#options.heartbeat / 2)
+    this.#relays.expire(now)
+    this.#replays.prune(now)
+    this.#acknowledged()
   }
 
-  #degrade(): void {
-    this.#mode = 'degraded'
-    this.#shared.setDegraded(true)
+  #goLive(): void {
+    this.#mode = 'live'
+    this.#shared.liveness.serveUntil(this.#heard + this.#options.peerTimeout)
+  }
+
+  #cutOff(): void {
+    this.#mode = 'cut-off'
+    this.#shared.liveness.serveUntil(Date.now())
     this.#members.clear()
     this.#relays.clear()
-    this.#changed()
-    void this.#shared.advance()
+    this.#membersChanged()
+    this.#options.resets.advance()
   }
 
-  #catchUp(): void {
+  #catchUp(now: number): void {
     this.#mode = 'catching-up'
-    this.#catchUntil = Date.now() + 2 * this.#options.heartbeat
+    this.#catchUntil = now + 2 * this.#options.heartbeat
     this.#broadcast({ t: 'hello' })
   }
 
   #left(peers: readonly string[]): void {
-    for (const peer of peers) {
-      this.#relays.forgetPeer(peer)
-      this.#announcement?.waiting.delete(peer)
-    }
-    this.#changed()
-    this.#settle()
+    for (const peer of peers) this.#relays.forgetPeer(peer)
+    this.#membersChanged()
+    this.#acknowledged()
   }
 
-  /** The members changed: the owners re-hash their keys, and stats see the new count. */
-  #changed(): void {
-    const members = this.#members.view()
-    for (let i = 0; i < this.#ports.length; i++) this.post(i, { type: 'view', members })
+  #view(): AgentToOwner {
+    return { type: 'view', members: this.#members.view(), joined: this.#joined }
+  }
+
+  /** The members changed: the owners hash their keys again, and stats see the new count. */
+  #membersChanged(): void {
+    const view = this.#view()
+    for (let i = 0; i < this.#owners.length; i++) this.#post(i, view)
     this.#publishPeers()
   }
 
   #publishPeers(): void {
-    this.#shared.setPeers(this.#members.others().length, this.#members.sums())
+    this.#shared.liveness.setPeers(this.#members.others().length)
+    this.#shared.counters.setPeerSums(this.#members.sums())
   }
 }

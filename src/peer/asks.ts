@@ -1,90 +1,132 @@
-// This process's owners' requests to remote owners (their remote flights, see remote.ts),
-// on their way out, and the answers on their way back. A request is sent again every
-// heartbeat until it is answered: pub/sub loses messages, and the renewal is also what keeps
-// this process's lease on a computation it runs for a remote owner.
-import type { OwnerToAgent } from '../protocol.js'
+// This process's requests to other processes: the upstream requests of its owners' flights (see
+// owner/flights.ts), on their way out, and the answers on their way back. A request is named on
+// the bus by its owner thread, that thread's incarnation and its number there; an answer that
+// names a request this process does not have open, or another key than its request's, goes
+// nowhere. A request is sent again every heartbeat until it is answered: pub/sub loses
+// messages, and the renewal is the lease of a computation this process runs for another. The
+// owner asked answers every renewal (`wait`, or `compute` again); one that answers nothing for a
+// peer timeout though it still beats is given up on, and the flight is computed here.
+import type { OwnerToAgent } from '../shared/protocol.js'
 import type { AgentIO } from './io.js'
-import type { Abort, Compute, Failed, Value } from './wire.js'
+import type { AnswerMessage } from './wire.js'
 
 interface Ask {
+  readonly o: number
+  readonly i: string
+  readonly r: number
   readonly peer: string
   readonly key: string
+  readonly peek: boolean
+  /** when the peer last answered (or the request was first sent) */
+  answered: number
+  /** when the request was last sent */
+  sent: number
 }
+
+const nameOf = (o: number, i: string, r: number) => `${o}\u0000${i}\u0000${r}`
 
 export class Asks {
   readonly #io: AgentIO
-  readonly #byOwner: Map<number, Ask>[]
+  readonly #timeout: number
+  readonly #open = new Map<string, Ask>()
 
-  constructor(io: AgentIO, owners: number) {
+  constructor(io: AgentIO, timeout: number) {
     this.#io = io
-    this.#byOwner = Array.from({ length: owners }, () => new Map())
+    this.#timeout = timeout
   }
 
-  /** A message from owner `o` about one of its remote flights. */
-  fromOwner(o: number, message: OwnerToAgent): void {
-    const asks = this.#byOwner[o] as Map<number, Ask>
+  /** A message from owner `o`'s instance `i` about one of its upstream requests. */
+  fromOwner(o: number, i: string, message: OwnerToAgent): void {
     const r = message.rid
+    const name = nameOf(o, i, r)
     const s = this.#io.stamp()
-    if (message.type === 'rget') {
-      if (message.epoch !== this.#io.epoch()) return
-      asks.set(r, { peer: message.peer, key: message.key })
-      return this.#io.send(message.peer, { t: 'get', s, o, r, k: message.key })
+    const k = message.key
+    if (message.type === 'up-get') {
+      if (message.epoch !== this.#io.epoch() || this.#open.has(name)) return
+      const now = Date.now()
+      const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, answered: now, sent: now }
+      this.#open.set(name, ask)
+      return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek })
     }
-    const ask = asks.get(r)
-    if (ask === undefined) return
-    asks.delete(r)
+    const ask = this.#open.get(name)
+    if (ask === undefined || ask.key !== k) return
+    this.#open.delete(name)
     switch (message.type) {
-      case 'rput':
-        if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'put', s, o, r, k: message.key, tk: message.token, v: message.value })
+      case 'up-put':
+        if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'put', s, o, i, r, k, tk: message.token, v: message.value })
         return
-      case 'rfail':
-        if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'fail', s, o, r, k: message.key, tk: message.token, e: message.error })
+      case 'up-fail':
+        if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'fail', s, o, i, r, k, tk: message.token, e: message.error })
         return
-      case 'rdrop':
-        return this.#io.send(ask.peer, { t: 'drop', s, o, r })
+      case 'up-drop':
+        return this.#io.send(ask.peer, { t: 'drop', s, o, i, r, k })
     }
   }
 
-  /** A remote owner's answer, from peer `from` (its stamp already checked). */
-  answer(from: string, message: Value | Compute | Abort | Failed): void {
-    const { o, r } = message
-    const asks = this.#byOwner[o]
-    const ask = asks?.get(r)
-    if (ask === undefined || ask.peer !== from) {
+  /** An answer from peer `from` (its stamp already checked). */
+  answer(from: string, message: AnswerMessage): void {
+    const { o, i, r, k } = message
+    const ask = this.#open.get(nameOf(o, i, r))
+    if (ask === undefined || ask.peer !== from || ask.key !== k) {
+      if (ask !== undefined) this.#io.refused()
       // A computation handed to a request that is over here: hand it back.
-      if (message.t === 'compute') this.#io.send(from, { t: 'drop', s: this.#io.stamp(), o, r })
+      if (message.t === 'compute' && ask === undefined) this.#io.send(from, { t: 'drop', s: this.#io.stamp(), o, i, r, k })
       return
     }
+    ask.answered = Date.now()
     const epoch = this.#io.epoch()
+    const end = () => this.#open.delete(nameOf(o, i, r))
     switch (message.t) {
       case 'value':
-        asks?.delete(r)
-        this.#io.post(o, { type: 'rvalue', rid: r, epoch, value: message.v, hit: message.h })
+        end()
+        this.#io.post(o, { type: 'up-value', rid: r, key: k, epoch, value: message.v, buffers: message.buffers, hit: message.h })
         return
       case 'compute':
-        this.#io.post(o, { type: 'rcompute', rid: r, epoch, token: message.tk })
+        this.#io.post(o, { type: 'up-compute', rid: r, key: k, epoch, token: message.tk })
         return
       case 'abort':
-        asks?.delete(r)
-        this.#io.post(o, { type: 'rabort', rid: r, token: message.tk })
+        end()
+        this.#io.post(o, { type: 'up-abort', rid: r, key: k, token: message.tk })
         return
       case 'error':
-        asks?.delete(r)
-        this.#io.post(o, { type: 'rerror', rid: r, epoch, error: message.e })
+        end()
+        this.#io.post(o, { type: 'up-error', rid: r, key: k, epoch, error: message.e })
+        return
+      case 'none':
+        end()
+        this.#io.post(o, { type: 'up-none', rid: r, key: k, epoch })
+        return
+      case 'wait':
         return
     }
   }
 
-  /** Sends every open request again. */
-  renew(): void {
+  /**
+   * Sends again every open request not sent within `since` ms (a heartbeat's worth: one just sent
+   * needs no renewal yet); gives up on those the peer asked has left unanswered too long.
+   */
+  renew(now: number, since: number): void {
     const s = this.#io.stamp()
-    this.#byOwner.forEach((asks, o) => {
-      for (const [r, ask] of asks) this.#io.send(ask.peer, { t: 'get', s, o, r, k: ask.key })
-    })
+    for (const [name, ask] of this.#open) {
+      const { o, i, r, key: k, peer } = ask
+      if (now - ask.answered > this.#timeout) {
+        this.#open.delete(name)
+        this.#io.send(peer, { t: 'drop', s, o, i, r, k })
+        this.#io.post(o, { type: 'up-lost', rid: r, key: k })
+      } else if (now - ask.sent >= since) {
+        ask.sent = now
+        this.#io.send(peer, { t: 'get', s, o, i, r, k, p: ask.peek })
+      }
+    }
   }
 
-  /** Owner `o`'s thread ended: its remote flights ended with it. */
-  forgetOwner(o: number): void {
-    this.#byOwner[o]?.clear()
+  /** Owner `o`'s instance `i` ended: its requests end with it, and the peers asked are told. */
+  ownerEnded(o: number, i: string): void {
+    const s = this.#io.stamp()
+    for (const [name, ask] of this.#open) {
+      if (ask.o !== o || ask.i !== i) continue
+      this.#open.delete(name)
+      this.#io.send(ask.peer, { t: 'drop', s, o, i, r: ask.r, k: ask.key })
+    }
   }
 }

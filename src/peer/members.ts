@@ -1,9 +1,12 @@
-// Who is in the cluster: the peers heard from within the peer timeout. Membership is learned
-// on the bus alone (every peer beats every heartbeat), so it needs no server, and a peer that
-// stops beating (killed, cut off, stalled) leaves it after the timeout.
+// Who is in the cluster: the peers heard from within the peer timeout, each with the latest reset
+// it is known to have taken (from its beats and acks) and its counters. Membership is learned on
+// the bus alone (every peer beats every heartbeat), so it needs no server, and a peer that stops
+// beating (killed, cut off, stalled) leaves it after the timeout.
+import { compareStamps, type Stamp } from '../shared/memory/epoch.js'
 
 interface Member {
   heard: number
+  stamp: Stamp | undefined
   counters: readonly number[]
 }
 
@@ -17,17 +20,31 @@ export class Members {
     this.#timeout = timeout
   }
 
-  /** A message from `peer`; true when it is new to the cluster. */
-  heard(peer: string, counters?: readonly number[]): boolean {
+  /**
+   * A message from `peer`. Only a beat or a hello (`joins`) makes a peer a member: any other
+   * message only keeps a member alive. True when the peer is new to the cluster.
+   */
+  heard(peer: string, now: number, joins: boolean): boolean {
     if (peer === this.#self) return false
     const member = this.#others.get(peer)
     if (member !== undefined) {
-      member.heard = Date.now()
-      if (counters !== undefined) member.counters = counters
+      member.heard = now
       return false
     }
-    this.#others.set(peer, { heard: Date.now(), counters: counters ?? [] })
+    if (!joins) return false
+    this.#others.set(peer, { heard: now, stamp: undefined, counters: [] })
     return true
+  }
+
+  /** `peer` has taken reset `stamp` (or a later one). */
+  took(peer: string, stamp: Stamp): void {
+    const member = this.#others.get(peer)
+    if (member !== undefined && (member.stamp === undefined || compareStamps(stamp, member.stamp) > 0)) member.stamp = stamp
+  }
+
+  count(peer: string, counters: readonly number[]): void {
+    const member = this.#others.get(peer)
+    if (member !== undefined) member.counters = counters
   }
 
   leave(peer: string): boolean {
@@ -35,10 +52,9 @@ export class Members {
   }
 
   /** The peers not heard from within the timeout, removed. */
-  expire(): string[] {
+  expire(now: number): string[] {
     const gone: string[] = []
-    const since = Date.now() - this.#timeout
-    for (const [peer, member] of this.#others) if (member.heard < since) gone.push(peer)
+    for (const [peer, member] of this.#others) if (now - member.heard > this.#timeout) gone.push(peer)
     for (const peer of gone) this.#others.delete(peer)
     return gone
   }
@@ -50,6 +66,12 @@ export class Members {
   /** The other live peers. */
   others(): string[] {
     return [...this.#others.keys()]
+  }
+
+  /** Whether every other live peer has taken reset `stamp` or a later one. */
+  allTook(stamp: Stamp): boolean {
+    for (const member of this.#others.values()) if (member.stamp === undefined || compareStamps(member.stamp, stamp) < 0) return false
+    return true
   }
 
   /** Every live member, this one included, in one order every peer agrees on. */

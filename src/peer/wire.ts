@@ -1,25 +1,41 @@
-// Every message between peers on the bus, in one typed place, and the one function that
-// reads them. A bus is shared and at most once: a message may be lost, late, repeated, from a
-// build of another version, or not ours at all; decode() refuses anything that is not exactly
-// a message of this cache, and the agent counts what it refuses. Nothing here throws.
+// Every message between peers on the bus, in one typed place, and the one function that reads
+// them. A bus is shared and at most once: a message may be lost, late, repeated, from a build of
+// another version, forged, or not ours at all. Past the envelope (seal.ts), decode() refuses
+// anything that is not exactly a message of this cache, every field checked against what the
+// protocol and shared memory can hold; the agent counts what it refuses. Nothing here throws.
 //
-// Messages travel as v8.serialize of a plain object (values inside as their serialized bytes,
-// exactly as they cross threads). A request is named by the requesting process (`f`), its
-// owner thread (`o`) and that owner's remote request id (`r`).
-import { deserialize, serialize } from 'node:v8'
-import type { WireError } from '../protocol.js'
-import { CLOCK_MAX, PEER_MAX, VERSION_MAX, type Stamp } from '../shared.js'
+// A message is v8.serialize of a plain object. Every one names its cache (`c`), its sender (`f`,
+// a random id per process start: the sender's incarnation), its sequence number among the
+// sender's messages (`q`) and the sender's clock when sent (`ts`), both for replay protection
+// (replay.ts), and its recipient (`to`, '' for all). A request is named by the asking process
+// (`f`, or `to` in an answer), its owner thread (`o`), that thread's incarnation (`i`: a restarted
+// owner numbers its requests anew) and the request's number there (`r`); every message about a
+// request carries its key (`k`), and one about another key than its request's is refused.
+// Values travel as their v8.serialize bytes, read once here: bytes that do not deserialize to
+// shareable data are refused before they reach an owner or a caller.
+import { deserialize } from 'node:v8'
+import type { WireError } from '../shared/protocol.js'
+import { CLOCK_MAX, type Stamp } from '../shared/memory/epoch.js'
+import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../shared/memory/layout.js'
+import { shapeOf } from '../shared/values.js'
 
 interface Base {
   /** the cache's name */
   readonly c: string
-  /** the sending peer */
+  /** the sender's peer id */
   readonly f: string
+  /** the sender's sequence number for this message */
+  readonly q: number
+  /** the sender's Date.now() when it sent this message */
+  readonly ts: number
+  /** the recipient's peer id, '' for every peer */
+  readonly to: string
 }
 
 /** Every heartbeat, to all; and to one peer, in answer to its hello. */
 export interface Beat extends Base {
   readonly t: 'beat'
+  /** the stamp of the reset the sender is on */
   readonly s: Stamp
   /** the serialized version of stamp `s` */
   readonly v: Uint8Array
@@ -46,123 +62,201 @@ export interface Ack extends Base {
   readonly s: Stamp
 }
 
-interface Request extends Base {
-  /** the stamp of the reset the sender is on: a request of another one is refused */
+/**
+ * A value of reset `s` that the sender, leaving the cluster, held for key `k`, which now belongs
+ * to the recipient: it keeps the value rather than compute it again.
+ */
+export interface Give extends Base {
+  readonly t: 'give'
   readonly s: Stamp
-  readonly o: number
-  readonly r: number
+  readonly k: string
+  readonly v: Uint8Array
+  /** found by decode: the value holds Buffers */
+  readonly buffers: boolean
 }
-/** Give me key `k` (sent again every heartbeat until answered: the renewal is the lease). */
-export interface Get extends Request {
-  readonly t: 'get'
+/** The sender has sent the recipient every value it gives: answer `taken` once they are handled. */
+export interface Gave extends Base {
+  readonly t: 'gave'
+}
+/** The answer to `gave`. */
+export interface Taken extends Base {
+  readonly t: 'taken'
+}
+
+interface About extends Base {
+  /** the stamp of the reset the sender is on: a message of another one is refused */
+  readonly s: Stamp
+  /** the asking process's owner thread, its incarnation, and the request's number there */
+  readonly o: number
+  readonly i: string
+  readonly r: number
+  /** the request's key */
   readonly k: string
 }
-export interface Value extends Request {
+/** Give me key `k` (sent again every heartbeat until answered: the renewal is the lease). */
+export interface Get extends About {
+  readonly t: 'get'
+  /** only a value the owner holds or is computing */
+  readonly p: boolean
+}
+/** The asker computed `k` under the owner's token `tk`. */
+export interface Put extends About {
+  readonly t: 'put'
+  readonly tk: number
+  readonly v: Uint8Array
+  /** found by decode: the value holds Buffers */
+  readonly buffers: boolean
+}
+export interface Fail extends About {
+  readonly t: 'fail'
+  readonly tk: number
+  readonly e: WireError
+}
+export interface Drop extends About {
+  readonly t: 'drop'
+}
+export interface Value extends About {
   readonly t: 'value'
   readonly v: Uint8Array
   /** from the owner's store, not a computation */
   readonly h: boolean
+  /** found by decode: the value holds Buffers */
+  readonly buffers: boolean
 }
-/** The requester computes, under the owner's token `tk`. */
-export interface Compute extends Request {
+/** The asker computes, under the owner's token `tk`. */
+export interface Compute extends About {
   readonly t: 'compute'
   readonly tk: number
 }
-/** The requester's computation under `tk` ran past computeTimeout; it no longer counts. */
-export interface Abort extends Request {
+/** The asker's computation under `tk` ran past computeTimeout; it no longer counts. */
+export interface Abort extends About {
   readonly t: 'abort'
   readonly tk: number
 }
-export interface Failed extends Request {
+export interface Failed extends About {
   readonly t: 'error'
   readonly e: WireError
 }
-export interface Put extends Request {
-  readonly t: 'put'
-  readonly k: string
-  readonly tk: number
-  readonly v: Uint8Array
+/** The answer to a peek: the owner holds nothing for `k`, nor computes it. */
+export interface None extends About {
+  readonly t: 'none'
 }
-export interface Fail extends Request {
-  readonly t: 'fail'
-  readonly k: string
-  readonly tk: number
-  readonly e: WireError
-}
-export interface Drop extends Request {
-  readonly t: 'drop'
+/** The owner has the request, and it waits in a flight: the answer to a renewal. */
+export interface Wait extends About {
+  readonly t: 'wait'
 }
 
-export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Get | Value | Compute | Abort | Failed | Put | Fail | Drop
-/** Messages about one request: they are refused unless their stamp is the receiver's. */
-export type RequestMessage = Get | Value | Compute | Abort | Failed | Put | Fail | Drop
+export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait
+/** Messages about one request, from the process that asked. */
+export type AskMessage = Get | Put | Fail | Drop
+/** Messages about one request, from the process asked. */
+export type AnswerMessage = Value | Compute | Abort | Failed | None | Wait
 
-/** A message without its `c` and `f`, which the agent fills in. */
-export type Outgoing = PeerMessage extends infer M ? (M extends PeerMessage ? Omit<M, 'c' | 'f'> : never) : never
-
-export function encode(message: PeerMessage): Uint8Array {
-  return serialize(message)
-}
+type Fields<M> = M extends PeerMessage ? Omit<M, keyof Base | 'buffers'> : never
+/** A message as the agent writes it: without what the envelope fills in, and what decode finds. */
+export type Outgoing = Fields<PeerMessage>
 
 const isString = (x: unknown): x is string => typeof x === 'string'
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
-const isBytes = (x: unknown): x is Uint8Array => x instanceof Uint8Array
-// A stamp must fit where it is kept (shared.ts): a clock in an Int32, an origin in PEER_MAX bytes.
-const isStamp = (x: unknown): x is Stamp =>
-  typeof x === 'object' &&
-  x !== null &&
-  isCount((x as Stamp).clock) &&
-  (x as Stamp).clock <= CLOCK_MAX &&
-  isString((x as Stamp).origin) &&
-  Buffer.byteLength((x as Stamp).origin) <= PEER_MAX
-// A version is taken by every peer: it must be one that every peer can read back.
-const isVersion = (x: unknown): x is Uint8Array => {
-  if (!isBytes(x) || x.byteLength > VERSION_MAX) return false
+const isPositive = (x: unknown): boolean => isCount(x) && x > 0
+const isBoolean = (x: unknown): boolean => typeof x === 'boolean'
+const isPeer = (x: unknown): x is string => isString(x) && x.length > 0 && Buffer.byteLength(x) <= PEER_MAX
+const isPlain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype
+
+// A stamp must fit where it is kept (memory/epoch.ts), with a clock that can still advance.
+const isStamp = (x: unknown): boolean =>
+  isPlain(x) &&
+  Object.keys(x).length === 3 &&
+  isCount(x.clock) &&
+  (x.clock as number) <= CLOCK_MAX &&
+  isString(x.origin) &&
+  Buffer.byteLength(x.origin) <= PEER_MAX &&
+  isCount(x.born)
+// A version is taken by every peer: it must be plain data that every peer can read back.
+const isVersion = (x: unknown): boolean => x instanceof Uint8Array && x.byteLength <= VERSION_MAX && readable(x) !== undefined
+const isCounters = (x: unknown): boolean => Array.isArray(x) && x.length === PEER_COUNTERS && x.every(isCount)
+const isOwner = (x: unknown): boolean => isCount(x) && (x as number) < 256
+const isIncarnation = (x: unknown): boolean => isString(x) && x.length > 0 && x.length <= 64
+const isCode = (x: unknown): boolean => isString(x) && /^ERR_COOP_CACHE_[A-Z_]{1,64}$/.test(x)
+const isWireError = (x: unknown): boolean =>
+  isPlain(x) &&
+  (x.coop === undefined
+    ? Object.keys(x).length === 1 && 'value' in x
+    : isCode(x.coop) && isString(x.message) && x.message.length <= 10_000 && (x.key === undefined || isString(x.key)))
+
+/** The shape of a value's bytes: undefined when they do not deserialize to data that can be shared. */
+function readable(bytes: Uint8Array): { buffers: boolean } | undefined {
   try {
-    deserialize(x)
-    return true
+    return shapeOf(deserialize(bytes))
   } catch {
-    return false
+    return undefined
   }
 }
-const isWireError = (x: unknown): x is WireError => typeof x === 'object' && x !== null
 
-/** What each type needs beyond `c`, `f` and `t`. */
+const about = { s: isStamp, o: isOwner, i: isIncarnation, r: isPositive, k: isString }
+/** What each type has beyond the base, each field with its check. Value bytes are checked apart. */
 const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> = {
-  beat: { s: isStamp, v: isVersion, n: (x) => Array.isArray(x) && x.every((n) => typeof n === 'number') },
+  beat: { s: isStamp, v: isVersion, n: isCounters },
   hello: {},
   bye: {},
   reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },
-  get: { s: isStamp, o: isCount, r: isCount, k: isString },
-  value: { s: isStamp, o: isCount, r: isCount, v: isBytes, h: (x) => typeof x === 'boolean' },
-  compute: { s: isStamp, o: isCount, r: isCount, tk: isCount },
-  abort: { s: isStamp, o: isCount, r: isCount, tk: isCount },
-  error: { s: isStamp, o: isCount, r: isCount, e: isWireError },
-  put: { s: isStamp, o: isCount, r: isCount, k: isString, tk: isCount, v: isBytes },
-  fail: { s: isStamp, o: isCount, r: isCount, k: isString, tk: isCount, e: isWireError },
-  drop: { s: isStamp, o: isCount, r: isCount },
+  give: { s: isStamp, k: isString, v: () => true },
+  gave: {},
+  taken: {},
+  get: { ...about, p: isBoolean },
+  put: { ...about, tk: isPositive, v: () => true },
+  fail: { ...about, tk: isPositive, e: isWireError },
+  drop: { ...about },
+  value: { ...about, v: () => true, h: isBoolean },
+  compute: { ...about, tk: isPositive },
+  abort: { ...about, tk: isPositive },
+  error: { ...about, e: isWireError },
+  none: { ...about },
+  wait: { ...about },
+}
+const base = ['c', 'f', 'q', 'ts', 'to', 't']
+
+/** Where decode stands: the cache's name, this process's id, and the largest value it takes. */
+export interface Reader {
+  readonly name: string
+  readonly self: string
+  readonly memoryLimit: number
 }
 
 /**
- * The message in `bytes`, or why it is refused: it does not parse, is not a message of
- * cache `name`, lacks a field, or carries bytes over `maxBytes`.
+ * The message in `bytes` (a sealed envelope's payload), or why it is refused: it does not parse,
+ * is not for this cache or this process, has a field missing, extra or out of range, or carries
+ * a value that is too large or cannot be read.
  */
-export function decode(bytes: Uint8Array, name: string, maxBytes: number): PeerMessage | string {
+export function decode(bytes: Uint8Array, reader: Reader): PeerMessage | string {
   let message: unknown
   try {
     message = deserialize(bytes)
   } catch {
     return 'it does not parse'
   }
-  if (typeof message !== 'object' || message === null) return 'it is not a message'
-  const { c, f, t } = message as { c?: unknown; f?: unknown; t?: unknown }
-  if (c !== name) return `it is not for cache ${JSON.stringify(name)}`
-  if (!isString(f) || !isString(t) || !Object.hasOwn(shapes, t)) return 'it is not a coop-cache message'
-  for (const [field, check] of Object.entries(shapes[t as PeerMessage['t']])) {
-    if (!check((message as Record<string, unknown>)[field])) return `its field ${field} is malformed`
+  if (!isPlain(message)) return 'it is not a message'
+  const { c, f, q, ts, to, t } = message
+  if (c !== reader.name) return `it is not for cache ${JSON.stringify(reader.name)}`
+  if (!isString(t) || !Object.hasOwn(shapes, t)) return 'it is not a coop-cache message'
+  if (!isPeer(f) || !isCount(q) || !isCount(ts) || !isString(to)) return 'its envelope fields are malformed'
+  if (to !== '' && to !== reader.self) return 'it is for another peer'
+  const shape = shapes[t as PeerMessage['t']]
+  for (const field of Object.keys(message)) {
+    if (!base.includes(field) && !Object.hasOwn(shape, field)) return `it has a field ${JSON.stringify(field).slice(0, 40)} that a ${t} has not`
   }
-  const v = (message as { v?: unknown }).v
-  if (isBytes(v) && v.byteLength > maxBytes) return `its value is ${v.byteLength} bytes, more than ${maxBytes}`
-  return message as PeerMessage
+  for (const [field, check] of Object.entries(shape)) {
+    if (!check(message[field])) return `its field ${field} is malformed`
+  }
+  if (isString(message.k) && Buffer.byteLength(message.k) > reader.memoryLimit) return `its key is longer than memoryLimit (${reader.memoryLimit} bytes)`
+  if (t === 'put' || t === 'value' || t === 'give') {
+    const v = message.v
+    if (!(v instanceof Uint8Array)) return 'its field v is malformed'
+    if (v.byteLength > reader.memoryLimit) return `its value is ${v.byteLength} bytes, more than ${reader.memoryLimit}`
+    const shape = readable(v)
+    if (shape === undefined) return 'its value cannot be read'
+    return { ...message, buffers: shape.buffers } as unknown as PeerMessage
+  }
+  return message as unknown as PeerMessage
 }

@@ -1,6 +1,7 @@
 // The counters of stats(): read from shared memory for this process, and summed with the
 // live peers' (each peer sends its own in every heartbeat; see peer/agent.ts).
-import { Row, Shared, type SharedState } from './shared.js'
+import { Counter, PEER_COUNTERS, Row } from './memory/layout.js'
+import type { Shared } from './memory/shared.js'
 
 /** The counters of `cache.stats()`: the cluster's, or with `{ local: true }` this process's. */
 export interface CacheStats {
@@ -30,7 +31,7 @@ export interface CacheStats {
   readonly nearHits: number
   /** bytes of near copies now, over all threads */
   readonly nearBytes: number
-  /** messages from the bus that were refused: malformed, for another cache, of another reset, too large */
+  /** messages refused: from the bus, malformed, forged, replayed, for another cache or another reset; from any link, not about the key of the request they name */
   readonly dropped: number
   /** the live members of the cluster, this process included (1 without a bus) */
   readonly peers: number
@@ -61,48 +62,47 @@ const SUMMED = [
 ] as const
 
 type Summed = Record<(typeof SUMMED)[number], number>
+if (SUMMED.length !== PEER_COUNTERS) throw new Error('stats.ts and memory/layout.ts disagree on the counters a peer reports')
 
 /** This process's summed counters, in heartbeat order. */
-export function localCounters(shared: SharedState, memoryLimit: number): number[] {
-  const sum = (field: Row) => {
-    let total = 0
-    for (let i = 0; i < shared.owners; i++) total += shared.rowRead(i, field)
-    return total
-  }
-  const local = shared.read(Shared.LocalCoalesced)
-  const nearHits = shared.read(Shared.NearHits)
-  const counters: Summed = {
-    hits: sum(Row.Hits) + nearHits + shared.read(Shared.LocalHits),
-    misses: sum(Row.Misses) + local,
-    computes: sum(Row.Computes),
-    coalesced: sum(Row.Coalesced) + local,
-    stored: sum(Row.Stored),
-    rejected: sum(Row.Rejected),
-    evicted: sum(Row.Evicted),
-    failures: sum(Row.Failures),
-    entries: sum(Row.Entries),
-    // The reservation, not the sum of owners' rows: rows read one after another can catch
-    // bytes one owner released and another already took, and add up past the limit.
-    bytes: shared.read(Shared.Reserved),
+export function localCounters(shared: Shared, memoryLimit: number): number[] {
+  const { counters, budget } = shared
+  const local = counters.read(Counter.LocalCoalesced)
+  const nearHits = counters.read(Counter.NearHits)
+  const summed: Summed = {
+    hits: counters.rowSum(Row.Hits) + nearHits + counters.read(Counter.LocalHits),
+    misses: counters.rowSum(Row.Misses) + local,
+    computes: counters.read(Counter.Computes),
+    coalesced: counters.rowSum(Row.Coalesced) + local,
+    stored: counters.rowSum(Row.Stored),
+    rejected: counters.rowSum(Row.Rejected),
+    evicted: counters.rowSum(Row.Evicted),
+    failures: counters.read(Counter.Failures),
+    entries: counters.rowSum(Row.Entries),
+    // The reservation, not the sum of owners' rows: rows read one after another can catch bytes
+    // one owner released and another already took, and add up past the limit.
+    bytes: budget.reserved(),
     memoryLimit,
     nearHits,
-    nearBytes: shared.read(Shared.NearBytes),
-    dropped: shared.read(Shared.Dropped),
+    nearBytes: counters.nearBytes(),
+    dropped: counters.read(Counter.Dropped),
   }
-  return SUMMED.map((field) => counters[field])
+  return SUMMED.map((field) => summed[field])
 }
 
 /** The stats of this process, plus its live peers' unless `local`. */
-export function statsOf(shared: SharedState, memoryLimit: number, version: unknown, local: boolean): CacheStats {
+export function statsOf(shared: Shared, memoryLimit: number, version: unknown, local: boolean): CacheStats {
   const counters = localCounters(shared, memoryLimit)
-  const peers = shared.peers()
-  if (!local) for (let i = 0; i < counters.length; i++) counters[i] = (counters[i] as number) + (peers.sums[i] ?? 0)
+  if (!local) {
+    const sums = shared.counters.peerSums()
+    for (let i = 0; i < counters.length; i++) counters[i] = (counters[i] as number) + (sums[i] ?? 0)
+  }
   const summed = Object.fromEntries(SUMMED.map((field, i) => [field, counters[i] as number])) as Summed
   return {
     ...summed,
-    peers: 1 + peers.count,
+    peers: 1 + shared.liveness.peers(),
     version,
-    epoch: shared.clock(),
-    resets: shared.read(Shared.Resets),
+    epoch: shared.epochs.clock(),
+    resets: shared.counters.read(Counter.Resets),
   }
 }

@@ -61,16 +61,27 @@ export function listenForCallers(id: string, index: number, accept: (port: Messa
 }
 
 /**
- * Caller side: asks owner `index` for a link. Resolves with the port, or with undefined when
- * no owner answered within `ms` (it may be restarting; the caller waits for its next start).
+ * Caller side: asks owner `index` for a link. Resolves with the port, or with undefined when no
+ * owner answered within `ms` or `stop()` became true first, looked at every `poll` ms (an owner
+ * may have died just after it was asked; the caller asks its next instance).
  */
-export function connectToOwner(id: string, index: number, ms: number): Promise<MessagePort | undefined> {
+export function connectToOwner(id: string, index: number, ms: number, stop: () => boolean, poll = 20): Promise<MessagePort | undefined> {
   const name = `coop-cache/${id}/pair/${randomUUID()}`
   const pair = new BroadcastChannel(name)
   return new Promise((resolve) => {
     const timer = setTimeout(() => finish(undefined), ms)
+    const watch = setInterval(() => {
+      if (stop()) finish(undefined)
+    }, poll)
+    let finished = false
+    // Two instances of an owner can both answer (one dying as the other starts), and an answer
+    // can come after the wait is over: a port that is not the one taken is closed, not left open
+    // to hold the thread.
     function finish(port: MessagePort | undefined) {
+      if (finished) return port?.close()
+      finished = true
       clearTimeout(timer)
+      clearInterval(watch)
       pair.close()
       resolve(port)
     }

@@ -1,12 +1,14 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { CallerMessage, OwnerMessage, PingMessage, PongMessage } from './protocol.js'
-import { connectToOwner } from './handoff.js'
-import { OwnerState, holdingOpen, type SharedState } from './shared.js'
+import type { AnswerMessage, OwnerMessage, PingMessage, RequesterMessage } from '../shared/protocol.js'
+import { connectToOwner } from '../shared/handoff.js'
+import { holdingOpen } from '../shared/hold.js'
+import { OwnerState } from '../shared/memory/owners.js'
+import type { Shared } from '../shared/memory/shared.js'
 
 /** What a link tells the caller side it serves. */
 export interface LinkEvents {
   /** A message from the owner (pongs are the link's own business). */
-  receive(message: Exclude<OwnerMessage, PongMessage>): void
+  receive(message: AnswerMessage): void
   /** A new link is up: the requests that waited for it are to be sent now. */
   linked(): void
   /** The owner cannot be reached: the cache closed, or supervision gave up on the owner. */
@@ -17,27 +19,31 @@ export interface LinkEvents {
 const CONNECT_WAIT = 1000
 
 /**
- * A thread's link to one owner, and the requests it has open there (keyed by request id).
- * It connects when first needed, and again when the owner's thread is restarted; while it
- * has requests open it keeps the thread alive, and lets it end when idle.
+ * A thread's link to one owner, and the requests it has open there (keyed by request id, unique
+ * on this link for the thread's life, across reconnections). It connects when first needed, and
+ * again when the owner's thread is restarted (a new instance, on a new port); while it has
+ * requests open it keeps the thread alive, and lets it end when idle.
  */
 export class OwnerLink<R> {
   readonly index: number
   readonly open = new Map<number, R>()
-  readonly #shared: SharedState
+  readonly #shared: Shared
   readonly #cacheId: string
   readonly #events: LinkEvents
+  readonly #hello: () => RequesterMessage | undefined
   readonly #pings = new Map<number, () => void>()
   #port: MessagePort | undefined
   #connecting = false
   #closed = false
   #lastId = 0
 
-  constructor(shared: SharedState, cacheId: string, index: number, events: LinkEvents) {
+  /** `hello` is what to say first on every new link (the thread's near slot, once it has one). */
+  constructor(shared: Shared, cacheId: string, index: number, events: LinkEvents, hello: () => RequesterMessage | undefined) {
     this.#shared = shared
     this.#cacheId = cacheId
     this.index = index
     this.#events = events
+    this.#hello = hello
   }
 
   get connected(): boolean {
@@ -49,7 +55,7 @@ export class OwnerLink<R> {
   }
 
   /** Sends to the owner; without a link the message is dropped (see `linked`). */
-  post(message: CallerMessage, transfer?: ArrayBuffer[]): void {
+  post(message: RequesterMessage, transfer?: ArrayBuffer[]): void {
     this.#port?.postMessage(message, transfer)
   }
 
@@ -71,23 +77,27 @@ export class OwnerLink<R> {
   }
 
   async #connect(): Promise<void> {
+    const owners = this.#shared.owners
     for (;;) {
       if (this.#closed) return
-      if (this.#shared.closed()) return this.#events.unreachable('closed')
-      const state = this.#shared.ownerState(this.index)
+      if (this.#shared.epochs.closed()) return this.#events.unreachable('closed')
+      const state = owners.state(this.index)
       if (state === OwnerState.GaveUp) return this.#events.unreachable('gave-up')
-      const seen = this.#shared.generation(this.index)
+      const seen = owners.generation(this.index)
       if (state === OwnerState.Running) {
-        const port = await connectToOwner(this.#cacheId, this.index, CONNECT_WAIT)
-        if (port !== undefined) return this.#linked(port)
+        // An instance that dies after it was asked never answers: ask the next as soon as it is up.
+        const moved = () => owners.generation(this.index) !== seen || owners.state(this.index) !== OwnerState.Running
+        const port = await connectToOwner(this.#cacheId, this.index, CONNECT_WAIT, moved)
+        if (port !== undefined) return this.#linked(port, seen)
       }
-      await this.#shared.generationChange(this.index, seen, CONNECT_WAIT)
+      await owners.generationChange(this.index, seen, CONNECT_WAIT)
     }
   }
 
-  #linked(port: MessagePort): void {
+  #linked(port: MessagePort, generation: number): void {
     if (this.#closed) return port.close()
     this.#port = port
+    void this.#watch(port, generation)
     port.on('message', (message: OwnerMessage) => {
       if (message.type !== 'pong') return this.#events.receive(message)
       this.#pings.get(message.id)?.()
@@ -95,7 +105,28 @@ export class OwnerLink<R> {
     })
     port.on('close', () => this.#unlinked(port))
     if (this.open.size === 0) port.unref()
+    this.sayHello()
     this.#events.linked()
+  }
+
+  /** Tells the owner what it must know of this thread (again, when it changed). */
+  sayHello(): void {
+    const hello = this.#hello()
+    if (hello !== undefined) this.post(hello)
+  }
+
+  // A port whose owner instance died as the port was handed over may never see 'close': the link
+  // also follows the owner's state in shared memory, and lets go of the port once the instance it
+  // was made with has stopped, or another has started.
+  async #watch(port: MessagePort, generation: number): Promise<void> {
+    const owners = this.#shared.owners
+    while (this.#port === port) {
+      if (owners.generation(this.index) !== generation || owners.state(this.index) !== OwnerState.Running) {
+        port.close()
+        return this.#unlinked(port)
+      }
+      await owners.generationChange(this.index, generation, CONNECT_WAIT)
+    }
   }
 
   // The owner's thread ended (a crash; its supervisor starts another) or the cache closed.

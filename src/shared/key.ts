@@ -15,6 +15,8 @@ export type Key = string | number | bigint | boolean | null | readonly Key[] | {
 // Inside arrays and objects strings are JSON-quoted, so `,` `]` `}` in them are unambiguous.
 
 const NUL = '\u0000'
+/** How deep arrays and objects may nest in a key: deeper, it is refused rather than overflow the stack. */
+export const KEY_DEPTH_MAX = 64
 
 /** The canonical encoding of `key`; throws InvalidKeyError naming the offending part. */
 export function encodeKey(key: unknown): string {
@@ -47,6 +49,7 @@ function encodePart(part: unknown, path: string, open: object[]): string {
 
 function encodeComposite(part: object, path: string, open: object[]): string {
   if (open.includes(part)) throw new InvalidKeyError(path, 'a reference back to an enclosing part (a cycle)')
+  if (open.length >= KEY_DEPTH_MAX) throw new InvalidKeyError(path, `nested more than ${KEY_DEPTH_MAX} deep`)
   open.push(part)
   try {
     if (Array.isArray(part)) {

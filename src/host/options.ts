@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import type { Bus } from './bus/bus.js'
+import type { Bus } from '../bus/bus.js'
 
 /** How a cache is made. Only `name` is required. */
 export interface CacheOptions {
@@ -69,6 +69,25 @@ export interface CacheOptions {
    * whatever the values are computed from.
    */
   readonly onReset?: (version: unknown) => void
+  /**
+   * With a bus: what a call that misses does while this process may not serve (it has not heard
+   * the bus within peerTimeout: it is cut off, or its creating thread was blocked, or the process
+   * was stopped). `'compute'`: compute in this process, uncached, under the version it knows,
+   * which the cluster may have left. `'reject'`: reject with CachePartitionedError until it has
+   * caught up. Stored values are never served meanwhile, either way.
+   * @default 'compute'
+   */
+  readonly partition?: 'compute' | 'reject'
+  /**
+   * With a bus: the key (or keys) every message on the bus is authenticated with, an HMAC-SHA256
+   * over its bytes, its topic and its sender; a message without a valid one is dropped and
+   * counted. Give every process the same keys. Several keys rotate: messages are signed with the
+   * first and accepted under any, so add the new key second everywhere, then move it first, then
+   * drop the old one. At least 16 bytes each (a string counts its UTF-8 bytes); 32 random bytes
+   * is right. Without a secret, a cache on a bus that others can publish to (NATS, Redis) warns
+   * once (COOP_CACHE_NO_SECRET).
+   */
+  readonly secret?: string | Uint8Array | readonly (string | Uint8Array)[]
 }
 
 /** Options with every default filled in. */
@@ -84,13 +103,16 @@ export interface Settings {
   readonly heartbeat: number
   readonly peerTimeout: number
   readonly onReset: ((version: unknown) => void) | undefined
+  readonly partition: 'compute' | 'reject'
+  readonly secrets: readonly Uint8Array[]
 }
 
 const MiB = 1024 * 1024
-const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset'])
+const SECRET_MIN = 16
+const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset', 'partition', 'secret'])
 
 /** Checks the options once, at creation, with a message that names the option at fault. */
-export function settle(options: CacheOptions): Settings {
+export function settingsOf(options: CacheOptions): Settings {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`createCache(options): options must be an object such as { name: 'pages' }, got ${options === null ? 'null' : typeof options}`)
   }
@@ -113,7 +135,23 @@ export function settle(options: CacheOptions): Settings {
   const heartbeat = count('heartbeat', options.heartbeat, 200, 1, 'ms')
   const peerTimeout = count('peerTimeout', options.peerTimeout, Math.max(2000, 2 * heartbeat), 1, 'ms')
   if (peerTimeout < 2 * heartbeat) throw new RangeError(`options.peerTimeout must be at least twice options.heartbeat (${2 * heartbeat} ms), got ${peerTimeout}`)
-  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset }
+  const { partition = 'compute' } = options
+  if (partition !== 'compute' && partition !== 'reject') throw new TypeError(`options.partition must be 'compute' or 'reject', got ${String(partition)}`)
+  const secrets = secretsOf(options.secret)
+  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets }
+}
+
+function secretsOf(secret: CacheOptions['secret']): Uint8Array[] {
+  if (secret === undefined) return []
+  const list = typeof secret === 'string' || secret instanceof Uint8Array ? [secret] : secret
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError('options.secret must be a string, a Uint8Array, or a non-empty array of them')
+  return list.map((key: unknown, i) => {
+    const where = list === secret ? `options.secret[${i}]` : 'options.secret'
+    if (typeof key !== 'string' && !(key instanceof Uint8Array)) throw new TypeError(`${where} must be a string or a Uint8Array, got ${typeof key}`)
+    const bytes = typeof key === 'string' ? new TextEncoder().encode(key) : new Uint8Array(key)
+    if (bytes.length < SECRET_MIN) throw new RangeError(`${where} is ${bytes.length} bytes; a secret is at least ${SECRET_MIN} bytes (32 random bytes is right)`)
+    return bytes
+  })
 }
 
 function count(field: string, value: unknown, fallback: number, least: number, unit: string): number {

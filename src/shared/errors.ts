@@ -36,12 +36,16 @@ export class ComputeTimeoutError extends CacheError {
   }
 }
 
-/** The value `fn` returned cannot be structured-cloned, so it cannot be shared between threads. */
+/**
+ * The value `fn` returned cannot reach other callers as it is: it cannot be structured-cloned
+ * (a function, a symbol), or a clone would change it silently (an instance of a class loses its
+ * prototype). Every caller of that computation gets this error; nothing is stored.
+ */
 export class ValueNotCloneableError extends CacheError {
   constructor(key: string, cause?: unknown) {
     super(
       'ERR_COOP_CACHE_NOT_CLONEABLE',
-      `the value computed for key ${key} cannot be cloned to other threads (${describe(cause)}); return plain data: objects, arrays, strings, numbers, typed arrays, Maps, Sets, Dates`,
+      `the value computed for key ${key} cannot be shared with other callers as it is (${describe(cause)}); return plain data: objects, arrays, strings, numbers, typed arrays, Buffers, Maps, Sets, Dates`,
       { key, cause },
     )
   }
@@ -53,6 +57,21 @@ export class OwnerUnavailableError extends CacheError {
     super(
       'ERR_COOP_CACHE_OWNER_UNAVAILABLE',
       `owner ${index} of this cache, which owns key ${key}, crashed repeatedly and was not restarted; close the cache and create it again`,
+      { key },
+    )
+  }
+}
+
+/**
+ * With `partition: 'reject'`: this process has not heard its peers within peerTimeout (it is cut
+ * off from the bus, or its creating thread was blocked or the process stopped), so it computes
+ * nothing under a version the cluster may have left, until it has caught up.
+ */
+export class CachePartitionedError extends CacheError {
+  constructor(key: string, ms: number) {
+    super(
+      'ERR_COOP_CACHE_PARTITIONED',
+      `key ${key} was not served: this process has not heard its peers within peerTimeout (${ms} ms), and the cache has partition: 'reject'. It serves again once it has caught up; use partition: 'compute' to compute uncached meanwhile`,
       { key },
     )
   }
@@ -94,6 +113,7 @@ const byCode = new Map<string, CacheErrorClass>([
   ['ERR_COOP_CACHE_NOT_CLONEABLE', ValueNotCloneableError],
   ['ERR_COOP_CACHE_OWNER_UNAVAILABLE', OwnerUnavailableError],
   ['ERR_COOP_CACHE_RESET', CacheResetError],
+  ['ERR_COOP_CACHE_PARTITIONED', CachePartitionedError],
 ])
 
 /** An error in the form that crosses a thread and keeps its class and code. */

@@ -1,0 +1,110 @@
+import { randomInt } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { Counter } from '../shared/memory/layout.js'
+import type { Shared } from '../shared/memory/shared.js'
+
+interface Copy {
+  /** The value, already resolved: every hit returns this one promise, allocating nothing. */
+  readonly promise: Promise<unknown>
+  readonly size: number
+}
+
+/**
+ * A thread's copies of values it received. Values of one epoch never change, so a copy may serve
+ * later hits without a message, as long as the epoch has not moved since it was made (the first
+ * look after a reset finds a new epoch and drops every copy) and, with a bus, as long as this
+ * process may serve (liveness.ts: the check is made here, at every hit, as the owners make it).
+ * Bounded by nearLimit bytes (the serialized size), least recently used first out; not counted
+ * in memoryLimit. The thread's near bytes are kept in a slot of shared memory of its own, which
+ * the owners give back if the thread dies without closing (see counters.ts).
+ */
+export class Near {
+  readonly #shared: Shared
+  readonly #copies: LRUCache<string, Copy> | undefined
+  readonly #clustered: boolean
+  readonly #token = randomInt(1, 2 ** 31 - 1)
+  #slot = -1
+  #bytes = 0
+  #epoch = 0
+  // Hits are counted here and added to the shared counter once per turn of the event loop: an
+  // Atomics.add per hit on a counter every thread shares makes threads that hit at the same time
+  // contend for one cache line.
+  #hits = 0
+
+  constructor(shared: Shared, limit: number) {
+    this.#shared = shared
+    this.#clustered = shared.memory.clustered
+    this.#copies =
+      limit > 0
+        ? new LRUCache<string, Copy>({
+            maxSize: limit,
+            maxEntrySize: limit,
+            sizeCalculation: (copy) => copy.size,
+            dispose: (copy) => this.#account(-copy.size),
+          })
+        : undefined
+  }
+
+  /** The slot and token the owners are told of (see HelloMessage); -1 while it holds none. */
+  get slot(): { readonly slot: number; readonly token: number } {
+    return { slot: this.#slot, token: this.#token }
+  }
+
+  /** The copy of `key`'s value, if this thread has one of the current epoch that may be served now. */
+  get(key: string): Copy | undefined {
+    const copies = this.#copies
+    if (copies === undefined) return undefined
+    const epoch = this.#shared.epochs.epoch()
+    if (epoch !== this.#epoch) return this.#follow(copies, epoch)
+    if (this.#clustered && !this.#shared.liveness.serving()) return undefined
+    const copy = copies.get(key)
+    if (copy !== undefined && this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
+    return copy
+  }
+
+  /** The epoch moved: every copy is of an older one. */
+  #follow(copies: LRUCache<string, Copy>, epoch: number): undefined {
+    copies.clear()
+    this.#epoch = epoch
+    return undefined
+  }
+
+  /** Adds the hits counted so far to the shared counter. */
+  countHits(): void {
+    if (this.#hits === 0) return
+    this.#shared.counters.add(Counter.NearHits, this.#hits)
+    this.#hits = 0
+  }
+
+  /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
+  keep(key: string, value: unknown, size: number, epoch: number): void {
+    const copies = this.#copies
+    if (copies === undefined || epoch !== this.#shared.epochs.epoch()) return
+    if (epoch !== this.#epoch) this.#follow(copies, epoch)
+    if (this.#slot < 0) {
+      this.#slot = this.#shared.counters.claimNearSlot(this.#token)
+      // Every slot taken: keep nothing, rather than count bytes nobody could give back.
+      if (this.#slot < 0) return
+      this.onSlot?.()
+    }
+    if (copies.set(key, { promise: Promise.resolve(value), size }).has(key)) this.#account(size)
+  }
+
+  /** Called once the thread holds a near slot: the owners it is linked to must be told. */
+  onSlot: (() => void) | undefined
+
+  #account(delta: number): void {
+    this.#bytes += delta
+    if (this.#slot >= 0) this.#shared.counters.setNearBytes(this.#slot, this.#bytes)
+  }
+
+  /** Drops every copy and gives the slot back: the thread is done with the cache. */
+  clear(): void {
+    this.countHits()
+    this.#copies?.clear()
+    if (this.#slot < 0) return
+    this.#shared.counters.setNearBytes(this.#slot, 0)
+    this.#shared.counters.releaseNearSlot(this.#slot, this.#token)
+    this.#slot = -1
+  }
+}

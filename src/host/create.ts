@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto'
+import { hostedCache, type Cache, type CacheHandle, type Host } from '../caller/cache.js'
+import { Agent } from '../peer/agent.js'
+import { holdingOpen } from '../shared/hold.js'
+import { EpochWriter, INITIAL_CLOCK } from '../shared/memory/epoch.js'
+import { Memory } from '../shared/memory/layout.js'
+import { Shared } from '../shared/memory/shared.js'
+import { serveResets } from '../shared/reset-channel.js'
+import { serializeVersion } from '../shared/values.js'
+import { settingsOf, type CacheOptions } from './options.js'
+import { register } from './registry.js'
+import { Resets } from './resets.js'
+import { Supervisor } from './supervisor.js'
+
+/**
+ * Makes a cache: starts its owners' threads (and with a bus, joins its peers) and resolves when
+ * they listen. Rejects with a TypeError or RangeError naming the option at fault, or with the
+ * bus's error when it cannot be joined.
+ */
+export async function createCache(options: CacheOptions): Promise<Cache> {
+  const settings = settingsOf(options)
+  const version = serializeVersion(settings.version, 'options.version')
+  const { bus } = settings
+  const id = randomUUID()
+  const self = bus === undefined ? '' : randomUUID()
+  const memory = Memory.create(settings.threads, id, self, bus !== undefined)
+  // The initial version is nobody's reset: between processes started on different ones, the
+  // older process's wins, so that one joining a running cluster takes its version.
+  const shared = new Shared(memory, EpochWriter.start(memory, version, { clock: INITIAL_CLOCK, origin: self, born: Date.now() }))
+  const resets = new Resets(shared, settings.name, settings.onReset)
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets })
+  const supervisor = new Supervisor(
+    shared,
+    {
+      shared: memory.buffer,
+      id,
+      memoryLimit: settings.memoryLimit,
+      computeTimeout: settings.computeTimeout,
+      policy: settings.policy,
+      partition: settings.partition,
+      peerTimeout: settings.peerTimeout,
+    },
+    agent,
+  )
+  await holdingOpen(supervisor.start())
+  if (agent !== undefined) {
+    try {
+      await holdingOpen(agent.join())
+    } catch (error) {
+      shared.epochs.close()
+      await holdingOpen(supervisor.close())
+      throw error
+    }
+  }
+  const reset = async (bytes: Uint8Array) => resets.effective(resets.reset(bytes))
+  const stopServing = serveResets(id, reset)
+  let closing: Promise<void> | undefined
+  const host: Host = {
+    reset,
+    close: () =>
+      (closing ??= (async () => {
+        stopServing()
+        // Leaving without a fault: the entries go to the processes that own their keys next.
+        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch()).then((entries) => agent.handOver(entries)))
+        shared.epochs.close()
+        await holdingOpen(Promise.all([agent?.close(), supervisor.close()]))
+      })()),
+  }
+  const handle: CacheHandle = {
+    kind: 'coop-cache',
+    name: settings.name,
+    id,
+    shared: memory.buffer,
+    nearLimit: settings.nearLimit,
+    computeTimeout: settings.computeTimeout,
+    memoryLimit: settings.memoryLimit,
+  }
+  const cache = hostedCache(handle, shared, host)
+  register(cache, supervisor)
+  return cache
+}

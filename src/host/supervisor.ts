@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs'
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
+import { OwnerState } from '../shared/memory/owners.js'
+import type { Shared } from '../shared/memory/shared.js'
+import type { HandedEntry, OwnerControl, OwnerData } from '../shared/protocol.js'
+
+const ownerEntry = new URL('../owner/worker.js', import.meta.url)
+
+/** How often an owner may crash in RESTART_WINDOW ms before supervision gives up on it. */
+const MAX_RESTARTS = 5
+const RESTART_WINDOW = 10_000
+
+/** What the peer agent hears of owners: each new instance's port, and each instance's end. */
+export interface OwnerEvents {
+  started(index: number, incarnation: string, port: MessagePort): void
+  ended(index: number, incarnation: string, gaveUp: boolean): void
+}
+
+interface Running {
+  readonly worker: Worker
+  readonly incarnation: string
+  readonly control: Remote<OwnerControl>
+  readonly crashes: number[]
+  /** resolves with the exit code when the thread has ended */
+  readonly gone: Promise<number>
+  exited: boolean
+}
+
+/**
+ * Starts the owners' threads in the thread that created the cache, and restarts an owner whose
+ * thread dies. It alone writes the owners' states in shared memory: callers notice a restart
+ * there (the generation moves) and reconnect by themselves; the entries the dead owner held are
+ * gone, and their bytes given back.
+ */
+export class Supervisor {
+  readonly #shared: Shared
+  readonly #data: Omit<OwnerData, 'index' | 'incarnation' | 'agent'>
+  readonly #owners: Running[] = []
+  readonly #events: OwnerEvents | undefined
+  #closing = false
+
+  /** With `events` (a bus), each owner instance gets a port to the peer agent, handed over there. */
+  constructor(shared: Shared, data: Omit<OwnerData, 'index' | 'incarnation' | 'agent'>, events?: OwnerEvents) {
+    this.#shared = shared
+    this.#data = data
+    this.#events = events
+  }
+
+  /** Starts every owner; resolves when all of them listen. */
+  async start(): Promise<void> {
+    await Promise.all(Array.from({ length: this.#shared.owners.count }, (_, index) => this.#spawn(index, [])))
+  }
+
+  async #spawn(index: number, crashes: number[]): Promise<void> {
+    const incarnation = randomUUID()
+    const channel = this.#events === undefined ? undefined : new MessageChannel()
+    const data: OwnerData = { ...this.#data, index, incarnation, agent: channel?.port1 }
+    const worker = new Worker(ownerEntry, { workerData: data, transferList: channel === undefined ? [] : [channel.port1], name: `coop-cache owner ${index}` })
+    const control = wrap<OwnerControl>(nodeEndpoint(worker))
+    // Owners do not keep the process alive: a caller's pending request does (see owner-link.ts).
+    // After wrap(): listening for messages on a worker refs it again.
+    worker.unref()
+    const gone = new Promise<number>((resolve) => worker.once('exit', resolve))
+    const running: Running = { worker, incarnation, control, crashes, gone, exited: false }
+    this.#owners[index] = running
+    worker.on('error', () => {}) // the exit that follows is what counts
+    if (channel !== undefined) this.#events?.started(index, incarnation, channel.port2)
+    const listening = control.incarnation().then(() => undefined)
+    const code = await Promise.race([gone, listening])
+    if (code !== undefined) throw new Error(`owner ${index} exited with code ${code} while starting`)
+    if (this.#closing) return
+    this.#shared.owners.started(index)
+    void gone.then((exitCode) => this.#exited(index, running, exitCode))
+  }
+
+  #exited(index: number, running: Running, code: number): void {
+    if (this.#closing || this.#owners[index] !== running) return
+    running.exited = true
+    running.control[releaseProxy]()
+    this.#shared.budget.forgetOwner(index)
+    const now = Date.now()
+    const crashes = [...running.crashes.filter((at) => now - at < RESTART_WINDOW), now]
+    const gaveUp = crashes.length > MAX_RESTARTS
+    this.#shared.owners.stopped(index, gaveUp ? OwnerState.GaveUp : OwnerState.Starting)
+    this.#events?.ended(index, running.incarnation, gaveUp)
+    if (gaveUp) {
+      process.emitWarning(`coop-cache: owner ${index} crashed ${crashes.length} times in ${RESTART_WINDOW} ms (last exit code ${code}); it is not restarted, and calls for its keys fail with OwnerUnavailableError`, { code: 'COOP_CACHE_OWNER_GAVE_UP' })
+      return
+    }
+    this.#spawn(index, crashes).catch(() => {
+      const next = this.#owners[index]
+      if (next !== undefined && next !== running) this.#exited(index, next, 1)
+    })
+  }
+
+  /** Every entry of `epoch` the running owners hold (the control plane: comlink, not the hot path). */
+  async entries(epoch: number): Promise<HandedEntry[]> {
+    const running = this.#owners.filter((owner) => !owner.exited)
+    // An owner that dies meanwhile has nothing to give: its entries died with it.
+    const ofEach = running.map((owner) => Promise.race([owner.control.entries(epoch), owner.gone.then((): HandedEntry[] => [])]))
+    return (await Promise.all(ofEach)).flat()
+  }
+
+  /** Ends every owner: pending requests get CacheClosedError, then the threads stop. */
+  async close(): Promise<void> {
+    this.#closing = true
+    await Promise.all(
+      this.#owners.map(async (running) => {
+        const { worker, control } = running
+        if (!running.exited) {
+          running.exited = true
+          await Promise.race([control.close(), running.gone])
+          control[releaseProxy]()
+        }
+        await worker.terminate()
+      }),
+    )
+    this.#shared.owners.wakeAll()
+  }
+
+  /** Ends owner `index`'s thread abruptly, as a crash would. For the project's tests of supervision. */
+  async crash(index: number): Promise<void> {
+    await this.#owners[index]?.worker.terminate()
+  }
+}

@@ -1,0 +1,452 @@
+import type { MessagePort } from 'node:worker_threads'
+import type { AgentToOwner, HandedEntry, OwnerData, OwnerToAgent, RequesterMessage, WireError } from '../shared/protocol.js'
+import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
+import { showKey } from '../shared/key.js'
+import { Counter, Row } from '../shared/memory/layout.js'
+import type { Shared } from '../shared/memory/shared.js'
+import { peerOf } from '../shared/ring.js'
+import { Flights, requestsOf, type Flight } from './flights.js'
+import { Requester, type Request } from './requester.js'
+import { Store, entryOf } from './store.js'
+
+/**
+ * The actor that owns a range of keys: it holds their entries and their flights, and serves the
+ * requests for them one at a time. It lives on a worker thread of its own. See flights.ts for
+ * the flight model; every request enters by `#place` and leaves by `#close` or `#leave`.
+ */
+export class Owner {
+  readonly #shared: Shared
+  readonly #data: OwnerData
+  readonly #index: number
+  readonly #store: Store
+  readonly #flights = new Flights()
+  readonly #links = new Set<Requester>()
+  /** The link to the peer agent, with a bus: it relays other processes' requests, and carries ours. */
+  readonly #agent: Requester | undefined
+  /** The live members of the cluster, and the epoch in which this process joined it (see ViewMessage). */
+  #members: readonly string[] = []
+  #joined = 0
+  /** Peers that beat but left a request unanswered past peerTimeout, until when their keys are computed here. */
+  readonly #silent = new Map<string, number>()
+  #serving: boolean
+  #epoch: number
+  #closed = false
+
+  constructor(data: OwnerData, shared: Shared) {
+    this.#shared = shared
+    this.#data = data
+    this.#index = data.index
+    this.#store = new Store(shared.budget, shared.counters, data.index, data.memoryLimit, data.policy)
+    this.#epoch = shared.epochs.epoch()
+    this.#serving = shared.liveness.serving()
+    shared.owners.flushed(this.#index, this.#epoch)
+    this.#agent = data.agent === undefined ? undefined : this.attach(data.agent as MessagePort, true)
+    void this.#followEpoch()
+    if (shared.memory.clustered) setInterval(() => this.#followLiveness(), Math.max(10, Math.floor(data.peerTimeout / 8))).unref()
+  }
+
+  /** Takes a new link: a caller thread's, or the agent's. */
+  attach(port: MessagePort, relayed = false): Requester | undefined {
+    if (this.#closed) {
+      port.close()
+      return undefined
+    }
+    const link = new Requester(port, relayed)
+    this.#links.add(link)
+    port.on('message', (message: RequesterMessage | AgentToOwner) => this.#receive(link, message))
+    port.on('close', () => this.#lost(link))
+    port.unref()
+    return link
+  }
+
+  /** Ends every open request with CacheClosedError and takes no more. */
+  close(): void {
+    this.#closed = true
+    const error = toWire(new CacheClosedError())
+    for (const link of this.#links) {
+      for (const request of link.open.values()) link.send({ type: 'error', id: request.id, key: request.key, error })
+      link.open.clear()
+      link.port.close()
+    }
+    this.#links.clear()
+    for (const flight of this.#flights.all()) this.#flights.end(flight)
+  }
+
+  /** Every entry of `epoch` (none if the owner has moved on), for a process that leaves the cluster. */
+  entries(epoch: number): HandedEntry[] {
+    this.#sync()
+    return epoch === this.#epoch ? [...this.#store.handed()] : []
+  }
+
+  // Resets are noticed two ways: eagerly here, so memory is freed and stale computers are told
+  // at once; and at every message, so no request is ever served from an older epoch.
+  async #followEpoch(): Promise<void> {
+    while (!this.#closed) {
+      await this.#shared.epochs.change(this.#epoch)
+      this.#sync()
+    }
+  }
+
+  #sync(): void {
+    const epoch = this.#shared.epochs.epoch()
+    if (epoch === this.#epoch) return
+    this.#epoch = epoch
+    const stale = this.#flights.all()
+    for (const flight of stale) this.#end(flight)
+    this.#store.clear()
+    this.#shared.owners.flushed(this.#index, epoch)
+    // A computation that straddles the reset is never used: its computer is told, and it and
+    // its waiters are placed again in the new epoch, where one of them computes afresh.
+    for (const flight of stale) this.#requeue(flight)
+  }
+
+  // When this process stops being allowed to serve (its agent has not heard the bus in time),
+  // flights that wait on another process are computed here instead, uncached: what the agent
+  // cannot carry would otherwise keep their callers waiting.
+  #followLiveness(): void {
+    const serving = this.#shared.liveness.serving()
+    if (serving === this.#serving) return
+    this.#serving = serving
+    if (!serving) for (const flight of this.#flights.waitingUpstream()) this.#reroute(flight)
+  }
+
+  #receive(link: Requester, message: RequesterMessage | AgentToOwner): void {
+    if (this.#closed || typeof message !== 'object' || message === null) return
+    this.#sync()
+    switch (message.type) {
+      case 'get':
+        if (link.open.has(message.id)) return this.#count(Counter.Dropped)
+        return this.#place({ from: link, id: message.id, key: message.key, peek: message.peek === true, flight: undefined })
+      case 'put':
+        return this.#put(link, message.id, message.key, message.token, message.epoch, message.value, message.buffers)
+      case 'fail':
+        return this.#fail(link, message.id, message.key, message.token, message.epoch, message.error)
+      case 'drop': {
+        const request = this.#request(link, message.id, message.key)
+        if (request !== undefined) this.#leave(request)
+        return
+      }
+      case 'ping':
+        return link.send({ type: 'pong', id: message.id })
+      case 'hello':
+        link.nearSlot = message.nearSlot
+        link.nearToken = message.nearToken
+        return
+      case 'give':
+        if (link === this.#agent) this.#take(message.key, message.epoch, message.value, message.buffers)
+        return
+    }
+    if (link !== this.#agent) return
+    if (message.type === 'view') return this.#view(message.members, message.joined)
+    // An answer for a flight that has ended here is late, and harmless; one for another key is not.
+    const flight = this.#flights.upstream(message.rid)
+    if (flight === undefined) return
+    if (flight.key !== message.key) return this.#count(Counter.Dropped)
+    // The agent has closed the upstream request on a final answer (a value, an error, an abort,
+    // none): an answer that cannot end the flight as it stands (of another epoch, a lie, late)
+    // makes it ask again, so that no flight waits on a request nobody holds any more.
+    switch (message.type) {
+      case 'up-value':
+        if (message.epoch !== this.#epoch) return this.#reroute(flight)
+        if (message.hit) this.#countHitsOf(flight)
+        return this.#deliver(flight, message.value, message.buffers, message.hit)
+      case 'up-compute': {
+        if (message.epoch !== this.#epoch || flight.kind !== 'remote' || flight.upstream === undefined) return
+        flight.upstream.token = message.token
+        if (flight.computer === undefined) this.#handOver(flight)
+        return
+      }
+      case 'up-abort': {
+        // The upstream ran out of patience with our computer: that call ends with a timeout, as
+        // a local one would; the others ask again.
+        const { computer } = flight
+        if (computer !== undefined && message.token === flight.upstream?.token) this.#timedOut(flight, computer)
+        return this.#reroute(flight)
+      }
+      case 'up-error':
+        if (message.epoch !== this.#epoch) return this.#reroute(flight)
+        return this.#refuse(flight, message.error, message.epoch)
+      case 'up-none':
+        // The previous owner holds nothing: this process computes the key itself.
+        if (message.epoch !== this.#epoch || flight.kind !== 'here') return this.#reroute(flight)
+        this.#flights.unask(flight)
+        return this.#handOver(flight)
+      case 'up-lost':
+        this.#silent.set(flight.upstream?.peer ?? '', Date.now() + this.#data.peerTimeout)
+        return this.#reroute(flight)
+    }
+  }
+
+  /** A value handed over by a process that left: kept, unless the key has one, or a flight, here. */
+  #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
+    if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
+    this.#store.offer(key, entryOf(key, value, buffers))
+  }
+
+  /** The open request `id` of `link`, if it is for `key`; a request for another key is dropped and counted. */
+  #request(link: Requester, id: number, key: string): Request | undefined {
+    const request = link.open.get(id)
+    if (request !== undefined && request.key !== key) {
+      this.#count(Counter.Dropped)
+      return undefined
+    }
+    return request
+  }
+
+  // A request relayed from another process is served here whatever this process thinks the
+  // key's owner is: it was sent here because its sender thinks so, and forwarding it again could
+  // chase a key around processes whose views of the members differ. It is not counted as a
+  // call: its own process counts it.
+  #place(request: Request): void {
+    const { key, from } = request
+    const serving = this.#shared.liveness.serving()
+    const counted = !from.relayed
+    from.open.set(request.id, request)
+    const stored = serving ? this.#store.get(key) : undefined
+    if (stored !== undefined) {
+      if (counted) this.#countRow(Row.Hits)
+      this.#close(request)
+      return from.sendValue(request, this.#epoch, stored, true, true)
+    }
+    if (!serving && this.#data.partition === 'reject' && !request.peek) {
+      this.#close(request)
+      return from.send({ type: 'error', id: request.id, key, error: toWire(new CachePartitionedError(showKey(key), this.#data.peerTimeout)) })
+    }
+    if (counted) this.#countRow(Row.Misses)
+    const joined = this.#flights.find(key, from.relayed)
+    if (joined !== undefined) {
+      if (counted) this.#countRow(Row.Coalesced)
+      request.flight = joined
+      joined.waiters.push(request)
+      return
+    }
+    if (request.peek) {
+      this.#close(request)
+      return from.send({ type: 'none', id: request.id, key })
+    }
+    const owner = serving && !from.relayed ? this.#ownerOf(key) : undefined
+    if (owner !== undefined && owner !== this.#self && !this.#isSilent(owner)) return this.#startRemote(request, owner)
+    const flight = this.#flights.start('here', key, !serving || owner !== undefined && owner !== this.#self)
+    request.flight = flight
+    const previous = serving ? this.#previousOwner(key) : undefined
+    if (previous !== undefined) {
+      flight.waiters.push(request)
+      return this.#ask(flight, previous, true)
+    }
+    flight.computer = request
+    this.#assign(flight)
+  }
+
+  get #self(): string {
+    return this.#shared.memory.self
+  }
+
+  /** The process that owns `key`; undefined without other members. */
+  #ownerOf(key: string): string | undefined {
+    return this.#members.length < 2 ? undefined : peerOf(key, this.#members)
+  }
+
+  /** For a process that joined a running cluster, until its next reset: the owner `key` had before it joined. */
+  #previousOwner(key: string): string | undefined {
+    if (this.#joined !== this.#epoch || this.#ownerOf(key) !== this.#self) return undefined
+    const others = this.#members.filter((m) => m !== this.#self)
+    return others.length === 0 ? undefined : peerOf(key, others)
+  }
+
+  #isSilent(peer: string): boolean {
+    const until = this.#silent.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.#silent.delete(peer)
+    return false
+  }
+
+  #startRemote(request: Request, peer: string): void {
+    const flight = this.#flights.start('remote', request.key, false)
+    request.flight = flight
+    flight.waiters.push(request)
+    this.#ask(flight, peer, false)
+  }
+
+  #ask(flight: Flight, peer: string, peek: boolean): void {
+    const { rid } = this.#flights.ask(flight, peer, peek)
+    this.#toAgent({ type: 'up-get', rid, key: flight.key, peer, epoch: this.#epoch, peek })
+  }
+
+  /** Tells the flight's computer to compute, and watches the clock on it. */
+  #assign(flight: Flight): void {
+    const computer = flight.computer as Request
+    const token = this.#flights.fence(flight)
+    computer.from.send({ type: 'compute', id: computer.id, key: flight.key, epoch: this.#epoch, token })
+    const { computeTimeout } = this.#data
+    if (computeTimeout > 0) flight.timer = setTimeout(() => this.#timeout(flight, token), computeTimeout)
+  }
+
+  #timeout(flight: Flight, token: number): void {
+    const computer = flight.computer
+    if (computer === undefined || flight.token !== token) return
+    this.#timedOut(flight, computer)
+    this.#handOver(flight)
+  }
+
+  /** The computer ran past its time: its request ends with a timeout; the flight has no computer. */
+  #timedOut(flight: Flight, computer: Request): void {
+    flight.computer = undefined
+    this.#close(computer)
+    computer.from.send({ type: 'abort', id: computer.id, key: flight.key, token: flight.token, reason: 'timeout' })
+    this.#count(Counter.Failures)
+  }
+
+  /**
+   * The flight's computer is gone: the flight passes to its next waiter that can compute (whose
+   * link is up; not a peek; for a remote flight, a caller of this process), or ends.
+   */
+  #handOver(flight: Flight): void {
+    flight.computer = undefined
+    const waiting = flight.upstream !== undefined && (flight.kind === 'here' || flight.upstream.token === 0)
+    if (!waiting) {
+      const at = flight.waiters.findIndex((w) => !w.peek && this.#links.has(w.from) && (flight.kind === 'here' || !w.from.relayed))
+      if (at >= 0) {
+        flight.computer = flight.waiters.splice(at, 1)[0] as Request
+        return this.#assign(flight)
+      }
+    } else if (flight.waiters.length > 0) return
+    // Nobody here can compute: a remote flight gives the computation back to its owner; peeks
+    // learn that nothing is being computed.
+    this.#end(flight)
+    for (const waiter of flight.waiters) {
+      this.#close(waiter)
+      if (waiter.peek) waiter.from.send({ type: 'none', id: waiter.id, key: flight.key })
+    }
+  }
+
+  #put(link: Requester, id: number, key: string, token: number, epoch: number, value: Uint8Array, buffers: boolean): void {
+    const flight = this.#computing(link, id, key, token, epoch)
+    if (flight === undefined || !(value instanceof Uint8Array)) return
+    const { upstream } = flight
+    if (flight.kind === 'remote' && upstream !== undefined) this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value })
+    this.#deliver(flight, value, buffers === true, false)
+  }
+
+  #fail(link: Requester, id: number, key: string, token: number, epoch: number, error: WireError): void {
+    const flight = this.#computing(link, id, key, token, epoch)
+    if (flight === undefined) return
+    this.#count(Counter.Failures)
+    const { upstream } = flight
+    if (flight.kind === 'remote' && upstream !== undefined) this.#toAgent({ type: 'up-fail', rid: upstream.rid, key, token: upstream.token, epoch, error })
+    this.#refuse(flight, error, epoch)
+  }
+
+  /** The flight request `id` computes under `token` in this epoch, its computer closed; undefined when fenced off. */
+  #computing(link: Requester, id: number, key: string, token: number, epoch: number): Flight | undefined {
+    const request = this.#request(link, id, key)
+    const flight = request?.flight
+    if (request === undefined || flight?.computer !== request || flight.token !== token || epoch !== this.#epoch) return undefined
+    flight.computer = undefined
+    this.#close(request)
+    return flight
+  }
+
+  /** Ends the flight with a value of this epoch: every request still in it gets it; stored if it may be. */
+  #deliver(flight: Flight, value: Uint8Array, buffers: boolean, hit: boolean): void {
+    this.#end(flight)
+    const entry = entryOf(flight.key, value, buffers)
+    const stored = !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
+    for (const request of requestsOf(flight)) {
+      this.#close(request)
+      request.from.sendValue(request, this.#epoch, entry, stored, hit)
+    }
+  }
+
+  /** Ends the flight with an error: every request still in it gets it. */
+  #refuse(flight: Flight, error: WireError, epoch: number): void {
+    this.#end(flight)
+    for (const request of requestsOf(flight)) {
+      this.#close(request)
+      request.from.send({ type: 'error', id: request.id, key: flight.key, error, epoch })
+    }
+  }
+
+  /** Removes the flight from the table, and drops what it asked of another process. */
+  #end(flight: Flight): void {
+    const upstream = this.#flights.end(flight)
+    if (upstream !== undefined) this.#toAgent({ type: 'up-drop', rid: upstream.rid, key: flight.key })
+  }
+
+  /** Ends the flight and places its requests again: its computer's work no longer counts. */
+  #reroute(flight: Flight): void {
+    this.#end(flight)
+    this.#requeue(flight)
+  }
+
+  #requeue(flight: Flight): void {
+    const { computer } = flight
+    if (computer !== undefined) computer.from.send({ type: 'abort', id: computer.id, key: flight.key, token: flight.token, reason: 'requeued' })
+    for (const request of requestsOf(flight)) {
+      request.flight = undefined
+      if (this.#links.has(request.from)) this.#place(request)
+    }
+  }
+
+  /** The request is answered: it leaves its link's open requests and its flight. */
+  #close(request: Request): void {
+    request.from.open.delete(request.id)
+    request.flight = undefined
+  }
+
+  /** The request is no longer wanted; whether it was computing. */
+  #leave(request: Request): boolean {
+    const flight = request.flight
+    this.#close(request)
+    if (flight === undefined) return false
+    if (flight.computer === request) {
+      this.#handOver(flight)
+      return true
+    }
+    const at = flight.waiters.indexOf(request)
+    if (at >= 0) flight.waiters.splice(at, 1)
+    if (flight.computer === undefined && flight.waiters.length === 0) this.#end(flight)
+    return false
+  }
+
+  /** A requester's thread ended (or closed its link): its computations pass to waiters. */
+  #lost(link: Requester): void {
+    if (!this.#links.delete(link)) return
+    for (const request of [...link.open.values()]) if (this.#leave(request)) this.#count(Counter.Failures)
+    this.#shared.counters.releaseNearSlot(link.nearSlot, link.nearToken)
+  }
+
+  /**
+   * The members changed. A flight that waits on a process that has left asks again (now, of the
+   * key's new owner). One that waits on a process still there goes on waiting, even if the key
+   * now belongs to another: that process serves the request where it landed, so a computation
+   * under way there is not thrown away and done again by the new owner, which fetches the value
+   * from it (see #previousOwner).
+   */
+  #view(members: readonly string[], joined: number): void {
+    this.#members = members
+    this.#joined = joined
+    for (const flight of this.#flights.waitingUpstream()) {
+      if (!members.includes(flight.upstream?.peer ?? '')) this.#reroute(flight)
+    }
+  }
+
+  #toAgent(message: OwnerToAgent): void {
+    this.#agent?.port.postMessage(message)
+  }
+
+  /** The callers of a remote flight were counted as misses; the value came from a store. */
+  #countHitsOf(flight: Flight): void {
+    const n = requestsOf(flight).filter((r) => !r.from.relayed).length
+    this.#shared.counters.rowAdd(this.#index, Row.Hits, n)
+    this.#shared.counters.rowAdd(this.#index, Row.Misses, -n)
+  }
+
+  #countRow(field: Row): void {
+    this.#shared.counters.rowAdd(this.#index, field, 1)
+  }
+
+  #count(counter: Counter): void {
+    this.#shared.counters.add(counter, 1)
+  }
+}

@@ -1,0 +1,205 @@
+// Other processes' requests for keys this process owns. Each becomes an ordinary request on the
+// agent's link to the key's owner thread, which serves it like a local caller's: a hit, a wait
+// in a flight, or a computation the asking process runs under the owner's fencing token.
+//
+// A request is named by its asker (peer, owner thread, that thread's incarnation, number) and
+// carries its key; a message that names a known request with another key is refused. The asker
+// sends its get again every heartbeat until it is answered: that renewal is the lease of its
+// computation. A request not renewed within the peer timeout is dropped here, and its flight
+// passes on — so a lost put, a stalled process or a cut link strands nobody. A renewal is
+// answered, so that the asker knows this process has its request (`compute` again, in case the
+// first was lost, or `wait`).
+//
+// When an owner thread of this process ends, its requests are placed again on its next instance
+// as soon as that one is up; when supervision gives up on it, they end with OwnerUnavailableError.
+import { serialize } from 'node:v8'
+import type { AnswerMessage as OwnerAnswer } from '../shared/protocol.js'
+import { OwnerUnavailableError, toWire } from '../shared/errors.js'
+import { ownerOf, showKey } from '../shared/key.js'
+import type { AgentIO } from './io.js'
+import type { AskMessage } from './wire.js'
+
+interface Relayed {
+  readonly peer: string
+  readonly o: number
+  readonly i: string
+  readonly r: number
+  readonly key: string
+  readonly peek: boolean
+  /** the owner thread of this process that serves it, and its id on the agent's link there (0: not placed) */
+  readonly owner: number
+  id: number
+  state: 'asking' | 'computing'
+  token: number
+  seen: number
+  /** when the asker was last told something about it */
+  told: number
+}
+
+const nameOf = (peer: string, o: number, i: string, r: number) => `${peer}\u0000${o}\u0000${i}\u0000${r}`
+
+export class Relays {
+  readonly #io: AgentIO
+  readonly #owners: number
+  readonly #lease: number
+  readonly #byName = new Map<string, Relayed>()
+  readonly #byId = new Map<number, Relayed>()
+  /** owner threads supervision gave up on */
+  readonly #gaveUp = new Set<number>()
+  #lastId = 0
+
+  constructor(io: AgentIO, owners: number, lease: number) {
+    this.#io = io
+    this.#owners = owners
+    this.#lease = lease
+  }
+
+  /** A request message from peer `from` (its stamp already checked). */
+  request(from: string, message: AskMessage): void {
+    const { o, i, r, k } = message
+    const known = this.#byName.get(nameOf(from, o, i, r))
+    if (known !== undefined && known.key !== k) return this.#io.refused()
+    switch (message.t) {
+      case 'get': {
+        const now = Date.now()
+        if (known !== undefined) {
+          known.seen = now
+          // A renewal is answered, so the asker knows its request is here: often enough for that
+          // (a few times within its lease), not at every renewal.
+          if (now - known.told < this.#lease / 4) return
+          known.told = now
+          const s = this.#io.stamp()
+          if (known.state === 'computing') this.#io.send(from, { t: 'compute', s, o, i, r, k, tk: known.token })
+          else this.#io.send(from, { t: 'wait', s, o, i, r, k })
+          return
+        }
+        const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, told: now }
+        this.#byName.set(nameOf(from, o, i, r), relayed)
+        return this.#place(relayed)
+      }
+      // The asker is done with its request. If the owner refuses the put or fail (another
+      // token, another epoch), the drop that follows it on the same port ends the request there,
+      // so that its flight passes on; if the owner took it, the drop finds nothing.
+      case 'put':
+        if (known === undefined) return
+        this.#forget(known)
+        this.#io.post(known.owner, { type: 'put', id: known.id, key: k, token: message.tk, epoch: this.#io.epoch(), value: message.v, buffers: message.buffers })
+        this.#io.post(known.owner, { type: 'drop', id: known.id, key: k })
+        return
+      case 'fail':
+        if (known === undefined) return
+        this.#forget(known)
+        this.#io.post(known.owner, { type: 'fail', id: known.id, key: k, token: message.tk, epoch: this.#io.epoch(), error: message.e })
+        this.#io.post(known.owner, { type: 'drop', id: known.id, key: k })
+        return
+      case 'drop':
+        if (known !== undefined) this.#drop(known)
+        return
+    }
+  }
+
+  /** Makes the request on its owner thread, under a new id; with no owner there, it waits for the next (or ends, if given up on). */
+  #place(relayed: Relayed): void {
+    if (this.#gaveUp.has(relayed.owner)) return this.#unavailable(relayed)
+    this.#byId.delete(relayed.id)
+    relayed.id = ++this.#lastId
+    relayed.state = 'asking'
+    relayed.token = 0
+    this.#byId.set(relayed.id, relayed)
+    this.#io.post(relayed.owner, { type: 'get', id: relayed.id, key: relayed.key, peek: relayed.peek })
+  }
+
+  #unavailable(relayed: Relayed): void {
+    this.#forget(relayed)
+    const { peer, o, i, r, key: k } = relayed
+    const error = toWire(new OwnerUnavailableError(showKey(k), relayed.owner))
+    this.#io.send(peer, { t: 'error', s: this.#io.stamp(), o, i, r, k, e: error })
+  }
+
+  /** Owner thread `owner`'s answer to a relayed request, passed on to the peer that asked. */
+  answer(owner: number, message: OwnerAnswer): void {
+    const relayed = this.#byId.get(message.id)
+    if (relayed === undefined) {
+      // A computation handed to a request that is over here (its put was refused by an owner
+      // that had moved on, and placed it again): say no, so that the flight passes on.
+      if (message.type === 'compute') this.#io.post(owner, { type: 'drop', id: message.id, key: message.key })
+      return
+    }
+    if (relayed.key !== message.key) return this.#io.refused()
+    const { peer, o, i, r, key: k } = relayed
+    const s = this.#io.stamp()
+    switch (message.type) {
+      case 'value': {
+        this.#forget(relayed)
+        // A value of an epoch this process has left is not sent; the requester asks again.
+        if (message.epoch !== this.#io.epoch()) return
+        const v = message.bytes ?? serialize(message.value)
+        return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: message.hit })
+      }
+      case 'compute':
+        relayed.state = 'computing'
+        relayed.token = message.token
+        relayed.told = Date.now()
+        if (message.epoch === this.#io.epoch()) this.#io.send(peer, { t: 'compute', s, o, i, r, k, tk: message.token })
+        return
+      case 'abort':
+        // requeued: the owner has placed the request again; its answer follows
+        if (message.reason === 'requeued') {
+          relayed.state = 'asking'
+          return
+        }
+        this.#forget(relayed)
+        return this.#io.send(peer, { t: 'abort', s, o, i, r, k, tk: message.token })
+      case 'error':
+        this.#forget(relayed)
+        if (message.epoch !== undefined && message.epoch !== this.#io.epoch()) return
+        return this.#io.send(peer, { t: 'error', s, o, i, r, k, e: message.error })
+      case 'none':
+        this.#forget(relayed)
+        return this.#io.send(peer, { t: 'none', s, o, i, r, k })
+    }
+  }
+
+  /** Requests not renewed within the lease are given up; their flights pass on. */
+  expire(now: number): void {
+    for (const relayed of [...this.#byName.values()]) if (now - relayed.seen > this.#lease) this.#drop(relayed)
+  }
+
+  /** `peer` left the cluster: its requests are dropped, and its computations pass on. */
+  forgetPeer(peer: string): void {
+    for (const relayed of [...this.#byName.values()]) if (relayed.peer === peer) this.#drop(relayed)
+  }
+
+  /** Owner `owner` has a new instance: the requests the last one had (or that waited for one) are placed on it. */
+  ownerStarted(owner: number): void {
+    this.#gaveUp.delete(owner)
+    for (const relayed of [...this.#byName.values()]) if (relayed.owner === owner) this.#place(relayed)
+  }
+
+  /** Owner `owner`'s instance ended with its requests; with `gaveUp`, no other will come. */
+  ownerEnded(owner: number, gaveUp: boolean): void {
+    if (gaveUp) this.#gaveUp.add(owner)
+    for (const relayed of [...this.#byName.values()]) {
+      if (relayed.owner !== owner) continue
+      if (gaveUp) this.#unavailable(relayed)
+      else {
+        this.#byId.delete(relayed.id)
+        relayed.id = 0
+      }
+    }
+  }
+
+  clear(): void {
+    for (const relayed of [...this.#byName.values()]) this.#drop(relayed)
+  }
+
+  #drop(relayed: Relayed): void {
+    this.#forget(relayed)
+    if (relayed.id !== 0) this.#io.post(relayed.owner, { type: 'drop', id: relayed.id, key: relayed.key })
+  }
+
+  #forget(relayed: Relayed): void {
+    this.#byId.delete(relayed.id)
+    this.#byName.delete(nameOf(relayed.peer, relayed.o, relayed.i, relayed.r))
+  }
+}

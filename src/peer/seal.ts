@@ -1,0 +1,85 @@
+// The envelope of every message on the bus: a wire version, and with a secret an HMAC-SHA256 over
+// everything else (the version, the key's id, the topic and the payload, which names the sender,
+// its sequence number and its clock: see wire.ts). A message whose wire version is not this
+// one's, or that is not signed with one of the cache's keys, is refused before anything in it is
+// read. Keys rotate: a message is signed with the first key and accepted under any.
+//
+//   [0]       wire version (1)
+//   [1]       1 when signed, 0 when not
+//   [2..6)    signed: the first 4 bytes of SHA-256(key), naming the key
+//   [6..38)   signed: the HMAC
+//   the rest  the payload
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+
+export const WIRE_VERSION = 1
+const HEAD = 2
+const KEY_ID = 4
+const MAC = 32
+const SIGNED = HEAD + KEY_ID + MAC
+
+interface Key {
+  readonly id: Buffer
+  readonly secret: Uint8Array
+}
+
+export class Seal {
+  readonly #keys: readonly Key[]
+  readonly #topic: Buffer
+
+  /** Seals for `topic` (the cache's name); without `secrets`, messages go unsigned and none is checked. */
+  constructor(topic: string, secrets: readonly Uint8Array[]) {
+    this.#topic = Buffer.from(topic)
+    this.#keys = secrets.map((secret) => ({ id: createHash('sha256').update(secret).digest().subarray(0, KEY_ID), secret }))
+  }
+
+  get signed(): boolean {
+    return this.#keys.length > 0
+  }
+
+  /** The envelope of `payload`. */
+  seal(payload: Uint8Array): Uint8Array {
+    const key = this.#keys[0]
+    if (key === undefined) {
+      const out = new Uint8Array(HEAD + payload.length)
+      out[0] = WIRE_VERSION
+      out.set(payload, HEAD)
+      return out
+    }
+    const out = Buffer.allocUnsafe(SIGNED + payload.length)
+    out[0] = WIRE_VERSION
+    out[1] = 1
+    key.id.copy(out, HEAD)
+    out.set(payload, SIGNED)
+    this.#mac(key, out).copy(out, HEAD + KEY_ID)
+    return out
+  }
+
+  /** The payload of `bytes`, or why the envelope is refused. */
+  open(bytes: Uint8Array): Uint8Array | string {
+    if (bytes.length < HEAD) return 'it is too short to be a message'
+    if (bytes[0] !== WIRE_VERSION) return `its wire version is ${bytes[0]}, not ${WIRE_VERSION}`
+    const signed = bytes[1] === 1
+    if (!signed && bytes[1] !== 0) return 'its envelope is malformed'
+    if (this.#keys.length === 0) return bytes.subarray(signed ? SIGNED : HEAD)
+    if (!signed) return 'it is not signed'
+    if (bytes.length < SIGNED) return 'it is too short to be a signed message'
+    const id = bytes.subarray(HEAD, HEAD + KEY_ID)
+    const key = this.#keys.find((k) => k.id.equals(id))
+    if (key === undefined) return 'it is signed with a key this cache does not have'
+    const mac = this.#mac(key, bytes)
+    if (!timingSafeEqual(mac, bytes.subarray(HEAD + KEY_ID, SIGNED))) return 'its signature is wrong'
+    return bytes.subarray(SIGNED)
+  }
+
+  /** The HMAC of an envelope: its head, the topic, its payload. */
+  #mac(key: Key, envelope: Uint8Array): Buffer {
+    const topicLength = Buffer.allocUnsafe(2)
+    topicLength.writeUInt16BE(Math.min(this.#topic.length, 0xffff))
+    return createHmac('sha256', key.secret)
+      .update(envelope.subarray(0, HEAD + KEY_ID))
+      .update(topicLength)
+      .update(this.#topic)
+      .update(envelope.subarray(SIGNED))
+      .digest()
+  }
+}

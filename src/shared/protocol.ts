@@ -1,0 +1,327 @@
+// Every message that crosses a thread boundary inside one process: between a caller thread and
+// an owner, and between an owner and the peer agent. Both sides import this file; nothing else
+// defines such a message. It imports nothing. (Messages between processes are in peer/wire.ts.)
+//
+// A request is named by its link (a MessagePort, one per caller thread and owner instance: a
+// restarted owner is reached on a new port) and an id unique on that link, and every message
+// about it carries its key: a message whose key is not its request's is dropped and counted.
+// The peer agent is one more requester on a link of its own, asking on behalf of other processes.
+// A computed value travels to its owner as the bytes of `v8.serialize`, so its size is exact;
+// owners answer with small values as themselves and large ones, or ones that hold Buffers, as
+// bytes (see ValueMessage).
+
+/** An error as it crosses a thread: a coop-cache error by its code, anything else as itself. */
+export type WireError =
+  | { readonly coop: string; readonly message: string; readonly key?: string }
+  | { readonly coop?: undefined; readonly value: unknown }
+
+/** Requester → owner: give me `key` in the current epoch. */
+export interface GetMessage {
+  readonly type: 'get'
+  readonly id: number
+  readonly key: string
+  /**
+   * Only a stored value, or one being computed: never compute (a process that just joined asks
+   * the key's previous owner so, before it computes the key itself). Answered with `none` else.
+   */
+  readonly peek?: boolean
+}
+
+/** Requester → owner: request `id` computed this value (serialized) under `token`. */
+export interface PutMessage {
+  readonly type: 'put'
+  readonly id: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly value: Uint8Array
+  /** the value holds Buffers: it is answered as bytes, which deserialize to Buffers again */
+  readonly buffers: boolean
+}
+
+/** Requester → owner: the computation of request `id` under `token` failed. */
+export interface FailMessage {
+  readonly type: 'fail'
+  readonly id: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly error: WireError
+}
+
+/** Requester → owner: forget request `id`; if it was computing, the flight passes on. */
+export interface DropMessage {
+  readonly type: 'drop'
+  readonly id: number
+  readonly key: string
+}
+
+/** Requester → owner: answer `pong` once everything this link sent before is handled. */
+export interface PingMessage {
+  readonly type: 'ping'
+  readonly id: number
+}
+
+/**
+ * Caller → owner, first on every link: the thread's near slot and its claim token, which the
+ * owner gives back if the link closes without the thread having done so (the thread died).
+ */
+export interface HelloMessage {
+  readonly type: 'hello'
+  readonly nearSlot: number
+  readonly nearToken: number
+}
+
+/**
+ * Agent → owner: a value of the current epoch that a process leaving the cluster held, for a key
+ * that now belongs to this process: stored unless the key already has a value or a flight here.
+ */
+export interface GiveMessage {
+  readonly type: 'give'
+  readonly key: string
+  readonly epoch: number
+  readonly value: Uint8Array
+  readonly buffers: boolean
+}
+
+export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage
+
+/**
+ * Owner → requester: the value of request `id`, of epoch `epoch`. A small value travels as
+ * itself (postMessage clones it, which costs less than v8.deserialize for small values); a
+ * large one, or one that holds Buffers, as its serialized bytes.
+ */
+export interface ValueMessage {
+  readonly type: 'value'
+  readonly id: number
+  readonly key: string
+  readonly epoch: number
+  /** the value, when `bytes` is absent */
+  readonly value?: unknown
+  /** the value serialized */
+  readonly bytes?: Uint8Array
+  /** the value's serialized size */
+  readonly size: number
+  /** the owner holds this value: a caller may keep a near copy only of stored values */
+  readonly stored: boolean
+  /** the value came from the store, not from a computation just finished */
+  readonly hit: boolean
+}
+
+/** Owner → requester: request `id` computes its key; it offers the result under `token`. */
+export interface ComputeMessage {
+  readonly type: 'compute'
+  readonly id: number
+  readonly key: string
+  readonly epoch: number
+  readonly token: number
+}
+
+/**
+ * Owner → requester: the computation of request `id` under `token` no longer counts.
+ * `requeued`: the epoch moved, or the key's owning process changed: the owner has placed the
+ * request again, and its answer follows. `timeout`: it ran past computeTimeout; the request is
+ * over and a waiter takes the flight.
+ */
+export interface AbortMessage {
+  readonly type: 'abort'
+  readonly id: number
+  readonly key: string
+  readonly token: number
+  readonly reason: 'requeued' | 'timeout'
+}
+
+/** Owner → requester: request `id` ends with this error (thrown in `epoch`, if it was thrown). */
+export interface ErrorMessage {
+  readonly type: 'error'
+  readonly id: number
+  readonly key: string
+  readonly error: WireError
+  readonly epoch?: number
+}
+
+/** Owner → requester: the answer to a `peek` get: nothing stored, nothing being computed. */
+export interface NoneMessage {
+  readonly type: 'none'
+  readonly id: number
+  readonly key: string
+}
+
+/** Owner → requester: the answer to `ping` `id`. */
+export interface PongMessage {
+  readonly type: 'pong'
+  readonly id: number
+}
+
+export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | NoneMessage | PongMessage
+/** The owner messages that answer one request. */
+export type AnswerMessage = Exclude<OwnerMessage, PongMessage>
+
+/** Caller → owner, on the owner's connect channel: open a link with me on channel `pair`. */
+export interface ConnectMessage {
+  readonly type: 'connect'
+  readonly pair: string
+}
+
+/** Owner → caller, on the pair channel: the port of the new link. */
+export interface WelcomeMessage {
+  readonly type: 'welcome'
+  readonly port: unknown
+}
+
+// Between an owner and the peer agent, besides the requests above that the agent makes for
+// other processes: a flight of this owner that waits on another process (its upstream) is asked
+// for there through the agent. An upstream request is named by `rid`, unique per owner instance;
+// the agent names it on the bus with this owner's index and incarnation.
+
+/** Owner → agent: ask `peer` for `key` in `epoch` (the agent sends it again until answered). */
+export interface UpGetMessage {
+  readonly type: 'up-get'
+  readonly rid: number
+  readonly key: string
+  readonly peer: string
+  readonly epoch: number
+  /** only a value `peer` holds or is computing (see GetMessage.peek) */
+  readonly peek: boolean
+}
+
+/** Owner → agent: this process computed `key` for upstream request `rid`, under the upstream's `token`. */
+export interface UpPutMessage {
+  readonly type: 'up-put'
+  readonly rid: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly value: Uint8Array
+}
+
+/** Owner → agent: the computation for upstream request `rid` failed. */
+export interface UpFailMessage {
+  readonly type: 'up-fail'
+  readonly rid: number
+  readonly key: string
+  readonly token: number
+  readonly epoch: number
+  readonly error: WireError
+}
+
+/** Owner → agent: upstream request `rid` is no longer wanted. */
+export interface UpDropMessage {
+  readonly type: 'up-drop'
+  readonly rid: number
+  readonly key: string
+}
+
+export type OwnerToAgent = UpGetMessage | UpPutMessage | UpFailMessage | UpDropMessage
+
+/**
+ * Agent → owner: the live members of the cluster (peer ids, this process's included), and the
+ * epoch in which this process joined a running cluster (0 if it did not): while the owner is in
+ * that epoch, a key it owns and misses is first asked of the key's owner without this process.
+ */
+export interface ViewMessage {
+  readonly type: 'view'
+  readonly members: readonly string[]
+  readonly joined: number
+}
+
+/** Agent → owner: the value for upstream request `rid`, of `epoch`, as checked bytes. */
+export interface UpValueMessage {
+  readonly type: 'up-value'
+  readonly rid: number
+  readonly key: string
+  readonly epoch: number
+  readonly value: Uint8Array
+  readonly buffers: boolean
+  readonly hit: boolean
+}
+
+/** Agent → owner: this process computes for upstream request `rid`, under the upstream's `token`. */
+export interface UpComputeMessage {
+  readonly type: 'up-compute'
+  readonly rid: number
+  readonly key: string
+  readonly epoch: number
+  readonly token: number
+}
+
+/** Agent → owner: the upstream took the computation away (it ran past computeTimeout there). */
+export interface UpAbortMessage {
+  readonly type: 'up-abort'
+  readonly rid: number
+  readonly key: string
+  readonly token: number
+}
+
+/** Agent → owner: upstream request `rid` ends with this error. */
+export interface UpErrorMessage {
+  readonly type: 'up-error'
+  readonly rid: number
+  readonly key: string
+  readonly epoch: number
+  readonly error: WireError
+}
+
+/** Agent → owner: the peer holds nothing for the peek request `rid`, nor computes it. */
+export interface UpNoneMessage {
+  readonly type: 'up-none'
+  readonly rid: number
+  readonly key: string
+  readonly epoch: number
+}
+
+/** Agent → owner: the peer asked answered nothing within peerTimeout though it beats: compute here, uncached. */
+export interface UpLostMessage {
+  readonly type: 'up-lost'
+  readonly rid: number
+  readonly key: string
+}
+
+export type AgentToOwner = ViewMessage | UpValueMessage | UpComputeMessage | UpAbortMessage | UpErrorMessage | UpNoneMessage | UpLostMessage
+
+/** What an owner thread is started with (its `workerData`). */
+export interface OwnerData {
+  readonly shared: SharedArrayBuffer
+  /** the cache's id: names its connect channels */
+  readonly id: string
+  readonly index: number
+  /** this instance's own id: a restarted owner is another incarnation */
+  readonly incarnation: string
+  readonly memoryLimit: number
+  readonly computeTimeout: number
+  readonly policy: 'reject' | 'evict'
+  /** What a miss does while the process may not serve: compute uncached, or reject. */
+  readonly partition: 'compute' | 'reject'
+  readonly peerTimeout: number
+  /** The port to the peer agent, when the cache has a bus. */
+  readonly agent?: unknown
+}
+
+/** The control calls the creating thread makes on an owner (through comlink: not the hot path). */
+export interface OwnerControl {
+  /** This instance's incarnation; answered once the owner listens for callers. */
+  incarnation(): string
+  /** Ends every pending request with CacheClosedError and stops accepting links. */
+  close(): void
+  /** Every entry this owner holds, of `epoch`, as bytes: a process leaving the cluster hands them over. */
+  entries(epoch: number): HandedEntry[]
+}
+
+/** A stored entry, on its way to the process that owns its key once this one has left. */
+export interface HandedEntry {
+  readonly key: string
+  readonly value: Uint8Array
+}
+
+/** Attached thread → the creating thread, on the cache's reset channel: reset to `version`, answer on `reply`. */
+export interface ResetRequestMessage {
+  readonly type: 'reset'
+  readonly version: Uint8Array
+  readonly reply: string
+}
+
+/** The creating thread → the thread that asked: the reset has taken effect (or failed with `error`). */
+export interface ResetReplyMessage {
+  readonly type: 'reset-done'
+  readonly error?: WireError
+}
