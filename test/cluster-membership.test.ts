@@ -1,0 +1,109 @@
+// When the members change without a fault, nothing is computed twice and no version goes back:
+// a process that joins a running cluster takes the cluster's version (only reset() changes it),
+// and a key that already has a value in this version keeps it when it moves to the newcomer,
+// which fetches it from the process that held it instead of computing it again.
+import test from 'ava'
+import { cached, reset } from 'coop-cache'
+import { within } from './helpers/cluster.js'
+import { peers, type Member } from './helpers/pair.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** `p`'s value for `key`, computed (counted on p's board) as `${key}@${version}#${p's index}`. */
+const valueOf = (p: Member, index: number, key: string) =>
+  cached<string>(p.cache, key, async (context) => `${String(await p.board.fn({ value: key, withVersion: true })(context))}#${index}`)
+
+test.serial("a process that joins a running cluster takes the cluster's version, newer or older than its own", async (t) => {
+  for (const [running, joining] of [[200, 100], [100, 200]]) {
+    const cluster = await peers(t, 'join-version', 2, { version: running })
+    const newcomer = await cluster.add({ version: joining })
+    await cluster.settled()
+    t.deepEqual(cluster.members.map((m) => m.cache.version), [running, running, running], `a newcomer on ${joining} joining a cluster on ${running}`)
+    t.deepEqual(newcomer.resets, [running])
+    t.deepEqual(cluster.members.slice(0, 2).map((m) => m.resets), [[], []])
+    // only a reset moves the cluster to the newcomer's version
+    await reset(newcomer.cache, joining)
+    t.deepEqual(cluster.members.map((m) => m.cache.version), [joining, joining, joining])
+  }
+})
+
+test.serial('processes started on different versions at the same time settle on the version of the one started first', async (t) => {
+  const cluster = await peers(t, 'join-together', 0)
+  const first = await cluster.add({ version: 'first' })
+  const second = await cluster.add({ version: 'second' })
+  await cluster.settled()
+  t.deepEqual([first.cache.version, second.cache.version], ['first', 'first'])
+})
+
+test.serial('keys that move to a process joining the cluster keep their values: nothing is computed again', async (t) => {
+  const cluster = await peers(t, 'join-keys', 2, { version: 1 })
+  const keys = Array.from({ length: 30 }, (_, i) => `page-${i}`)
+  const first = new Map<string, string>()
+  for (const key of keys) first.set(key, await valueOf(cluster.members[0] as Member, 0, key))
+  const computed = () => cluster.members.reduce((n, m) => n + m.board.computed, 0)
+  t.is(computed(), keys.length)
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  const moved = cluster.keysOf(newcomer, 1000, 'page-').filter((key) => keys.includes(key))
+  t.true(moved.length > 0, 'some keys now belong to the newcomer')
+  // every process asks every key: each gets the value computed before the newcomer came
+  for (const [index, member] of cluster.members.entries()) {
+    for (const key of keys) t.is(await valueOf(member, index, key), first.get(key) as string, `${key} from member ${index}`)
+  }
+  t.is(computed(), keys.length, 'no key was computed again')
+  t.is(newcomer.board.computed, 0)
+  // a key nobody computed yet is computed once, by whoever asks first
+  const fresh = cluster.keysOf(newcomer, 1, 'fresh-')[0] as string
+  const values = await Promise.all(cluster.members.map((m, i) => valueOf(m, i, fresh)))
+  t.is(new Set(values).size, 1)
+  t.is(computed(), keys.length + 1)
+})
+
+test.serial('a key being computed when a process joins is not computed again by the newcomer it moves to', async (t) => {
+  const cluster = await peers(t, 'join-flight', 2, { version: 1 })
+  const [a] = cluster.members as [Member]
+  // hold a computation of many keys in a, then let a process join, and ask it for them all
+  const keys = Array.from({ length: 20 }, (_, i) => `slow-${i}`)
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const held = keys.map((key) => cached(a.cache, key, async () => (await gate, `${key} by a`)))
+  await sleep(100)
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  const moved = cluster.keysOf(newcomer, 1000, 'slow-').filter((key) => keys.includes(key))
+  t.true(moved.length > 0)
+  const asked = moved.map((key) => cached(newcomer.cache, key, async () => `${key} by the newcomer`))
+  await sleep(200)
+  release()
+  t.deepEqual(await within(Promise.all(held), 5000, "a's calls"), keys.map((key) => `${key} by a`))
+  t.deepEqual(await within(Promise.all(asked), 5000, "the newcomer's calls"), moved.map((key) => `${key} by a`))
+})
+
+test.serial('after a reset the newcomer owns its keys outright: a miss computes at once, without asking the previous owner', async (t) => {
+  const cluster = await peers(t, 'join-after-reset', 2, { version: 1 })
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  await reset(cluster.members[0]!.cache, 2)
+  const keys = cluster.keysOf(newcomer, 5, 'after-')
+  for (const key of keys) t.regex(await valueOf(newcomer, 2, key), new RegExp(`^${key}@2#2$`))
+  t.is(newcomer.board.computed, keys.length)
+})
+
+test.serial('keys whose owner leaves the cluster with close() keep their values: it hands them over, and nothing is computed again', async (t) => {
+  const cluster = await peers(t, 'leave-keys', 3, { version: 1 })
+  const [a, b, c] = cluster.members as [Member, Member, Member]
+  const keys = Array.from({ length: 30 }, (_, i) => `page-${i}`)
+  const first = new Map<string, string>()
+  for (const key of keys) first.set(key, await valueOf(b, 1, key))
+  const computed = () => [a, b, c].reduce((n, m) => n + m.board.computed, 0)
+  t.is(computed(), keys.length)
+  const leaving = cluster.keysOf(c, 1000, 'page-').filter((key) => keys.includes(key))
+  t.true(leaving.length > 0, 'some keys belong to the process that leaves')
+  await c.cache.close()
+  cluster.members.splice(cluster.members.indexOf(c), 1)
+  await cluster.settled()
+  for (const [index, member] of [a, b].entries()) {
+    for (const key of keys) t.is(await valueOf(member, index, key), first.get(key) as string, `${key} from member ${index}`)
+  }
+  t.is(computed(), keys.length, 'no key was computed again')
+})

@@ -1,0 +1,222 @@
+// Guarantee 7: bounded staleness, checked where values are served. A process serves what it
+// stored only while it has heard the bus within peerTimeout, and every owner hit and near hit
+// checks that bound itself, in whichever thread. So when the thread that created the cache (and
+// holds the peer agent) is blocked, or the whole process is stopped, past peerTimeout while a
+// peer resets, no call made after that reset resolved is served a stored value of the old
+// version: not by a worker thread that goes on running while the agent is deaf, not by any
+// thread in its first milliseconds after SIGCONT. Meanwhile misses compute uncached
+// (partition: 'compute', the default) or are refused with CachePartitionedError
+// (partition: 'reject'), and nothing hangs; once the process has heard the bus again it takes
+// the new version and serves again.
+//
+// Every peer is a real process (fixtures/fault-peer.ts) that logs each call with what it got;
+// each value says when it was computed, so the logs alone show what was stored and served.
+import test, { type ExecutionContext } from 'ava'
+import { deserialize } from 'node:v8'
+import type { IpcBus } from 'coop-cache'
+import { Seal } from '../src/peer/seal.js'
+import { brokerTest, brokerUrl } from './helpers/brokers.js'
+import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
+import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
+
+const HEARTBEAT = 100
+const PEER_TIMEOUT = 1000
+/** how long the process is blocked or stopped: well past peerTimeout */
+const FAULT = 2500
+/** by when, after the fault ends, the process must be on the new version */
+const CATCH_UP = 1000
+/** no call may take longer than this (there is no computeTimeout: fn is quick) */
+const BOUND = PEER_TIMEOUT + 1500
+
+type Fault = 'block' | 'stop'
+
+const nats = await brokerTest('nats')
+const redis = await brokerTest('redis')
+
+const inTurn = oneAtATime()
+
+interface Scenario {
+  readonly bus: 'ipc' | 'nats' | 'redis'
+  readonly fault: Fault
+  readonly partition: 'compute' | 'reject'
+}
+
+interface Outcome {
+  /** every call of the faulty process, all threads */
+  readonly calls: Call[]
+  /** when the fault began and ended, and when the peer's reset resolved */
+  readonly from: number
+  readonly thawed: number
+  readonly resolved: number
+}
+
+/**
+ * Two peers; the faulty one (x) loops cached() every ms on a key it owns and a key the other
+ * owns, both stored under v1, in a worker thread (and, when it is stopped, in its main thread
+ * too: a blocked main thread makes no calls). x is blocked or stopped for FAULT ms; 300 ms in,
+ * the other peer resets to v2. Then x runs again, catches up, and its logs are read.
+ */
+async function stall(t: ExecutionContext, { bus, fault, partition }: Scenario): Promise<Outcome> {
+  const cluster = await startFaultPeers(t, {
+    bus, url: bus === 'ipc' ? undefined : brokerUrl[bus], size: 2, name: `stall-${fault}`,
+    heartbeat: HEARTBEAT, peerTimeout: PEER_TIMEOUT, each: (i) => ({ partition: i === 0 ? partition : 'compute' }),
+  })
+  const [x, y] = cluster.peers as [FaultPeer, FaultPeer]
+  const keys = [...cluster.keysOf(x, 1, 'page-'), ...cluster.keysOf(y, 1, 'page-')]
+  for (const key of keys) t.is((await x.do({ op: 'call', key })).value?.version, 'v1')
+  await x.do({ op: 'loop', keys, every: 1, main: fault === 'stop', workers: 1 })
+  await sleep(200)
+
+  let from: number
+  if (fault === 'block') from = (await x.do({ op: 'block', ms: FAULT })).from
+  else {
+    from = Date.now()
+    x.signal('SIGSTOP')
+  }
+  await sleep(300)
+  const reset = await y.do({ op: 'reset', version: 'v2' }, 5000)
+  t.is(reset.error, undefined)
+  t.true(reset.end - reset.start <= PEER_TIMEOUT + HEARTBEAT + 500, `the reset took ${reset.end - reset.start} ms with a peer ${fault === 'block' ? 'blocked' : 'stopped'}`)
+  await sleep(from + FAULT - Date.now())
+  if (fault === 'stop') x.signal('SIGCONT')
+  const thawed = Date.now()
+  await sleep(CATCH_UP + 300)
+
+  const logs = await x.do({ op: 'dump' }, 10_000)
+  const now = Date.now()
+  const calls = [...logs.main, ...logs.workers.flat()]
+  t.deepEqual(hung(logs.pending, now, BOUND), [], 'a call hung')
+  const slow = slower(calls, BOUND, fault === 'stop' ? [from, thawed] : undefined)
+  t.is(slow.length, 0, `calls took longer than ${BOUND} ms${fault === 'stop' ? ', the time stopped aside' : ''}:\n${some(slow, from)}`)
+  const stale = staleAfter(calls, reset.end, 'v1')
+  t.log(`${x.ended === undefined ? '' : 'the process died; '}${calls.length} calls; ${calls.filter((c) => c.start > reset.end).length} began after the reset resolved (+${reset.end - from} ms), ${calls.filter((c) => c.start > reset.end && c.start < thawed).length} of them while it was still ${fault === 'block' ? 'blocked' : 'stopped'}, ${calls.filter((c) => c.start >= thawed && c.start < thawed + 20).length} in the first 20 ms after`)
+  t.is(stale.length, 0, `calls that began after the reset resolved got a stored v1 value:\n${some(stale, from)}`)
+
+  // Caught up: on the new version, and every call after the catch-up bound gets it.
+  const state = await x.do({ op: 'state' })
+  t.is(state.version, 'v2')
+  t.is(state.members, 2)
+  const late = calls.filter((c) => c.start > thawed + CATCH_UP)
+  t.true(late.length > 0)
+  t.deepEqual(late.filter((c) => c.value?.version !== 'v2'), [], `after catching up, calls still got:\n${some(late.filter((c) => c.value?.version !== 'v2'), from)}`)
+  t.true(x.alive && y.alive)
+  return { calls, from, thawed, resolved: reset.end }
+}
+
+test.serial('while the thread that created the cache is blocked past peerTimeout, its worker threads serve no stored value older than a peer\'s reset, and no call hangs (ipc)', async (t) => {
+  const { calls, from, resolved, thawed } = await stall(t, { bus: 'ipc', fault: 'block', partition: 'compute' })
+  // The worker went on calling while the agent was deaf: those calls computed, uncached.
+  const during = calls.filter((c) => c.start > resolved && c.start < thawed)
+  t.true(during.length > 100, `only ${during.length} calls were made while the thread was blocked, after the reset`)
+  const served = during.filter((c) => c.value === undefined || c.value.at < from)
+  t.is(served.length, 0, `calls during the stall were not computed afresh:\n${some(served, from)}`)
+})
+
+const stopped = (bus: Scenario['bus']) => inTurn(async (t: ExecutionContext) => {
+  const { calls, thawed } = await stall(t, { bus, fault: 'stop', partition: 'compute' })
+  t.deepEqual(calls.filter((c) => c.error !== undefined).map((c) => c.error), [])
+  t.true(calls.some((c) => c.start >= thawed && c.start < thawed + 50), 'no call was made in the first 50 ms after SIGCONT')
+})
+
+test.serial('a process SIGSTOPped past peerTimeout serves no stored value older than the reset a peer made meanwhile, from any thread, from the instant it runs again (ipc)', stopped('ipc'))
+
+nats('a process SIGSTOPped past peerTimeout serves no stored value older than the reset a peer made meanwhile, from any thread, from the instant it runs again (NATS)', stopped('nats'))
+redis('a process SIGSTOPped past peerTimeout serves no stored value older than the reset a peer made meanwhile, from any thread, from the instant it runs again (Redis)', stopped('redis'))
+
+const refusing = (fault: Fault) => async (t: ExecutionContext) => {
+  const { calls, from, thawed } = await stall(t, { bus: 'ipc', fault, partition: 'reject' })
+  const refused = calls.filter((c) => c.error !== undefined)
+  t.deepEqual([...new Set(refused.map((c) => c.error))], ['ERR_COOP_CACHE_PARTITIONED'])
+  // It refused while it could not serve: from peerTimeout into the fault (blocked) or from SIGCONT (stopped) until caught up.
+  const start = fault === 'block' ? from + PEER_TIMEOUT : thawed
+  t.true(refused.some((c) => c.start >= start && c.start < thawed + CATCH_UP), 'no call was refused while the process could not serve')
+  t.deepEqual(refused.filter((c) => c.start < from || c.start > thawed + CATCH_UP).map((c) => c.start - from), [], 'calls were refused outside the fault')
+  // It serves again once caught up: stored v2 values, not only its own computations.
+  t.true(calls.some((c) => c.start > thawed + CATCH_UP && !c.own && c.value?.version === 'v2'), 'no stored value was served after catching up')
+}
+
+test.serial('with partition: \'reject\', a process whose creating thread is blocked past peerTimeout refuses misses with CachePartitionedError while it may not serve, and serves again once caught up (ipc)', refusing('block'))
+test.serial('with partition: \'reject\', a process SIGSTOPped past peerTimeout refuses misses with CachePartitionedError when it runs again, until it has caught up, then serves again (ipc)', refusing('stop'))
+
+// The reset above starts while the blocked process is still a member, and waits for it. One made
+// after its peers have dropped the blocked process from their view waits for nobody, and must
+// still not resolve while that process may serve. A process stops serving peerTimeout after it
+// last heard the bus (any message: a beat, a get); its peers drop it peerTimeout after they last
+// heard *it* (at their next heartbeat). So when the blocked process heard a message after its own
+// last beat — here a real get from a third peer, late in the blocked process's heartbeat and
+// after the resetting peer's heartbeat — it serves on after its peers have dropped it.
+//
+// The test listens to the beats on the ipc bus to time it. The heartbeat is long (500 ms) so the
+// timing is loose; the resetter is whichever other peer beats early in x's heartbeat (a short
+// block of x shifts its phase until one does). An attempt whose timing was missed anyway (the
+// resetter dropped x no earlier than x itself stops serving) is made again, at most 3 times.
+test.serial('a reset made the instant its peers stop seeing a blocked process does not resolve while that process still serves stored values (ipc, 3 peers)', async (t) => {
+  const heartbeat = 500
+  const peerTimeout = 1500
+  const block = 2000
+  const cluster = await startFaultPeers(t, { bus: 'ipc', size: 3, name: 'stall-race', heartbeat, peerTimeout })
+  const [x, ...others] = cluster.peers as [FaultPeer, FaultPeer, FaultPeer]
+  // Every beat heard on the bus, by sender, when this process heard it.
+  const beats = new Map<string, number[]>()
+  const opener = new Seal(cluster.name, [])
+  const observer = await (cluster.hub as IpcBus).join(cluster.name, 'observer', (bytes) => {
+    const payload = opener.open(bytes)
+    if (typeof payload === 'string') return
+    const message = deserialize(payload) as { t?: string; f?: string }
+    if (message.t === 'beat' && message.f !== undefined) beats.set(message.f, [...(beats.get(message.f) ?? []), Date.now()])
+  })
+  t.teardown(() => observer.leave())
+  const beatOf = (p: FaultPeer, after: number, before = Infinity) => beats.get(p.peer)?.find((time) => time > after && time < before)
+  const keys = cluster.keysOf(x, 2, 'page-')
+  const probe = cluster.keysOf(x, 1, 'probe-')[0] as string
+
+  for (let attempt = 1, version = 'v1'; ; attempt++) {
+    // x holds its keys under the version it is on (a second call is a hit), and loops on them.
+    for (const key of keys) {
+      for (let tries = 0; (await x.do({ op: 'call', key })).own && tries < 50; tries++) await sleep(20)
+    }
+    await x.do({ op: 'loop', keys, every: 1, main: false, workers: 1 })
+    // x beats, then another peer (the resetter: at its heartbeat it drops x), then the third
+    // asks x for a key late in x's heartbeat, and x blocks: all before x's next beat.
+    let beat = 0
+    let late = 0
+    let resetter: FaultPeer | undefined
+    for (let cycles = 0; resetter === undefined; cycles++) {
+      if (cycles === 20) throw new Error('no peer beat early in x\'s heartbeat in 20 tries')
+      const since = Date.now()
+      while ((beat = beatOf(x, since) ?? 0) === 0) await sleep(1)
+      late = beat + heartbeat - 120
+      await sleep(late - 40 - Date.now())
+      resetter = others.find((p) => beatOf(p, beat + 40, late - 40) !== undefined)
+      if (resetter === undefined) await x.do({ op: 'block', ms: 50 + Math.floor(Math.random() * 200) }) // shifts x's phase
+    }
+    const asker = others.find((p) => p !== resetter) as FaultPeer
+    await sleep(late - Date.now())
+    const asked = asker.do({ op: 'call', key: probe }, 10_000)
+    asked.catch(() => {}) // awaited below; a failure before must not go unhandled
+    await sleep(10)
+    const next = `v${attempt + 1}`
+    const resetting = resetter.do({ op: 'reset', version: next, whenMembers: 2 }, 10_000)
+    resetting.catch(() => {}) // awaited below; a failure before must not go unhandled
+    const { from } = await x.do({ op: 'block', ms: block })
+    const reset = await resetting
+    t.is(reset.error, undefined)
+    await asked
+    await sleep(from + block + 500 - Date.now())
+    const logs = await x.do({ op: 'dump' }, 10_000)
+    const calls = logs.workers.flat()
+    const lastStored = Math.max(...calls.filter((c) => c.start > from && c.value?.version === version && c.value.end < c.start - EXISTED).map((c) => c.start))
+    // Provoked: the resetter dropped x (and reset) before x's last message heard, the get, was peerTimeout old.
+    const provoked = reset.start < late + peerTimeout - 20
+    const what = `x beat at +0, the resetter at +${(beatOf(resetter, beat) ?? 0) - beat}, the get at about +${late - beat}; x blocked at +${from - beat}; the reset began at +${reset.start - beat} and resolved at +${reset.end - beat}; x last served a stored value at +${lastStored - beat}`
+    if (!provoked && attempt < 3) {
+      t.log(`attempt ${attempt}, timing missed: ${what}; trying again`)
+      version = next
+      continue
+    }
+    t.log(`attempt ${attempt}${provoked ? '' : ', timing missed'}: ${what}`)
+    const stale = staleAfter(calls, reset.end, version)
+    t.is(stale.length, 0, `calls that began after the reset resolved got a stored value of the version before:\n${some(stale, beat)}`)
+    return
+  }
+})

@@ -1,0 +1,109 @@
+// The bus's first line, fuzzed: seal.ts opens an envelope and wire.ts decodes what is inside, for
+// whatever a member of the topic sends (the arbitraries of helpers/arbitraries.ts, every field of
+// every message type). Neither may throw; a message whose every field is one a peer could send,
+// or sits at a limit, is taken; one with a field out of range or of the wrong type, a field
+// missing, a field it does not have, or an unknown type, is refused; with a secret, nothing that
+// is not sealed with one of the cache's keys gets through, cut, flipped or not. These are also
+// the arbitraries' own test: the fault campaign trusts them to mean what they say.
+import test from 'ava'
+import fc from 'fast-check'
+import { randomUUID } from 'node:crypto'
+import { serialize } from 'node:v8'
+import { Seal } from '../src/peer/seal.js'
+import { decode, type Reader } from '../src/peer/wire.js'
+import { envelopeBytes, envelopePlan, materialize, messagePlan, type World } from './helpers/arbitraries.js'
+import type { Heard } from './helpers/rogue.js'
+
+const NAME = 'fuzz'
+const SECRET = new TextEncoder().encode('the cluster secret, 32 bytes ok!')
+const WRONG = new TextEncoder().encode('a secret that is not the cluster')
+const PEERS = ['peer-a', 'peer-b']
+const incarnation = randomUUID()
+const stamp = { clock: 3, origin: 'peer-a', born: 0 }
+/** What a rogue listening as peer-b would have heard. */
+const HEARD: Heard[] = [
+  { c: NAME, f: 'peer-a', q: 10, ts: Date.now(), to: '', t: 'beat', s: stamp, v: serialize(5), n: Array(14).fill(1) },
+  { c: NAME, f: 'peer-a', q: 11, ts: Date.now(), to: 'peer-b', t: 'get', s: stamp, o: 1, i: incarnation, r: 7, k: 'k1', p: false },
+  { c: NAME, f: 'peer-b', q: 12, ts: Date.now(), to: 'peer-a', t: 'compute', s: stamp, o: 1, i: incarnation, r: 7, k: 'k1', tk: 3 },
+  { c: NAME, f: 'peer-b', q: 13, ts: Date.now(), to: 'peer-a', t: 'value', s: stamp, o: 1, i: incarnation, r: 8, k: 'k0', v: serialize('k0@5#1.1'), h: true },
+]
+
+function world(secrets: World['secrets']): World {
+  let q = 0
+  return { name: NAME, self: 'rogue-1', peers: () => PEERS, keys: ['k0', 'k1', 'k2'], heard: () => HEARD, captured: () => [], next: () => ++q, secrets }
+}
+/** The peer a message is read by: its recipient, or the first peer for a broadcast. */
+const readerFor = (to: string): Reader => ({ name: NAME, self: to === '' ? (PEERS[0] as string) : to, memoryLimit: 1024 * 1024 })
+
+test('a message whose every field a peer could send, or sits at a limit, is decoded', (t) => {
+  const w = world({ own: [] })
+  fc.assert(
+    fc.property(messagePlan({ weights: { good: 3, edge: 1, bad: 0 }, flawed: 0 }), (plan) => {
+      const { message, to } = materialize(plan, w)
+      const decoded = decode(serialize(message), readerFor(to))
+      if (typeof decoded === 'string') throw new Error(`refused ${plan.t} (${decoded}): ${JSON.stringify(message, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)).slice(0, 300)}`)
+    }),
+    { numRuns: 400 },
+  )
+  t.pass()
+})
+
+test('a message with a field out of range or of the wrong type, missing, extra, or of an unknown type is refused', (t) => {
+  const w = world({ own: [] })
+  const reasons = new Map<string, number>()
+  fc.assert(
+    fc.property(messagePlan({ weights: { good: 3, edge: 1, bad: 0 }, flawed: 1 }), (plan) => {
+      if (plan.flaw.kind === 'none') return
+      const { message, to } = materialize(plan, w)
+      const decoded = decode(serialize(message), readerFor(to))
+      if (typeof decoded !== 'string') throw new Error(`took a ${plan.t} with flaw ${JSON.stringify(plan.flaw)}: ${String(message[(plan.flaw as { field?: string }).field ?? 't'])}`)
+      const reason = decoded.replace(/".*"|\d+/g, '…')
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+    }),
+    { numRuns: 600 },
+  )
+  t.log([...reasons].map(([r, n]) => `${n} × ${r}`).join('\n'))
+  t.true(reasons.size >= 5, 'the flaws reach many different checks')
+})
+
+test('whatever a member sends, opening and decoding it never throws', (t) => {
+  const plain = world({ own: [WRONG] })
+  const open = new Seal(NAME, [])
+  fc.assert(
+    fc.property(envelopePlan({ weights: { good: 4, edge: 1, bad: 1 }, keys: ['unsigned', 'own'] }), (plan) => {
+      const sent = envelopeBytes(plan, plain)
+      if (sent === undefined) return
+      const payload = open.open(sent.bytes)
+      if (typeof payload !== 'string') decode(payload, readerFor(sent.to))
+    }),
+    { numRuns: 500 },
+  )
+  t.pass()
+})
+
+test('with a secret, nothing but a whole message sealed with the cache’s key gets past the envelope', (t) => {
+  const rogue = world({ own: [WRONG], right: [SECRET] })
+  const cache = new Seal(NAME, [SECRET])
+  let opened = 0
+  fc.assert(
+    fc.property(envelopePlan({ weights: { good: 4, edge: 1, bad: 1 }, keys: ['unsigned', 'own', 'right'] }), (plan) => {
+      const sent = envelopeBytes(plan, rogue)
+      if (sent === undefined) return
+      const payload = cache.open(sent.bytes)
+      const right = 'key' in plan && plan.key === 'right'
+      const whole = plan.kind === 'sealed' || plan.kind === 'reenveloped' || (plan.kind === 'truncated' && plan.keep === 1)
+      if (typeof payload === 'string') {
+        if (right && whole) throw new Error(`refused a message sealed with the right key: ${payload}`)
+        return
+      }
+      if (!(right && (whole || plan.kind === 'flipped'))) throw new Error(`opened a ${plan.kind} envelope sealed ${'key' in plan ? plan.key : 'by nobody'}`)
+      // a flipped bit that the MAC let through can only be one that did not change the bytes: two flips of one bit
+      if (plan.kind === 'flipped' && new Set(plan.bits.map((b) => b % 8 + 8 * (Math.floor(b / 8) % sent.bytes.length))).size === plan.bits.length) {
+        throw new Error('a bit-flipped envelope passed the MAC')
+      }
+      opened++
+    }),
+    { numRuns: 500 },
+  )
+  t.true(opened > 20, `${opened} envelopes sealed with the right key were opened`)
+})
