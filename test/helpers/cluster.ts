@@ -13,9 +13,10 @@ import { createCache, ipcBus, memoryBus, type CacheStats, type IpcBus, type Key,
 import { encodeKey } from '../../src/shared/key.js'
 import { peerOf } from '../../src/shared/ring.js'
 import { ClusterPeer, waitFor, type Answers, type Order, type PeerState, type Stampede } from '../fixtures/cluster-peer.js'
-import type { BusKind, PeerConfig, Report, Request } from '../fixtures/peer-process.js'
+import type { BusKind, PeerConfig, Request } from '../fixtures/peer-process.js'
 import type { FnSpec, Outcome } from './board.js'
 import { brokerUrl } from './brokers.js'
+import { ChildPeer } from './child-peer.js'
 
 export { sleep } from '../fixtures/cluster-peer.js'
 export type { Stampede, PeerState } from '../fixtures/cluster-peer.js'
@@ -128,79 +129,40 @@ abstract class BasePeer implements Peer {
 }
 
 class ProcessPeer extends BasePeer {
-  readonly index: number
-  readonly child: ChildProcess
-  peer = ''
-  readonly #pending = new Map<number, { issued: () => void; resolve: (answer: never) => void; reject: (error: Error) => void }>()
-  readonly #exited: Promise<void>
-  #gone: string | undefined
-  #lastId = 0
+  readonly #process: ChildPeer
 
   constructor(index: number, child: ChildProcess) {
     super()
-    this.index = index
-    this.child = child
-    this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.#gone = `peer ${index} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`
-        for (const pending of this.#pending.values()) pending.reject(new Error(this.#gone))
-        this.#pending.clear()
-        resolve()
-      })
-    })
-    // A send to a process that has just died fails here; its pending orders fail on 'exit'.
-    child.on('error', () => {})
-    child.on('message', (report: Report | Record<string, unknown>) => {
-      if ('coop-cache' in report || !('id' in report)) return
-      const r = report as Extract<Report, { id: number }>
-      const pending = this.#pending.get(r.id)
-      if (pending === undefined) return
-      if (r.event === 'issued') return pending.issued()
-      this.#pending.delete(r.id)
-      if (r.event === 'answer') pending.resolve(r.answer as never)
-      else pending.reject(new Error(`peer ${index} (pid ${child.pid}) failed an order: ${r.message}`))
-    })
+    this.#process = new ChildPeer(index, child)
+  }
+
+  get index() {
+    return this.#process.index
+  }
+
+  get peer() {
+    return this.#process.peer
   }
 
   get pid() {
-    return this.child.pid
+    return this.#process.pid
   }
 
   get alive() {
-    return this.#gone === undefined
+    return this.#process.alive
   }
 
   /** Resolves once the process says it is ready. */
   ready(ms: number): Promise<void> {
-    return within(
-      new Promise<void>((resolve, reject) => {
-        const onMessage = (report: Report | Record<string, unknown>) => {
-          if (!('event' in report)) return
-          if (report.event === 'ready') {
-            this.peer = (report as { peer: string }).peer
-            this.child.off('message', onMessage)
-            resolve()
-          } else if (report.event === 'failed') reject(new Error(`peer ${this.index} could not start: ${(report as { message: string }).message}`))
-        }
-        this.child.on('message', onMessage)
-        this.#exited.then(() => reject(new Error(this.#gone)))
-      }),
-      ms,
-      `peer ${this.index} (pid ${this.child.pid}) to start`,
-    )
+    return this.#process.ready(ms)
   }
 
-  do<O extends Order>(order: O, ms = ORDER_TIME, issued: () => void = () => {}): Promise<Answers[O['op']]> {
-    if (this.#gone !== undefined) return Promise.reject(new Error(this.#gone))
-    const id = ++this.#lastId
-    const answer = new Promise<Answers[O['op']]>((resolve, reject) => this.#pending.set(id, { issued, resolve, reject }))
-    this.child.send({ id, order } satisfies Request)
-    return within(answer, ms, `peer ${this.index} (pid ${this.child.pid}) to do ${JSON.stringify(order).slice(0, 120)}`)
+  do<O extends Order>(order: O, ms = ORDER_TIME, issued?: () => void): Promise<Answers[O['op']]> {
+    return this.#process.order({ ...order } satisfies Request['order'], ms, issued)
   }
 
-  async kill(): Promise<void> {
-    if (this.#gone === undefined) this.child.kill('SIGKILL')
-    await this.#exited
+  kill(): Promise<void> {
+    return this.#process.kill()
   }
 }
 

@@ -3,14 +3,14 @@
 // bounded: a broken guarantee fails the test rather than hanging it. Whatever the test did,
 // t.teardown kills every process it started.
 import type { ExecutionContext } from 'ava'
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { ipcBus, type IpcBus } from 'coop-cache'
 import { encodeKey } from '../../src/shared/key.js'
 import { peerOf } from '../../src/shared/ring.js'
-import type { FaultAnswers, FaultBus, FaultOrder, FaultPeerConfig, FaultReport, FaultRequest } from '../fixtures/fault-peer.js'
-import { within } from './cluster.js'
+import type { FaultAnswers, FaultBus, FaultOrder, FaultPeerConfig, FaultRequest } from '../fixtures/fault-peer.js'
+import { ChildPeer } from './child-peer.js'
 
 export type { Call, Made, Pending } from '../fixtures/call-log.js'
 export { sleep } from '../fixtures/call-log.js'
@@ -41,87 +41,14 @@ export interface FaultPeersOptions {
   readonly each?: (index: number) => Partial<FaultPeerConfig>
 }
 
-export class FaultPeer {
-  readonly index: number
-  readonly child: ChildProcess
-  peer = ''
-  /** how the process ended: a signal's name, `code N`; undefined while it runs */
-  ended: string | undefined
-  readonly exited: Promise<void>
-  readonly #pending = new Map<number, { resolve: (answer: never) => void; reject: (error: Error) => void }>()
-  #lastId = 0
-
-  constructor(index: number, child: ChildProcess) {
-    this.index = index
-    this.child = child
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.ended = signal ?? `code ${code}`
-        for (const pending of this.#pending.values()) pending.reject(new Error(`peer ${index} (pid ${child.pid}) exited with ${this.ended}`))
-        this.#pending.clear()
-        resolve()
-      })
-    })
-    child.on('error', () => {})
-    child.on('message', (report: FaultReport | Record<string, unknown>) => {
-      if ('coop-cache' in report || !('id' in report)) return
-      const r = report as Extract<FaultReport, { id: number }>
-      const pending = this.#pending.get(r.id)
-      if (pending === undefined) return
-      this.#pending.delete(r.id)
-      if (r.event === 'answer') pending.resolve(r.answer as never)
-      else pending.reject(new Error(`peer ${index} (pid ${child.pid}) failed an order: ${r.message}`))
-    })
-  }
-
-  get pid(): number {
-    return this.child.pid as number
-  }
-
-  get alive(): boolean {
-    return this.ended === undefined
-  }
-
-  /** Resolves once the process says it is ready. */
-  ready(ms: number): Promise<void> {
-    return within(
-      new Promise<void>((resolve, reject) => {
-        const onMessage = (report: FaultReport | Record<string, unknown>) => {
-          if (report.event === 'ready') {
-            this.peer = (report as { peer: string }).peer
-            this.child.off('message', onMessage)
-            resolve()
-          } else if (report.event === 'failed') reject(new Error(`peer ${this.index} could not start: ${(report as { message: string }).message}`))
-        }
-        this.child.on('message', onMessage)
-        void this.exited.then(() => reject(new Error(`peer ${this.index} exited with ${this.ended} before it was ready`)))
-      }),
-      ms,
-      `peer ${this.index} (pid ${this.child.pid}) to start`,
-    )
-  }
-
+export class FaultPeer extends ChildPeer {
   /** Gives `order`; rejects when it is not done within `ms` or the process dies first. */
   do<O extends FaultOrder>(order: O, ms = ORDER_TIME): Promise<FaultAnswers[O['op']]> {
-    if (this.ended !== undefined) return Promise.reject(new Error(`peer ${this.index} (pid ${this.pid}) exited with ${this.ended}`))
-    const id = ++this.#lastId
-    const answer = new Promise<FaultAnswers[O['op']]>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
-    this.child.send({ id, order } satisfies FaultRequest, (error) => {
-      if (error) this.#pending.get(id)?.reject(error)
-    })
-    return within(answer, ms, `peer ${this.index} (pid ${this.pid}) to do ${JSON.stringify(order).slice(0, 100)}`)
+    return this.order({ ...order } satisfies FaultRequest['order'], ms)
   }
 
   signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
     if (this.ended === undefined) this.child.kill(signal)
-  }
-
-  async kill(): Promise<void> {
-    if (this.ended === undefined) {
-      this.child.kill('SIGCONT')
-      this.child.kill('SIGKILL')
-    }
-    await this.exited
   }
 }
 
