@@ -73,7 +73,12 @@ export class OwnerLink<R> {
     if (this.#port !== undefined || this.#connecting || this.#closed) return
     this.#connecting = true
     // The calls waiting for this link hold the thread open until it is made.
-    void holdingOpen(this.#connect()).finally(() => (this.#connecting = false))
+    void holdingOpen(this.#connect()).finally(() => {
+      this.#connecting = false
+      // A port whose instance was found gone as it was linked is let go of while this
+      // connection is still under way, when connect() does nothing: make the link again.
+      if (this.#port === undefined && this.open.size > 0) this.connect()
+    })
   }
 
   async #connect(): Promise<void> {
@@ -97,7 +102,6 @@ export class OwnerLink<R> {
   #linked(port: MessagePort, generation: number): void {
     if (this.#closed) return port.close()
     this.#port = port
-    void this.#watch(port, generation)
     port.on('message', (message: OwnerMessage) => {
       if (message.type !== 'pong') return this.#events.receive(message)
       this.#pings.get(message.id)?.()
@@ -107,6 +111,7 @@ export class OwnerLink<R> {
     if (this.open.size === 0) port.unref()
     this.sayHello()
     this.#events.linked()
+    void this.#watch(port, generation)
   }
 
   /** Tells the owner what it must know of this thread (again, when it changed). */
