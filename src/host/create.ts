@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostedCache, type Cache, type CacheHandle, type Host } from '../caller/cache.js'
 import { Agent } from '../peer/agent.js'
+import { assertPortHandoff } from '../shared/handoff.js'
 import { holdingOpen } from '../shared/hold.js'
 import { EpochWriter, INITIAL_CLOCK } from '../shared/memory/epoch.js'
 import { Memory } from '../shared/memory/layout.js'
@@ -19,6 +20,7 @@ import { Supervisor } from './supervisor.js'
  */
 export async function createCache(options: CacheOptions): Promise<Cache> {
   const settings = settingsOf(options)
+  assertPortHandoff()
   const version = serializeVersion(settings.version, 'options.version')
   const { bus } = settings
   const id = randomUUID()

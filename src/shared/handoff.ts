@@ -11,11 +11,13 @@
 // postMessage gets, and its 'close' event tells the owner when the caller's thread dies —
 // which is how a dead computer is noticed at once rather than after a timeout.
 //
-// Node 22 offers worker_threads.postMessageToThread for this; on 20 we reach the channel's
-// port through its internal handle. If a Node version hides it, attaching fails loudly here.
+// Node's public worker_threads.postMessageToThread goes through the main thread, which may be
+// busy (docs/decisions.md); we reach the channel's port through its internal handle instead. If
+// a Node version hides it, createCache fails at once (assertPortHandoff).
 
 import { BroadcastChannel, MessageChannel, type MessagePort } from 'node:worker_threads'
 import { randomUUID } from 'node:crypto'
+import { CacheError } from './errors.js'
 import type { ConnectMessage, WelcomeMessage } from './protocol.js'
 
 interface RawPort {
@@ -29,6 +31,22 @@ function rawPort(channel: BroadcastChannel): RawPort {
     throw new Error(`coop-cache cannot hand a port to this thread on Node ${process.version}: BroadcastChannel has no port handle here`)
   }
   return port
+}
+
+/**
+ * Throws unless this Node lets an owner hand a port over a BroadcastChannel: checked when a cache
+ * is created, so that a Node version which hides the handle fails there, with a reason, rather
+ * than leaving every caller waiting for a link that cannot be made.
+ */
+export function assertPortHandoff(): void {
+  const probe = new BroadcastChannel(`coop-cache/probe/${randomUUID()}`)
+  try {
+    rawPort(probe)
+  } catch (cause) {
+    throw new CacheError('ERR_COOP_CACHE_UNSUPPORTED_NODE', `${(cause as Error).message}; coop-cache supports Node 20, 22 and 24`, { cause })
+  } finally {
+    probe.close()
+  }
 }
 
 /** The name of owner `index`'s connect channel, for the cache `id`. */
