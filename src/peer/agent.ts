@@ -25,7 +25,7 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, OwnerToAgent, RequesterMessage } from '../shared/protocol.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, OwnerToAgent, PongMessage, RequesterMessage } from '../shared/protocol.js'
 import { ownerOf } from '../shared/key.js'
 import { peerOf } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
@@ -92,6 +92,9 @@ export class Agent implements AgentIO, OwnerEvents {
   #holdUntil = 0
   /** While handing over: a peer has taken what it was given. */
   #taken: ((peer: string) => void) | undefined
+  /** Pings to owner threads awaiting their pong: by id, the owner's index and what to call. */
+  readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
+  #pingId = 0
   #closed = false
   #warnedThrow = false
 
@@ -116,7 +119,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const previous = this.#owners[index]
     if (previous !== undefined) this.ended(index, previous.incarnation, false)
     this.#owners[index] = { port, incarnation }
-    port.on('message', (message: OwnerAnswer | OwnerToAgent) => this.#fromOwner(index, incarnation, message))
+    port.on('message', (message: OwnerAnswer | OwnerToAgent | PongMessage) => this.#fromOwner(index, incarnation, message))
     port.on('close', () => this.ended(index, incarnation, false))
     port.unref()
     this.#post(index, this.#view())
@@ -127,13 +130,22 @@ export class Agent implements AgentIO, OwnerEvents {
     const current = this.#owners[index]
     if (current?.incarnation === incarnation) this.#owners[index] = undefined
     else if (!gaveUp) return
+    for (const [id, pong] of this.#pongs) {
+      if (pong.index !== index) continue
+      this.#pongs.delete(id)
+      pong.done()
+    }
     this.#asks.ownerEnded(index, incarnation)
     this.#relays.ownerEnded(index, gaveUp)
   }
 
-  #fromOwner(index: number, incarnation: string, message: OwnerAnswer | OwnerToAgent): void {
+  #fromOwner(index: number, incarnation: string, message: OwnerAnswer | OwnerToAgent | PongMessage): void {
     if (this.#owners[index]?.incarnation !== incarnation) return
     switch (message.type) {
+      case 'pong':
+        this.#pongs.get(message.id)?.done()
+        this.#pongs.delete(message.id)
+        return
       case 'up-get':
       case 'up-put':
       case 'up-fail':
@@ -194,6 +206,21 @@ export class Agent implements AgentIO, OwnerEvents {
       for (const peer of waiting) this.send(peer, { t: 'gave' })
     })
     this.#taken = undefined
+  }
+
+  /** Resolves once every owner thread has handled what this agent posted to it so far (or has ended). */
+  #flushOwners(): Promise<unknown> {
+    return Promise.all(
+      this.#owners.map((owner, index) =>
+        owner === undefined
+          ? undefined
+          : new Promise<void>((done) => {
+              const id = ++this.#pingId
+              this.#pongs.set(id, { index, done })
+              this.#post(index, { type: 'ping', id })
+            }),
+      ),
+    )
   }
 
   /** Says goodbye, so the peers take this process's keys at once, and leaves the bus. */
@@ -293,7 +320,9 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'ack':
         return this.#tookBy(from, message.s)
       case 'gave':
-        return this.send(from, { t: 'taken' })
+        // Taken means stored: the gives went to the owner threads before this, on the ports a
+        // ping now follows them on. Until then a call here could miss a key just handed over.
+        return void this.#flushOwners().then(() => this.send(from, { t: 'taken' }))
       case 'taken':
         return this.#taken?.(from)
     }
