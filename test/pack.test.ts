@@ -5,7 +5,7 @@
 // Redis clients and uses them against the real brokers.
 import test, { type ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -149,7 +149,9 @@ console.log(JSON.stringify(missing))
 async function commonJs(t: ExecutionContext): Promise<void> {
   t.timeout(4 * MINUTE)
   const dir = join((await packed(), scratch as string), 'cjs')
-  await project(dir, 'commonjs', ['@nats-io/transport-node', 'ioredis'])
+  // The clients at the ranges this project develops against (npm ci has them in its cache).
+  const { devDependencies } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+  await project(dir, 'commonjs', ['@nats-io/transport-node', 'ioredis'].map((name) => `${name}@${devDependencies[name]}`))
   await writeFile(
     join(dir, 'main.cts'),
     `import { createCache, cached, reset } from 'coop-cache'
