@@ -62,8 +62,9 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     close: () =>
       (closing ??= (async () => {
         stopServing()
-        // Leaving without a fault: the entries go to the processes that own their keys next.
-        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch()).then((entries) => agent.handOver(entries)))
+        // Leaving without a fault: the entries go to the processes that own their keys next,
+        // with the values still on their way here (flights open), waited for a little.
+        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2).then((entries) => agent.handOver(entries)))
         shared.epochs.close()
         await holdingOpen(Promise.all([agent?.close(), supervisor.close()]))
       })()),

@@ -95,11 +95,11 @@ export class Supervisor {
     })
   }
 
-  /** Every entry of `epoch` the running owners hold (the control plane: comlink, not the hot path). */
-  async entries(epoch: number): Promise<HandedEntry[]> {
+  /** Every entry of `epoch` the running owners hold, once their open flights end or `ms` passed (the control plane: comlink, not the hot path). */
+  async entries(epoch: number, ms: number): Promise<HandedEntry[]> {
     const running = this.#owners.filter((owner) => !owner.exited)
     // An owner that dies meanwhile has nothing to give: its entries died with it.
-    const ofEach = running.map((owner) => Promise.race([owner.control.entries(epoch), owner.gone.then((): HandedEntry[] => [])]))
+    const ofEach = running.map((owner) => Promise.race([owner.control.entries(epoch, ms), owner.gone.then((): HandedEntry[] => [])]))
     return (await Promise.all(ofEach)).flat()
   }
 

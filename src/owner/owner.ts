@@ -73,7 +73,9 @@ export class Owner {
   }
 
   /** Every entry of `epoch` (none if the owner has moved on), for a process that leaves the cluster. */
-  entries(epoch: number): HandedEntry[] {
+  async entries(epoch: number, ms: number): Promise<HandedEntry[]> {
+    const until = Date.now() + ms
+    while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
     this.#sync()
     return epoch === this.#epoch ? [...this.#store.handed()] : []
   }

@@ -13,7 +13,7 @@ const stopListening = listenForCallers(data.id, data.index, (port) => owner.atta
 
 const control: OwnerControl = {
   incarnation: () => data.incarnation,
-  entries: (epoch) => owner.entries(epoch),
+  entries: (epoch, ms) => owner.entries(epoch, ms),
   close() {
     stopListening()
     owner.close()

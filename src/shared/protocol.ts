@@ -303,8 +303,12 @@ export interface OwnerControl {
   incarnation(): string
   /** Ends every pending request with CacheClosedError and stops accepting links. */
   close(): void
-  /** Every entry this owner holds, of `epoch`, as bytes: a process leaving the cluster hands them over. */
-  entries(epoch: number): HandedEntry[]
+  /**
+   * Every entry this owner holds, of `epoch`, as bytes: a process leaving the cluster hands them
+   * over. Taken once the flights still open have ended, or after `ms`: a value on its way here
+   * from the process that computed it is handed over too.
+   */
+  entries(epoch: number, ms: number): Promise<HandedEntry[]>
 }
 
 /** A stored entry, on its way to the process that owns its key once this one has left. */
