@@ -158,7 +158,7 @@ class ProcessPeer extends BasePeer {
   }
 
   do<O extends Order>(order: O, ms = ORDER_TIME, issued?: () => void): Promise<Answers[O['op']]> {
-    return this.#process.order({ ...order } satisfies Request['order'], ms, issued)
+    return this.#process.order(order satisfies Request['order'], ms, issued)
   }
 
   kill(): Promise<void> {

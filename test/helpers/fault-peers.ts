@@ -44,7 +44,7 @@ export interface FaultPeersOptions {
 export class FaultPeer extends ChildPeer {
   /** Gives `order`; rejects when it is not done within `ms` or the process dies first. */
   do<O extends FaultOrder>(order: O, ms = ORDER_TIME): Promise<FaultAnswers[O['op']]> {
-    return this.order({ ...order } satisfies FaultRequest['order'], ms)
+    return this.order(order satisfies FaultRequest['order'], ms)
   }
 
   signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
