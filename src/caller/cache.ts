@@ -1,13 +1,14 @@
 import { deserialize } from 'node:v8'
-import { CacheClosedError } from '../shared/errors.js'
+import { CacheClosedError, CacheNotReadyError } from '../shared/errors.js'
 import { holdingOpen } from '../shared/hold.js'
-import type { Key } from '../shared/key.js'
+import { encodeKey, showKey, type Key } from '../shared/key.js'
+import type { KeyChange } from '../shared/protocol.js'
 import { Memory } from '../shared/memory/layout.js'
 import { Shared } from '../shared/memory/shared.js'
-import { askReset } from '../shared/reset-channel.js'
+import { askChange, askReset } from '../shared/host-channel.js'
 import { statsOf, type CacheStats } from '../shared/stats.js'
-import { serializeVersion } from '../shared/values.js'
-import { Client, type Compute } from './client.js'
+import { serializeValue, serializeVersion } from '../shared/values.js'
+import { Client, msOption, type CallOptions, type Compute } from './client.js'
 
 export type { CacheStats } from '../shared/stats.js'
 
@@ -23,6 +24,8 @@ export interface CacheHandle {
   readonly nearLimit: number
   readonly computeTimeout: number
   readonly memoryLimit: number
+  readonly ttl: number
+  readonly grace: number
 }
 
 /** A cache: made by `createCache()` in one thread, or `attach()`ed to in any other. */
@@ -43,6 +46,12 @@ export interface Cache {
    */
   stats(options?: { readonly local?: boolean }): Promise<CacheStats>
   /**
+   * Resolves once this process sees at least `peers` live members of its cluster, itself
+   * included (at once without a bus, for `peers` 1); rejects with CacheNotReadyError after
+   * `timeout` ms. For a process under `node:cluster` that should not start serving alone.
+   */
+  ready(options?: { readonly peers?: number; readonly timeout?: number }): Promise<void>
+  /**
    * In the thread that created the cache: ends the cache for every thread; pending calls reject
    * with CacheClosedError and the owners' threads stop. In a thread that attached: ends this
    * thread's use only (its pending calls reject); the cache goes on for the others.
@@ -54,6 +63,8 @@ export interface Cache {
 export interface Host {
   /** Resets to `version` (serialized); resolves when the reset has taken effect everywhere it must. */
   reset(version: Uint8Array): Promise<void>
+  /** Carries out a change of keys in this process and, with a bus, in every live peer. */
+  change(change: KeyChange): Promise<void>
   /** Ends the cache for every thread. */
   close(): Promise<void>
 }
@@ -96,6 +107,22 @@ class CoopCache implements Cache {
     return statsOf(this.#client.shared, this.handle.memoryLimit, this.version, options?.local === true)
   }
 
+  async ready(options?: { readonly peers?: number; readonly timeout?: number }): Promise<void> {
+    const where = 'cache.ready(options)'
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError(`${where}: options must be an object such as { peers: 3, timeout: 10000 }`)
+    const peers = options?.peers ?? 1
+    if (!Number.isSafeInteger(peers) || peers < 1) throw new TypeError(`${where}: options.peers must be a positive integer (members, this process included), got ${String(peers)}`)
+    const timeout = options?.timeout === undefined ? 10_000 : msOption(options.timeout, `${where}: options.timeout`)
+    const { liveness, memory } = this.#client.shared
+    const seen = () => (memory.clustered ? liveness.peers() + 1 : 1)
+    const until = Date.now() + timeout
+    while (seen() < peers) {
+      if (this.#client.closed) throw new CacheClosedError()
+      if (Date.now() >= until) throw new CacheNotReadyError(this.name, peers, seen(), timeout)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
   async close(): Promise<void> {
     opened.delete(this.handle.id)
     if (this.#host === undefined) return this.#client.close()
@@ -109,9 +136,13 @@ const opened = new Map<string, CoopCache>()
 
 /** The cache for `handle` in the thread that created it, with its host. */
 export function hostedCache(handle: CacheHandle, shared: Shared, host: Host): Cache {
-  const cache = new CoopCache(handle, new Client(shared, handle.id, handle.nearLimit, handle.computeTimeout), host)
+  const cache = new CoopCache(handle, clientOfHandle(handle, shared), host)
   opened.set(handle.id, cache)
   return cache
+}
+
+function clientOfHandle(handle: CacheHandle, shared: Shared): Client {
+  return new Client(shared, handle.id, handle.nearLimit, handle.computeTimeout, { ttl: handle.ttl, grace: handle.grace })
 }
 
 /**
@@ -131,14 +162,14 @@ export function attach(handle: CacheHandle): Cache {
     throw new TypeError(`${misuse}: its shared memory is not a cache's`, { cause })
   }
   if (memory.cacheId !== handle.id) throw new TypeError(`${misuse}: its id ${JSON.stringify(handle.id)} is not the id of the cache its shared memory belongs to`)
-  for (const field of ['nearLimit', 'computeTimeout', 'memoryLimit'] as const) {
+  for (const field of ['nearLimit', 'computeTimeout', 'memoryLimit', 'ttl', 'grace'] as const) {
     if (!Number.isSafeInteger(handle[field]) || handle[field] < 0) throw new TypeError(`${misuse}: its ${field} is not a count`)
   }
   // Checked first: a handle changed on its way must not pass for the cache it names.
   const open = opened.get(handle.id)
   if (open !== undefined) return open
   const shared = Shared.of(handle.shared)
-  const cache = new CoopCache(handle, new Client(shared, handle.id, handle.nearLimit, handle.computeTimeout))
+  const cache = new CoopCache(handle, clientOfHandle(handle, shared))
   opened.set(handle.id, cache)
   return cache
 }
@@ -154,10 +185,76 @@ export function attach(handle: CacheHandle): Cache {
  * CachePartitionedError when the process is cut off and the cache has `partition: 'reject'`;
  * with `fn`'s own error when the computation this call waited for threw.
  */
-export function cached<V>(cache: Cache, key: Key, fn: Compute<V>): Promise<V> {
+export function cached<V>(cache: Cache, key: Key, fn: Compute<V>, options?: CallOptions): Promise<V> {
   const client = clientOf(cache)
   if (client === undefined) return Promise.reject(new TypeError('cached(cache, key, fn): cache must be a cache from createCache() or attach()'))
-  return client.get(key, fn)
+  return client.get(key, fn, options)
+}
+
+/** The client of a live cache, or the TypeError / CacheClosedError that says why not. */
+function liveClient(cache: Cache, call: string): Client {
+  const client = clientOf(cache)
+  if (client === undefined) throw new TypeError(`${call}: cache must be a cache from createCache() or attach()`)
+  if (client.closed) throw new CacheClosedError()
+  return client
+}
+
+/**
+ * The value stored for `key` in this process, if it has one that has not expired; otherwise
+ * undefined. Never computes, never waits for a computation, and sends no bus message: with a
+ * bus, a value stored only in another process is not seen (a hit there would cost a round trip).
+ */
+export async function peek<V = unknown>(cache: Cache, key: Key): Promise<V | undefined> {
+  const found = await liveClient(cache, 'peek(cache, key)').look(key)
+  return found?.value as V | undefined
+}
+
+/** Whether this process holds a value for `key` that has not expired (see `peek`). */
+export async function has(cache: Cache, key: Key): Promise<boolean> {
+  return (await liveClient(cache, 'has(cache, key)').look(key)) !== undefined
+}
+
+/**
+ * Drops `key`'s value in every thread and, with a bus, every live peer; a computation of the key
+ * under way is fenced as a reset fences them all (its value is neither stored nor handed out; its
+ * waiters are served by a new computation). With `{ prefix: true }` and an array key, drops
+ * every key that starts with it: `['user', 42]` drops `['user', 42, 'profile']`. Resolves once
+ * every live peer has dropped it; rejects with ChangeNotConfirmedError if a live peer does not
+ * confirm in time (peerTimeout + heartbeat).
+ */
+export async function invalidate(cache: Cache, key: Key, options?: { readonly prefix?: boolean }): Promise<void> {
+  const where = 'invalidate(cache, key, options)'
+  const client = liveClient(cache, where)
+  const encoded = encodeKey(key)
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError(`${where}: options must be an object such as { prefix: true }`)
+  const prefix = options?.prefix ?? false
+  if (typeof prefix !== 'boolean') throw new TypeError(`${where}: options.prefix must be a boolean, got ${typeof prefix}`)
+  if (prefix && !Array.isArray(key)) throw new TypeError(`${where}: with { prefix: true }, key must be an array (the start of the keys to drop), got ${showKey(encoded)}`)
+  await change(cache, client, { type: 'invalidate', key: encoded, prefix })
+}
+
+/**
+ * Stores `value` for `key` under the current version, in every thread and, with a bus, every
+ * live peer, as if it had been computed: for warming, and write-through. A computation of the
+ * key under way is fenced: its waiters get this value. `ttl` and `grace` default to the cache's.
+ * Rejects with ValueNotCloneableError for a value that cannot be shared as it is.
+ */
+export async function set(cache: Cache, key: Key, value: unknown, options?: { readonly ttl?: number; readonly grace?: number }): Promise<void> {
+  const where = 'set(cache, key, value, options)'
+  const client = liveClient(cache, where)
+  const encoded = encodeKey(key)
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError(`${where}: options must be an object such as { ttl: 60000 }`)
+  const ttl = options?.ttl === undefined ? cache.handle.ttl : msOption(options.ttl, `${where}: options.ttl`)
+  const grace = options?.grace === undefined ? cache.handle.grace : msOption(options.grace, `${where}: options.grace`)
+  const { bytes, buffers } = serializeValue(value, encoded)
+  if (bytes.byteLength > cache.handle.memoryLimit) throw new RangeError(`${where}: the value is ${bytes.byteLength} bytes serialized, more than the cache's memoryLimit (${cache.handle.memoryLimit})`)
+  await change(cache, client, { type: 'set', key: encoded, value: bytes, buffers, life: { ttl, grace } })
+}
+
+/** A change of keys, carried out by the thread that created the cache (asked, from another thread). */
+async function change(cache: Cache, client: Client, change: KeyChange): Promise<void> {
+  const host = hostOf(cache)
+  await holdingOpen(host !== undefined ? host.change(change) : askChange(cache.handle.id, change, () => client.closed))
 }
 
 /**

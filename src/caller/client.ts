@@ -1,11 +1,12 @@
-import { deserialize, serialize } from 'node:v8'
-import type { AnswerMessage, HelloMessage } from '../shared/protocol.js'
+import { deserialize } from 'node:v8'
+import type { AnswerMessage, HelloMessage, Lifetime } from '../shared/protocol.js'
 import {
   CacheClosedError,
   CacheResetError,
+  CallAbortedError,
+  CallTimeoutError,
   ComputeTimeoutError,
   OwnerUnavailableError,
-  ValueNotCloneableError,
   cloneableError,
   fromWire,
   toWire,
@@ -13,24 +14,78 @@ import {
 import { encodeKey, ownerOf, showKey } from '../shared/key.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
-import { shapeOf } from '../shared/values.js'
+import { serializeValue } from '../shared/values.js'
 import { Near } from './near.js'
 import { OwnerLink } from './owner-link.js'
 
-/** What `fn` is given: `signal` aborts when a reset makes the computation stale. */
+/** What `fn` is given. */
 export interface ComputeContext {
+  /** Aborts when the computation no longer counts: a reset, or an invalidation or `set` of its key. */
   readonly signal: AbortSignal
   /** The version of the epoch this computation belongs to. */
   readonly version: unknown
+  /**
+   * Every caller waiting for this computation gets the value `fn` returns, but it is not
+   * stored: the next call computes again (CoopCache's `{:nocache, value}`). For a result that
+   * should not be kept, such as a fallback served while a source is down.
+   */
+  noStore(): void
 }
 
 export type Compute<V> = (context: ComputeContext) => V | PromiseLike<V>
+
+/**
+ * How a call's value came (`status.outcome`):
+ * - `near`: a copy this thread kept, without a message;
+ * - `hit`: stored in this process;
+ * - `coalesced`: computed by another caller, while this one waited;
+ * - `computed`: this call's `fn` computed it;
+ * - `remote`: from another process (stored there, or computed there);
+ * - `stale`: expired, served within its `grace` while one caller refreshes it.
+ */
+export type Outcome = 'hit' | 'near' | 'coalesced' | 'computed' | 'remote' | 'stale'
+
+/** An object a call fills in, as lru-cache's `fetch` does: pass `{}` and read it once the call has settled. */
+export interface CallStatus {
+  outcome?: Outcome
+}
+
+/** What a call may say for itself, the fourth argument of `cached()`. */
+export interface CallOptions {
+  /** Stops this call's wait (it rejects with CallAbortedError); the computation goes on for every other caller. */
+  readonly signal?: AbortSignal
+  /**
+   * Milliseconds this call waits at most before it rejects with CallTimeoutError; the
+   * computation goes on for every other caller. 0 means no limit.
+   * @default 0
+   */
+  readonly timeout?: number
+  /**
+   * Milliseconds a value this call computes lives; 0 means until the next reset.
+   * @default the cache's `ttl`
+   */
+  readonly ttl?: number
+  /**
+   * Milliseconds after expiry during which the old value is served at once while one caller
+   * recomputes it (and keeps being served if that fails).
+   * @default the cache's `grace`
+   */
+  readonly grace?: number
+  /** Filled in with how the value came. */
+  readonly status?: CallStatus
+}
 
 interface Joiner {
   readonly fn: Compute<unknown>
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
+  readonly status: CallStatus | undefined
+  readonly life: Lifetime
+  /** removes what watches the call's signal and timeout */
+  unwatch: (() => void) | undefined
 }
+
+const NOTHING = (): void => {}
 
 /**
  * This thread's calls for one key, sent to the owner as one request: calls for a key that this
@@ -41,11 +96,16 @@ interface Group {
   readonly key: string
   readonly link: OwnerLink<Group>
   readonly joiners: Joiner[]
+  /** a call's request; a background refresh of a stale value; a peek (GetMessage.look) */
+  readonly kind: 'call' | 'refresh' | 'look'
   id: number
   /** asking: waiting for the owner's answer; computing: running a joiner's fn under `token` */
   state: 'asking' | 'computing'
   token: number
   controller: AbortController | undefined
+  /** the joiner whose fn runs, and how long its value lives */
+  computer: Joiner | undefined
+  noStore: boolean
 }
 
 /**
@@ -57,12 +117,16 @@ export class Client {
   readonly #near: Near
   readonly #links: OwnerLink<Group>[]
   readonly #groups = new Map<string, Group>()
+  /** keys this thread refreshes in the background */
+  readonly #refreshing = new Set<string>()
   readonly #computeTimeout: number
+  readonly #life: Lifetime
   #closed = false
 
-  constructor(shared: Shared, id: string, nearLimit: number, computeTimeout: number) {
+  constructor(shared: Shared, id: string, nearLimit: number, computeTimeout: number, life: Lifetime) {
     this.shared = shared
     this.#computeTimeout = computeTimeout
+    this.#life = life
     this.#near = new Near(shared, nearLimit)
     const hello = (): HelloMessage | undefined => {
       const { slot, token } = this.#near.slot
@@ -96,11 +160,79 @@ export class Client {
     return this.#closed || this.shared.epochs.closed()
   }
 
-  get<V>(rawKey: unknown, fn: Compute<V>): Promise<V> {
+  get<V>(rawKey: unknown, fn: Compute<V>, options?: CallOptions): Promise<V> {
     if (this.closed) return Promise.reject(new CacheClosedError())
     if (typeof fn !== 'function') {
       return Promise.reject(new TypeError(`cached(cache, key, fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`))
     }
+    let key: string
+    let call: Call
+    try {
+      key = encodeKey(rawKey)
+      call = options === undefined ? NO_OPTIONS : callOf(options, this.#life)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const copy = this.#near.get(key)
+    if (copy !== undefined) {
+      if (call.status !== undefined) call.status.outcome = 'near'
+      return copy.promise as Promise<V>
+    }
+    if (call.signal?.aborted) return Promise.reject(new CallAbortedError(showKey(key), call.signal.reason))
+    return new Promise<V>((resolve, reject) => {
+      const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject, status: call.status, life: call === NO_OPTIONS ? this.#life : call.life, unwatch: undefined }
+      const group = this.#groups.get(key) ?? this.#start(key, 'call')
+      group.joiners.push(joiner)
+      if (call.signal !== undefined || call.timeout > 0) this.#watch(group, joiner, call)
+      if (group.joiners.length === 1 && group.id === 0) this.#ask(group)
+    })
+  }
+
+  /** A new request for `key`, not yet sent; a call's is the one other calls of this thread join. */
+  #start(key: string, kind: Group['kind']): Group {
+    const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
+    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, computer: undefined, noStore: false }
+    if (kind === 'call') this.#groups.set(key, group)
+    else if (kind === 'refresh') this.#refreshing.add(key)
+    return group
+  }
+
+  /** The call stops waiting when its signal aborts or its timeout passes; nobody else does. */
+  #watch(group: Group, joiner: Joiner, call: Call): void {
+    const { signal, timeout } = call
+    const leave = (error: Error) => this.#leaveCall(group, joiner, error)
+    const onAbort = () => leave(new CallAbortedError(showKey(group.key), signal?.reason))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const timer = timeout > 0 ? setTimeout(() => leave(new CallTimeoutError(showKey(group.key), timeout)), timeout) : undefined
+    joiner.unwatch = () => {
+      signal?.removeEventListener('abort', onAbort)
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * One call stops waiting. Its group goes on for the others; a group left with no call drops its
+   * request (the owner hands a computation it was given to another waiter), unless it is
+   * computing: the computation goes on, for the callers of other threads and processes that
+   * wait for it, and its value is stored.
+   */
+  #leaveCall(group: Group, joiner: Joiner, error: Error): void {
+    const at = group.joiners.indexOf(joiner)
+    if (at < 0) return
+    group.joiners.splice(at, 1)
+    joiner.unwatch?.()
+    joiner.reject(error)
+    if (group.joiners.length > 0 || group.state === 'computing') return
+    group.link.post({ type: 'drop', id: group.id, key: group.key })
+    this.#forget(group)
+  }
+
+  /**
+   * The stored value of `key` that this process holds and has not expired, as `{ value }`, or
+   * undefined: never computes, never waits for a computation (`peek()`).
+   */
+  look(rawKey: unknown): Promise<{ readonly value: unknown } | undefined> {
+    if (this.closed) return Promise.reject(new CacheClosedError())
     let key: string
     try {
       key = encodeKey(rawKey)
@@ -108,19 +240,20 @@ export class Client {
       return Promise.reject(error)
     }
     const copy = this.#near.get(key)
-    if (copy !== undefined) return copy.promise as Promise<V>
-    return new Promise<V>((resolve, reject) => {
-      const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject }
-      const group = this.#groups.get(key)
-      if (group !== undefined) {
-        group.joiners.push(joiner)
-        return
-      }
-      const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
-      const fresh: Group = { key, link, joiners: [joiner], id: 0, state: 'asking', token: 0, controller: undefined }
-      this.#groups.set(key, fresh)
-      this.#ask(fresh)
+    if (copy !== undefined) return copy.promise.then((value) => ({ value }))
+    return new Promise((resolve, reject) => {
+      const group = this.#start(key, 'look')
+      group.joiners.push({ fn: NOTHING, resolve: resolve as (value: unknown) => void, reject, status: undefined, life: this.#life, unwatch: undefined })
+      this.#ask(group)
     })
+  }
+
+  /** Recomputes a stale value in the background, with the fn of the call that was served it. */
+  #refresh(key: string, joiner: Joiner): void {
+    if (this.#refreshing.has(key) || this.closed) return
+    const group = this.#start(key, 'refresh')
+    group.joiners.push({ fn: joiner.fn, resolve: NOTHING, reject: NOTHING, status: undefined, life: joiner.life, unwatch: undefined })
+    this.#ask(group)
   }
 
   /** Sends the group's request (again) under a new id. */
@@ -133,7 +266,8 @@ export class Client {
     link.open.set(group.id, group)
     link.hold()
     if (!link.connected) return link.connect()
-    link.post({ type: 'get', id: group.id, key: group.key })
+    const { id, key, kind } = group
+    link.post(kind === 'call' ? { type: 'get', id, key } : kind === 'refresh' ? { type: 'get', id, key, refresh: true } : { type: 'get', id, key, look: true })
   }
 
   #receive(link: OwnerLink<Group>, message: AnswerMessage): void {
@@ -145,14 +279,25 @@ export class Client {
       return
     }
     // An answer about another key than its request's is never delivered.
-    if (message.key !== group.key || message.type === 'none') return this.shared.counters.add(Counter.Dropped, 1)
+    if (message.key !== group.key) return this.shared.counters.add(Counter.Dropped, 1)
     switch (message.type) {
+      case 'none':
+        if (group.kind !== 'look') return this.shared.counters.add(Counter.Dropped, 1)
+        return this.#finish(group, (joiner) => joiner.resolve(undefined))
       case 'value': {
-        // A value that left the owner before a reset and arrives after it is never delivered.
-        if (message.epoch !== this.shared.epochs.epoch()) return this.#ask(group)
+        // A value that left the owner before a reset, or an invalidation or set of its key, and
+        // arrives after it is never delivered.
+        if (message.epoch !== this.shared.epochs.epoch() || !this.shared.fences.holds(message.fence)) return this.#ask(group)
+        // The key was set while this thread computed it: the set value is the one delivered.
+        if (group.state === 'computing') group.controller?.abort(new CacheResetError(showKey(group.key)))
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
-        if (message.stored) this.#near.keep(group.key, value, message.size, message.epoch)
-        return this.#finish(group, (joiner) => joiner.resolve(value), message.hit)
+        if (message.stored && !message.stale) this.#near.keep(group.key, value, message.size, message.epoch, message.expires, message.fence)
+        const outcome: Outcome = message.stale ? 'stale' : message.remote ? 'remote' : message.hit ? 'hit' : 'coalesced'
+        const first = group.joiners[0]
+        if (group.kind === 'look') return this.#finish(group, (joiner) => joiner.resolve({ value }))
+        this.#finish(group, (joiner) => settle(joiner, value, outcome), message.hit)
+        if (message.refresh && group.kind === 'call' && first !== undefined) this.#refresh(group.key, first)
+        return
       }
       case 'compute':
         // A stale assignment: the owner is about to abort it and place us again. Keep its token
@@ -176,13 +321,23 @@ export class Client {
   #compute(group: Group, token: number, epoch: number): void {
     const { epoch: versionEpoch, version } = this.shared.epochs.versionValue(deserialize)
     if (versionEpoch !== epoch) return
+    const leader = group.joiners[0]
+    // Every call left while the computation was on its way here: hand it back.
+    if (leader === undefined || group.kind === 'look') {
+      group.link.post({ type: 'drop', id: group.id, key: group.key })
+      return this.#forget(group)
+    }
     const controller = new AbortController()
     group.state = 'computing'
     group.token = token
     group.controller = controller
-    const leader = group.joiners[0] as Joiner
+    group.computer = leader
+    group.noStore = false
     this.shared.counters.add(Counter.Computes, 1)
-    new Promise((resolve) => resolve(leader.fn({ signal: controller.signal, version }))).then(
+    const noStore = () => {
+      if (this.#computing(group, token)) group.noStore = true
+    }
+    new Promise((resolve) => resolve(leader.fn({ signal: controller.signal, version, noStore }))).then(
       (value) => this.#offer(group, token, epoch, value),
       (error) => this.#failed(group, token, epoch, error),
     )
@@ -190,7 +345,7 @@ export class Client {
 
   /** Is `token` still this group's computation? A reset, a timeout or a lost link ends it. */
   #computing(group: Group, token: number): boolean {
-    return group.state === 'computing' && group.token === token && this.#groups.get(group.key) === group
+    return group.state === 'computing' && group.token === token && group.link.open.get(group.id) === group
   }
 
   // A computer's result is delivered only if the epoch has not moved: read it first, then tell
@@ -202,21 +357,22 @@ export class Client {
     let bytes: Buffer
     let buffers: boolean
     try {
-      buffers = shapeOf(value).buffers
-      bytes = serialize(value)
-    } catch (cause) {
-      return this.#failed(group, token, epoch, new ValueNotCloneableError(showKey(group.key), cause))
+      ;({ bytes, buffers } = serializeValue(value, group.key))
+    } catch (error) {
+      return this.#failed(group, token, epoch, error)
     }
     if (this.shared.epochs.epoch() !== epoch) return this.#again(group)
-    this.#finish(group, (joiner) => joiner.resolve(value))
+    const { computer, noStore } = group
+    this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
-    group.link.post({ type: 'put', id: group.id, key: group.key, token, epoch, value: bytes, buffers }, transfer)
+    const life = computer?.life ?? this.#life
+    group.link.post({ type: 'put', id: group.id, key: group.key, token, epoch, value: bytes, buffers, store: !noStore, life }, transfer)
   }
 
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
     if (!this.#computing(group, token)) return
     if (this.shared.epochs.epoch() !== epoch) return this.#again(group)
-    this.#finish(group, (joiner) => joiner.reject(error))
+    this.#finish(group, (joiner) => fail(joiner, error))
     group.link.post({ type: 'fail', id: group.id, key: group.key, token, epoch, error: toWire(cloneableError(error)) })
   }
 
@@ -242,10 +398,10 @@ export class Client {
       group.token = 0
       return
     }
-    const leader = group.joiners.shift() as Joiner
     const error = new ComputeTimeoutError(showKey(group.key), this.#computeTimeout)
     group.controller?.abort(error)
-    leader.reject(error)
+    const at = group.computer === undefined ? -1 : group.joiners.indexOf(group.computer)
+    if (at >= 0) fail(group.joiners.splice(at, 1)[0] as Joiner, error)
     // The owner is done with this request; the other calls of this thread ask again.
     if (group.joiners.length > 0) this.#ask(group)
     else this.#forget(group)
@@ -258,7 +414,7 @@ export class Client {
   #finish(group: Group, each: (joiner: Joiner) => void, hit = false): void {
     this.#forget(group)
     const joined = group.joiners.length - 1
-    if (joined > 0) this.shared.counters.add(hit ? Counter.LocalHits : Counter.LocalCoalesced, joined)
+    if (joined > 0 && group.kind === 'call') this.shared.counters.add(hit ? Counter.LocalHits : Counter.LocalCoalesced, joined)
     for (const joiner of group.joiners) each(joiner)
   }
 
@@ -266,13 +422,14 @@ export class Client {
     group.link.open.delete(group.id)
     group.link.release()
     if (this.#groups.get(group.key) === group) this.#groups.delete(group.key)
+    if (group.kind === 'refresh') this.#refreshing.delete(group.key)
   }
 
   #failLink(link: OwnerLink<Group>, errorFor: (key: string) => Error): void {
     for (const group of [...link.open.values()]) {
       const error = errorFor(group.key)
       group.controller?.abort(error)
-      this.#finish(group, (joiner) => joiner.reject(error))
+      this.#finish(group, (joiner) => fail(joiner, error))
     }
   }
 
@@ -296,4 +453,50 @@ export class Client {
       link.close()
     }
   }
+}
+
+/** A call's options, checked once. */
+interface Call {
+  readonly signal: AbortSignal | undefined
+  readonly timeout: number
+  readonly life: Lifetime
+  readonly status: CallStatus | undefined
+}
+
+const NO_OPTIONS: Call = { signal: undefined, timeout: 0, life: { ttl: 0, grace: 0 }, status: undefined }
+
+/** A duration option: a finite number of milliseconds, at least 0. */
+export function msOption(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${where} must be a number of milliseconds, at least 0; got ${typeof value === 'number' ? value : typeof value}`)
+  }
+  return Math.ceil(value)
+}
+
+function callOf(options: CallOptions, defaults: Lifetime): Call {
+  const where = 'cached(cache, key, fn, options)'
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${where}: options must be an object, got ${options === null ? 'null' : typeof options}`)
+  const { signal, timeout, ttl, grace, status } = options
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`${where}: options.signal must be an AbortSignal`)
+  if (status !== undefined && (typeof status !== 'object' || status === null)) throw new TypeError(`${where}: options.status must be an object the call fills in, such as {}`)
+  return {
+    signal,
+    timeout: timeout === undefined ? 0 : msOption(timeout, `${where}: options.timeout`),
+    life: {
+      ttl: ttl === undefined ? defaults.ttl : msOption(ttl, `${where}: options.ttl`),
+      grace: grace === undefined ? defaults.grace : msOption(grace, `${where}: options.grace`),
+    },
+    status,
+  }
+}
+
+function settle(joiner: Joiner, value: unknown, outcome: Outcome): void {
+  joiner.unwatch?.()
+  if (joiner.status !== undefined) joiner.status.outcome = outcome
+  joiner.resolve(value)
+}
+
+function fail(joiner: Joiner, error: unknown): void {
+  joiner.unwatch?.()
+  joiner.reject(error)
 }

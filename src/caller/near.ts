@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import type { Fence } from '../shared/memory/fences.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 
@@ -7,6 +8,10 @@ interface Copy {
   /** The value, already resolved: every hit returns this one promise, allocating nothing. */
   readonly promise: Promise<unknown>
   readonly size: number
+  /** when it expires (Date.now() ms), 0 for never */
+  readonly expires: number
+  /** the key's fence when the owner sent it: an invalidation or set of the key since moves it */
+  readonly fence: Fence
 }
 
 /**
@@ -15,7 +20,8 @@ interface Copy {
  * look after a reset finds a new epoch and drops every copy) and, with a bus, as long as this
  * process may serve (liveness.ts: the check is made here, at every hit, as the owners make it).
  * Bounded by nearLimit bytes (the serialized size), least recently used first out; not counted
- * in memoryLimit. The thread's near bytes are kept in a slot of shared memory of its own, which
+ * in memoryLimit. A copy is not served past its expiry, nor once its key's fence has moved (an
+ * invalidation or `set` of the key, fences.ts). The thread's near bytes are kept in a slot of shared memory of its own, which
  * the owners give back if the thread dies without closing (see counters.ts).
  */
 export class Near {
@@ -58,7 +64,12 @@ export class Near {
     if (epoch !== this.#epoch) return this.#follow(copies, epoch)
     if (this.#clustered && !this.#shared.liveness.serving()) return undefined
     const copy = copies.get(key)
-    if (copy !== undefined && this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
+    if (copy === undefined) return undefined
+    if ((copy.expires !== 0 && copy.expires <= Date.now()) || !this.#shared.fences.holds(copy.fence)) {
+      copies.delete(key)
+      return undefined
+    }
+    if (this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
     return copy
   }
 
@@ -77,7 +88,7 @@ export class Near {
   }
 
   /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
-  keep(key: string, value: unknown, size: number, epoch: number): void {
+  keep(key: string, value: unknown, size: number, epoch: number, expires: number, fence: Fence): void {
     const copies = this.#copies
     if (copies === undefined || epoch !== this.#shared.epochs.epoch()) return
     if (epoch !== this.#epoch) this.#follow(copies, epoch)
@@ -87,7 +98,7 @@ export class Near {
       if (this.#slot < 0) return
       this.onSlot?.()
     }
-    if (copies.set(key, { promise: Promise.resolve(value), size }).has(key)) this.#account(size)
+    if (copies.set(key, { promise: Promise.resolve(value), size, expires, fence }).has(key)) this.#account(size)
   }
 
   /** Called once the thread holds a near slot: the owners it is linked to must be told. */

@@ -6,7 +6,8 @@ import { holdingOpen } from '../shared/hold.js'
 import { EpochWriter, INITIAL_CLOCK } from '../shared/memory/epoch.js'
 import { Memory } from '../shared/memory/layout.js'
 import { Shared } from '../shared/memory/shared.js'
-import { serveResets } from '../shared/reset-channel.js'
+import { serveHost } from '../shared/host-channel.js'
+import type { KeyChange } from '../shared/protocol.js'
 import { serializeVersion } from '../shared/values.js'
 import { settingsOf, type CacheOptions } from './options.js'
 import { register } from './registry.js'
@@ -55,10 +56,22 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     }
   }
   const reset = async (bytes: Uint8Array) => resets.effective(resets.reset(bytes))
-  const stopServing = serveResets(id, reset)
+  // A change of keys is carried out in this process's owners (a prefix's fence moving once all
+  // are done), and with a bus in every live peer's, by the agent.
+  const here = async (change: KeyChange, epoch: number) => {
+    await supervisor.change(change, epoch)
+    if (change.type === 'invalidate' && change.prefix) shared.fences.movePrefixes()
+  }
+  const change = async (change: KeyChange) => {
+    const epoch = shared.epochs.epoch()
+    if (agent === undefined) return here(change, epoch)
+    return agent.change(change, () => here(change, epoch))
+  }
+  const stopServing = serveHost(id, { reset, change })
   let closing: Promise<void> | undefined
   const host: Host = {
     reset,
+    change,
     close: () =>
       (closing ??= (async () => {
         stopServing()
@@ -77,6 +90,8 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     nearLimit: settings.nearLimit,
     computeTimeout: settings.computeTimeout,
     memoryLimit: settings.memoryLimit,
+    ttl: settings.ttl,
+    grace: settings.grace,
   }
   const cache = hostedCache(handle, shared, host)
   register(cache, supervisor)

@@ -79,6 +79,20 @@ export interface CacheOptions {
    */
   readonly partition?: 'compute' | 'reject'
   /**
+   * Milliseconds a computed value lives, for values whose source has no version (a third-party
+   * API): an expired value is not served, and is computed again, once. 0 means until the next
+   * reset. A call may give its own (`cached(cache, key, fn, { ttl })`).
+   * @default 0
+   */
+  readonly ttl?: number
+  /**
+   * Milliseconds after a value expires during which callers get it at once while one caller in
+   * the cluster recomputes it in the background; if that computation fails, the old value is
+   * served until the grace ends. A reset or an invalidation is never softened by it.
+   * @default 0
+   */
+  readonly grace?: number
+  /**
    * With a bus: the key (or keys) every message on the bus is authenticated with, an HMAC-SHA256
    * over its bytes, its topic and its sender; a message without a valid one is dropped and
    * counted. Give every process the same keys. Several keys rotate: messages are signed with the
@@ -105,11 +119,13 @@ export interface Settings {
   readonly onReset: ((version: unknown) => void) | undefined
   readonly partition: 'compute' | 'reject'
   readonly secrets: readonly Uint8Array[]
+  readonly ttl: number
+  readonly grace: number
 }
 
 const MiB = 1024 * 1024
 const SECRET_MIN = 16
-const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset', 'partition', 'secret'])
+const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset', 'partition', 'secret', 'ttl', 'grace'])
 
 /** Checks the options once, at creation, with a message that names the option at fault. */
 export function settingsOf(options: CacheOptions): Settings {
@@ -138,7 +154,9 @@ export function settingsOf(options: CacheOptions): Settings {
   const { partition = 'compute' } = options
   if (partition !== 'compute' && partition !== 'reject') throw new TypeError(`options.partition must be 'compute' or 'reject', got ${String(partition)}`)
   const secrets = secretsOf(options.secret)
-  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets }
+  const ttl = count('ttl', options.ttl, 0, 0, 'ms, 0 for no expiry')
+  const grace = count('grace', options.grace, 0, 0, 'ms')
+  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets, ttl, grace }
 }
 
 function secretsOf(secret: CacheOptions['secret']): Uint8Array[] {

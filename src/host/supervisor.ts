@@ -4,7 +4,8 @@ import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
-import type { HandedEntry, OwnerControl, OwnerData } from '../shared/protocol.js'
+import { ownerOf } from '../shared/key.js'
+import type { HandedEntry, KeyChange, OwnerControl, OwnerData } from '../shared/protocol.js'
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
@@ -101,6 +102,16 @@ export class Supervisor {
     // An owner that dies meanwhile has nothing to give: its entries died with it.
     const ofEach = running.map((owner) => Promise.race([owner.control.entries(epoch, ms), owner.gone.then((): HandedEntry[] => [])]))
     return (await Promise.all(ofEach)).flat()
+  }
+
+  /**
+   * Carries out a change of keys in the owners it concerns (every owner, for a prefix); resolves
+   * when they have. An owner that dies meanwhile holds nothing more of the keys.
+   */
+  async change(change: KeyChange, epoch: number): Promise<void> {
+    const count = this.#shared.owners.count
+    const concerned = change.type === 'invalidate' && change.prefix ? this.#owners : [this.#owners[ownerOf(change.key, count)]]
+    await Promise.all(concerned.map((owner) => (owner === undefined || owner.exited ? undefined : Promise.race([owner.control.change(change, epoch), owner.gone]))))
   }
 
   /** Ends every owner: pending requests get CacheClosedError, then the threads stop. */

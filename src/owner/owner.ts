@@ -1,13 +1,26 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, HandedEntry, OwnerData, OwnerToAgent, RequesterMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, RequesterMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
-import { showKey } from '../shared/key.js'
+import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { peerOf } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
-import { Requester, type Request } from './requester.js'
-import { Store, entryOf } from './store.js'
+import { Requester, type Request, type ValueHow } from './requester.js'
+import { FOREVER, freshness } from '../shared/lifetime.js'
+import { Store, entryOf, type Entry } from './store.js'
+
+/** The longest a failed refresh of a stale value holds off the next. */
+const RETRY_MS = 1000
+
+/** How a flight's value came: what #deliver needs beyond its bytes. */
+interface Delivery {
+  readonly hit: boolean
+  readonly remote: boolean
+  readonly store: boolean
+  readonly life: Lifetime
+  readonly stale: boolean
+}
 
 /**
  * The actor that owns a range of keys: it holds their entries and their flights, and serves the
@@ -80,6 +93,14 @@ export class Owner {
     return epoch === this.#epoch ? [...this.#store.handed()] : []
   }
 
+  /** A change of keys made in this process (through the creating thread; the agent's come as messages). */
+  change(change: KeyChange, epoch: number): void {
+    if (this.#closed) return
+    this.#sync()
+    if (change.type === 'invalidate') this.#invalidate(change.key, change.prefix)
+    else this.#set(change.key, epoch, change.value, change.buffers, change.life)
+  }
+
   // Resets are noticed two ways: eagerly here, so memory is freed and stale computers are told
   // at once; and at every message, so no request is ever served from an older epoch.
   async #followEpoch(): Promise<void> {
@@ -118,9 +139,17 @@ export class Owner {
     switch (message.type) {
       case 'get':
         if (link.open.has(message.id)) return this.#count(Counter.Dropped)
-        return this.#place({ from: link, id: message.id, key: message.key, peek: message.peek === true, flight: undefined })
+        return this.#place({
+          from: link,
+          id: message.id,
+          key: message.key,
+          peek: message.peek === true,
+          look: message.look === true,
+          refresh: message.refresh === true,
+          flight: undefined,
+        })
       case 'put':
-        return this.#put(link, message.id, message.key, message.token, message.epoch, message.value, message.buffers)
+        return this.#put(link, message.id, message.key, message.token, message.epoch, message.value, message.buffers, message.store !== false, message.life ?? FOREVER)
       case 'fail':
         return this.#fail(link, message.id, message.key, message.token, message.epoch, message.error)
       case 'drop': {
@@ -137,6 +166,12 @@ export class Owner {
       case 'give':
         if (link === this.#agent) this.#take(message.key, message.epoch, message.value, message.buffers)
         return
+      case 'invalidate':
+        this.#invalidate(message.key, message.prefix)
+        return link.send({ type: 'pong', id: message.id })
+      case 'set':
+        this.#set(message.key, message.epoch, message.value, message.buffers, message.life)
+        return link.send({ type: 'pong', id: message.id })
     }
     if (link !== this.#agent) return
     if (message.type === 'view') return this.#view(message.members, message.joined)
@@ -151,7 +186,7 @@ export class Owner {
       case 'up-value':
         if (message.epoch !== this.#epoch) return this.#reroute(flight)
         if (message.hit) this.#countHitsOf(flight)
-        return this.#deliver(flight, message.value, message.buffers, message.hit)
+        return this.#deliver(flight, message.value, message.buffers, { hit: message.hit, remote: true, store: true, life: message.life, stale: message.stale })
       case 'up-compute': {
         if (message.epoch !== this.#epoch || flight.kind !== 'remote' || flight.upstream === undefined) return
         flight.upstream.token = message.token
@@ -160,9 +195,10 @@ export class Owner {
       }
       case 'up-abort': {
         // The upstream ran out of patience with our computer: that call ends with a timeout, as
-        // a local one would; the others ask again.
+        // a local one would; the others ask again. Fenced (the key was invalidated or set
+        // there): the computation no longer counts, and every request asks again.
         const { computer } = flight
-        if (computer !== undefined && message.token === flight.upstream?.token) this.#timedOut(flight, computer)
+        if (!message.fenced && computer !== undefined && message.token === flight.upstream?.token) this.#timedOut(flight, computer)
         return this.#reroute(flight)
       }
       case 'up-error':
@@ -182,7 +218,37 @@ export class Owner {
   /** A value handed over by a process that left: kept, unless the key has one, or a flight, here. */
   #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
-    this.#store.offer(key, entryOf(key, value, buffers))
+    this.#store.offer(key, entryOf(key, value, buffers, FOREVER, Date.now()))
+  }
+
+  /**
+   * Drops `key`'s value (or every value under the array key `key`) and fences their flights as
+   * a reset does: a computation under way no longer counts, and its requests are placed again,
+   * so that a new computation serves them. A single key's fence moves here, before anything is
+   * placed again, so that every value of it sent before is refused where it lands; a prefix's
+   * moves once every owner is done (host/changes.ts).
+   */
+  #invalidate(key: string, prefix: boolean): void {
+    const start = prefix ? prefixStart(key) : undefined
+    const under = (k: string) => k === key || (start !== undefined && k.startsWith(start))
+    this.#store.delete(key)
+    if (start !== undefined) for (const k of this.#store.keysUnder(start)) this.#store.delete(k)
+    else this.#shared.fences.moveKey(key)
+    for (const flight of this.#flights.all()) if (under(flight.key)) this.#reroute(flight)
+  }
+
+  /** Stores a value for `key` as if computed in `epoch`; its flights end with it (their computations no longer count). */
+  #set(key: string, epoch: number, value: Uint8Array, buffers: boolean, life: Lifetime): void {
+    this.#store.delete(key)
+    this.#shared.fences.moveKey(key)
+    if (epoch !== this.#epoch || !(value instanceof Uint8Array)) return
+    const entry = entryOf(key, value, buffers, life, Date.now())
+    const stored = this.#shared.liveness.serving() && this.#store.offer(key, entry)
+    for (const flight of this.#flights.all()) {
+      if (flight.key !== key) continue
+      this.#end(flight)
+      this.#answer(flight, entry, { stored, hit: false, remote: false, stale: false })
+    }
   }
 
   /** The open request `id` of `link`, if it is for `key`; a request for another key is dropped and counted. */
@@ -202,13 +268,29 @@ export class Owner {
   #place(request: Request): void {
     const { key, from } = request
     const serving = this.#shared.liveness.serving()
-    const counted = !from.relayed
+    const counted = !from.relayed && !request.refresh && !request.look
     from.open.set(request.id, request)
     const stored = serving ? this.#store.get(key) : undefined
     if (stored !== undefined) {
-      if (counted) this.#countRow(Row.Hits)
+      const now = stored.expires === 0 ? 0 : Date.now()
+      const state = freshness(stored, now)
+      // A stale value is served to calls only: a refresh, a peek() and a newcomer's fetch from
+      // the previous owner (peek) want one that has not expired.
+      if (state === 'fresh' || (state === 'stale' && !request.refresh && !request.look && !request.peek)) {
+        if (counted) this.#countRow(Row.Hits)
+        this.#close(request)
+        const stale = state === 'stale'
+        // Stale: served at once; the caller refreshes it in the background, unless a refresh is
+        // under way, or failed a moment ago. Another process's request is served the same, and
+        // that process refreshes it for its own callers.
+        const refresh = stale && !from.relayed && this.#flights.find(key, false) === undefined && now >= stored.retryAt
+        return this.#send(request, stored, { stored: true, hit: true, remote: false, stale, refresh })
+      }
+      if (state === 'gone') this.#store.delete(key)
+    }
+    if (request.look) {
       this.#close(request)
-      return from.sendValue(request, this.#epoch, stored, true, true)
+      return from.send({ type: 'none', id: request.id, key })
     }
     if (!serving && this.#data.partition === 'reject' && !request.peek) {
       this.#close(request)
@@ -227,13 +309,13 @@ export class Owner {
       return from.send({ type: 'none', id: request.id, key })
     }
     const owner = serving && !from.relayed ? this.#ownerOf(key) : undefined
-    if (owner !== undefined && owner !== this.#self && !this.#isSilent(owner)) return this.#startRemote(request, owner)
+    if (owner !== undefined && owner !== this.#self && !this.#isSilent(owner)) return this.#startRemote(request, owner, request.refresh)
     const flight = this.#flights.start('here', key, !serving || owner !== undefined && owner !== this.#self)
     request.flight = flight
     const previous = serving ? this.#previousOwner(key) : undefined
     if (previous !== undefined) {
       flight.waiters.push(request)
-      return this.#ask(flight, previous, true)
+      return this.#ask(flight, previous, true, false)
     }
     flight.computer = request
     this.#assign(flight)
@@ -263,16 +345,16 @@ export class Owner {
     return false
   }
 
-  #startRemote(request: Request, peer: string): void {
+  #startRemote(request: Request, peer: string, refresh: boolean): void {
     const flight = this.#flights.start('remote', request.key, false)
     request.flight = flight
     flight.waiters.push(request)
-    this.#ask(flight, peer, false)
+    this.#ask(flight, peer, false, refresh)
   }
 
-  #ask(flight: Flight, peer: string, peek: boolean): void {
+  #ask(flight: Flight, peer: string, peek: boolean, refresh: boolean): void {
     const { rid } = this.#flights.ask(flight, peer, peek)
-    this.#toAgent({ type: 'up-get', rid, key: flight.key, peer, epoch: this.#epoch, peek })
+    this.#toAgent({ type: 'up-get', rid, key: flight.key, peer, epoch: this.#epoch, peek, refresh })
   }
 
   /** Tells the flight's computer to compute, and watches the clock on it. */
@@ -322,12 +404,12 @@ export class Owner {
     }
   }
 
-  #put(link: Requester, id: number, key: string, token: number, epoch: number, value: Uint8Array, buffers: boolean): void {
+  #put(link: Requester, id: number, key: string, token: number, epoch: number, value: Uint8Array, buffers: boolean, store: boolean, life: Lifetime): void {
     const flight = this.#computing(link, id, key, token, epoch)
     if (flight === undefined || !(value instanceof Uint8Array)) return
     const { upstream } = flight
-    if (flight.kind === 'remote' && upstream !== undefined) this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value })
-    this.#deliver(flight, value, buffers === true, false)
+    if (flight.kind === 'remote' && upstream !== undefined) this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value, store, life })
+    this.#deliver(flight, value, buffers === true, { hit: false, remote: false, store, life, stale: false })
   }
 
   #fail(link: Requester, id: number, key: string, token: number, epoch: number, error: WireError): void {
@@ -350,18 +432,37 @@ export class Owner {
   }
 
   /** Ends the flight with a value of this epoch: every request still in it gets it; stored if it may be. */
-  #deliver(flight: Flight, value: Uint8Array, buffers: boolean, hit: boolean): void {
+  #deliver(flight: Flight, value: Uint8Array, buffers: boolean, how: Delivery): void {
     this.#end(flight)
-    const entry = entryOf(flight.key, value, buffers)
-    const stored = !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
+    const entry = entryOf(flight.key, value, buffers, how.life, Date.now(), how.stale)
+    const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
+    // A stale value from another process: this process's callers refresh it (see #place).
+    this.#answer(flight, entry, { stored, hit: how.hit, remote: how.remote, stale: how.stale })
+  }
+
+  /** Answers every request of an ended flight with `entry`. */
+  #answer(flight: Flight, entry: Entry, how: Omit<ValueHow, 'fence' | 'refresh'>): void {
     for (const request of requestsOf(flight)) {
       this.#close(request)
-      request.from.sendValue(request, this.#epoch, entry, stored, hit)
+      this.#send(request, entry, { ...how, refresh: how.stale })
     }
+  }
+
+  /** Sends `request` the value of `entry`, with the key's fence as it stands now. */
+  #send(request: Request, entry: Entry, how: Omit<ValueHow, 'fence'>): void {
+    const { fences } = this.#shared
+    request.from.sendValue(request, this.#epoch, entry, { ...how, fence: fences.read(fences.slotOf(request.key)) })
   }
 
   /** Ends the flight with an error: every request still in it gets it. */
   #refuse(flight: Flight, error: WireError, epoch: number): void {
+    // A failed refresh: the stale value goes on being served, and no other refresh is asked
+    // for a while, so that a failing source is not hammered by every hit.
+    const stale = this.#store.get(flight.key)
+    if (stale !== undefined && stale.expires !== 0) {
+      const now = Date.now()
+      if (freshness(stale, now) === 'stale') stale.retryAt = now + Math.min(RETRY_MS, stale.staleUntil - now)
+    }
     this.#end(flight)
     for (const request of requestsOf(flight)) {
       this.#close(request)

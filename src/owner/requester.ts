@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { AnswerMessage, PongMessage } from '../shared/protocol.js'
+import type { Fence } from '../shared/memory/fences.js'
 import type { Entry } from './store.js'
 import type { Flight } from './flights.js'
 
@@ -10,8 +11,22 @@ export interface Request {
   readonly key: string
   /** only a value stored or being computed: never computes (see GetMessage.peek) */
   readonly peek: boolean
+  /** only a stored value that has not expired, at once (see GetMessage.look) */
+  readonly look: boolean
+  /** a background refresh (see GetMessage.refresh) */
+  readonly refresh: boolean
   /** the flight it is in, while it waits or computes */
   flight: Flight | undefined
+}
+
+/** How a value is answered (see ValueMessage). */
+export interface ValueHow {
+  readonly stored: boolean
+  readonly hit: boolean
+  readonly remote: boolean
+  readonly stale: boolean
+  readonly refresh: boolean
+  readonly fence: Fence
 }
 
 /**
@@ -38,13 +53,14 @@ export class Requester {
   }
 
   /** Answers `request` with a value of `epoch`: as itself when the entry keeps it, else as bytes. */
-  sendValue(request: Request, epoch: number, entry: Entry, stored: boolean, hit: boolean): void {
+  sendValue(request: Request, epoch: number, entry: Entry, how: ValueHow): void {
     const { id, key } = request
-    const { size } = entry
+    const { size, expires, staleUntil } = entry
+    const { stored, hit, remote, stale, refresh, fence } = how
     this.send(
       entry.bytes === undefined
-        ? { type: 'value', id, key, epoch, value: entry.value, size, stored, hit }
-        : { type: 'value', id, key, epoch, bytes: entry.bytes, size, stored, hit },
+        ? { type: 'value', id, key, epoch, value: entry.value, size, stored, hit, remote, expires, staleUntil, stale, refresh, fence }
+        : { type: 'value', id, key, epoch, bytes: entry.bytes, size, stored, hit, remote, expires, staleUntil, stale, refresh, fence },
     )
   }
 }

@@ -1,6 +1,8 @@
 import { deserialize, serialize } from 'node:v8'
 import { LRUCache } from 'lru-cache'
-import type { HandedEntry } from '../shared/protocol.js'
+import type { HandedEntry, Lifetime } from '../shared/protocol.js'
+import { prefixesOf } from '../shared/key.js'
+import { instantsOf, type Instants } from '../shared/lifetime.js'
 import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
@@ -15,16 +17,19 @@ export const INLINE_MAX = 16 * 1024
  * Uint8Arrays; v8.deserialize keeps them Buffers), stay bytes, copied for each hit. Either way
  * `size` is the serialized size plus the key's, which is what memoryLimit counts.
  */
-export interface Entry {
+export interface Entry extends Instants {
   readonly value: unknown
   readonly bytes: Uint8Array | undefined
   readonly size: number
+  /** a refresh failed: no other is asked for before then */
+  retryAt: number
 }
 
-/** The entry for a value's bytes and its key. */
-export function entryOf(key: string, bytes: Uint8Array, buffers: boolean): Entry {
+/** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
+export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false): Entry {
   const size = bytes.byteLength + Buffer.byteLength(key)
-  return !buffers && bytes.byteLength <= INLINE_MAX ? { value: deserialize(bytes), bytes: undefined, size } : { value: undefined, bytes, size }
+  const inline = !buffers && bytes.byteLength <= INLINE_MAX
+  return { value: inline ? deserialize(bytes) : undefined, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0 }
 }
 
 /**
@@ -40,6 +45,8 @@ export class Store {
   readonly #limit: number
   readonly #evict: boolean
   readonly #entries: LRUCache<string, Entry>
+  /** For prefix invalidation: the keys stored under each array-key prefix (key.ts prefixesOf). */
+  readonly #under = new Map<string, Set<string>>()
 
   constructor(budget: Budget, counters: Counters, owner: number, limit: number, policy: 'reject' | 'evict') {
     this.#budget = budget
@@ -50,7 +57,8 @@ export class Store {
     this.#entries = new LRUCache<string, Entry>({
       maxSize: limit,
       maxEntrySize: limit,
-      dispose: ({ size }, _key, reason) => {
+      dispose: ({ size }, key, reason) => {
+        this.#unindex(key)
         counters.rowAdd(owner, Row.Bytes, -size)
         counters.rowAdd(owner, Row.Entries, -1)
         if (reason === 'evict') counters.rowAdd(owner, Row.Evicted, 1)
@@ -61,6 +69,32 @@ export class Store {
 
   get(key: string): Entry | undefined {
     return this.#entries.get(key)
+  }
+
+  /** Drops `key`'s entry, if any. */
+  delete(key: string): void {
+    this.#entries.delete(key)
+  }
+
+  /** The stored keys under the array-key prefix `start` (see key.ts prefixStart). */
+  keysUnder(start: string): string[] {
+    return [...(this.#under.get(start) ?? [])]
+  }
+
+  #index(key: string): void {
+    for (const start of prefixesOf(key)) {
+      let keys = this.#under.get(start)
+      if (keys === undefined) this.#under.set(start, (keys = new Set()))
+      keys.add(key)
+    }
+  }
+
+  #unindex(key: string): void {
+    for (const start of prefixesOf(key)) {
+      const keys = this.#under.get(start)
+      keys?.delete(key)
+      if (keys?.size === 0) this.#under.delete(start)
+    }
   }
 
   /** Stores the entry if it fits under the cache's memoryLimit; says whether it did. */
@@ -78,13 +112,16 @@ export class Store {
     this.#counters.rowAdd(this.#owner, Row.Bytes, size)
     this.#counters.rowAdd(this.#owner, Row.Entries, 1)
     this.#counters.rowAdd(this.#owner, Row.Stored, 1)
+    // A value replaced is disposed of (and unindexed) first.
+    this.#entries.delete(key)
     this.#entries.set(key, entry, { size })
+    this.#index(key)
     return true
   }
 
-  /** Every entry, with its value as bytes. */
+  /** Every entry that never expires, with its value as bytes (one with a time to live is left to be computed again). */
   *handed(): Generator<HandedEntry> {
-    for (const [key, entry] of this.#entries.entries()) yield { key, value: entry.bytes ?? serialize(entry.value) }
+    for (const [key, entry] of this.#entries.entries()) if (entry.expires === 0) yield { key, value: entry.bytes ?? serialize(entry.value) }
   }
 
   /** Drops every entry (a reset); their bytes go back to the cache. */

@@ -14,6 +14,7 @@ const stopListening = listenForCallers(data.id, data.index, (port) => owner.atta
 const control: OwnerControl = {
   incarnation: () => data.incarnation,
   entries: (epoch, ms) => owner.entries(epoch, ms),
+  change: (change, epoch) => owner.change(change, epoch),
   close() {
     stopListening()
     owner.close()

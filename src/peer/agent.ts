@@ -25,8 +25,9 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, OwnerToAgent, PongMessage, RequesterMessage } from '../shared/protocol.js'
-import { ownerOf } from '../shared/key.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, OwnerToAgent, PongMessage, RequesterMessage } from '../shared/protocol.js'
+import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
+import { ownerOf as ownerIndexOf, showKey } from '../shared/key.js'
 import { peerOf } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
 import { Counter } from '../shared/memory/layout.js'
@@ -56,6 +57,15 @@ interface Pending {
   readonly epoch: number
   readonly stamp: Stamp
   readonly until: number
+}
+
+/** A change of keys this process announced, waiting for every live peer to apply it. */
+interface Announced {
+  readonly change: KeyChange
+  readonly message: Outgoing
+  readonly waiting: Set<string>
+  readonly until: number
+  readonly done: (error?: Error) => void
 }
 
 interface OwnerPort {
@@ -95,6 +105,10 @@ export class Agent implements AgentIO, OwnerEvents {
   /** Pings to owner threads awaiting their pong: by id, the owner's index and what to call. */
   readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
   #pingId = 0
+  readonly #announced = new Map<number, Announced>()
+  #changeId = 0
+  /** Peers' changes carried out here (or under way), by sender and number, with when: a repeat is answered, not carried out again. */
+  readonly #applied = new Map<string, { readonly at: number; readonly done: Promise<void> }>()
   #closed = false
   #warnedThrow = false
 
@@ -210,23 +224,95 @@ export class Agent implements AgentIO, OwnerEvents {
 
   /** Resolves once every owner thread has handled what this agent posted to it so far (or has ended). */
   #flushOwners(): Promise<unknown> {
-    return Promise.all(
-      this.#owners.map((owner, index) =>
-        owner === undefined
-          ? undefined
-          : new Promise<void>((done) => {
-              const id = ++this.#pingId
-              this.#pongs.set(id, { index, done })
-              this.#post(index, { type: 'ping', id })
-            }),
-      ),
-    )
+    return Promise.all(this.#owners.map((_, index) => this.#ownerDone(index, (id) => ({ type: 'ping', id }))))
+  }
+
+  /** Posts owner `index` the message `make` gives, under a new ping id; resolves on its pong (or when it ends). */
+  #ownerDone(index: number, make: (id: number) => RequesterMessage): Promise<void> {
+    if (this.#owners[index] === undefined) return Promise.resolve()
+    return new Promise<void>((done) => {
+      const id = ++this.#pingId
+      this.#pongs.set(id, { index, done })
+      this.#post(index, make(id))
+    })
+  }
+
+  // ---- changes of single keys ----
+
+  /**
+   * Carries out `change` here and in every live peer, in two rounds: a value fetched from a
+   * peer that had not yet carried out the first round (its answer left before) is gone after the
+   * second, and answers of requests made before it are refused by their fences. Rejects with
+   * ChangeNotConfirmedError if a live peer does not confirm a round within peerTimeout + heartbeat.
+   */
+  async change(change: KeyChange, here: () => Promise<void>): Promise<void> {
+    for (let round = 0; round < 2; round++) {
+      await here()
+      await this.#announce(change)
+    }
+  }
+
+  #announce(change: KeyChange): Promise<void> {
+    const waiting = new Set(this.#members.others())
+    if (this.#closed || waiting.size === 0) return Promise.resolve()
+    const n = ++this.#changeId
+    const { key: k } = change
+    const message: Outgoing =
+      change.type === 'invalidate'
+        ? { t: 'inv', ci: n, k, p: change.prefix }
+        : { t: 'set', ci: n, s: this.stamp(), k, v: change.value, tl: change.life.ttl, gr: change.life.grace }
+    const { peerTimeout, heartbeat } = this.#options
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        this.#announced.delete(n)
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+      this.#announced.set(n, { change, message, waiting, until: Date.now() + peerTimeout + heartbeat, done })
+      this.#broadcast(message)
+    })
+  }
+
+  /** Sends again each change not yet confirmed by every live peer; settles those that are, or are out of time. */
+  #renewAnnounced(now: number): void {
+    for (const announced of [...this.#announced.values()]) {
+      const live = new Set(this.#members.others())
+      for (const peer of announced.waiting) if (!live.has(peer)) announced.waiting.delete(peer)
+      if (announced.waiting.size === 0) announced.done()
+      else if (now > announced.until) announced.done(new ChangeNotConfirmedError(showKey(announced.change.key), [...announced.waiting]))
+      else for (const peer of announced.waiting) this.send(peer, announced.message)
+    }
+  }
+
+  /** Carries out a peer's change in this process's owners; a prefix's fence moves once every owner is done. */
+  async #apply(change: KeyChange): Promise<void> {
+    const { key } = change
+    if (change.type === 'set') {
+      const { value, buffers, life } = change
+      return this.#ownerDone(ownerIndexOf(key, this.#owners.length), (id) => ({ type: 'set', id, key, epoch: this.epoch(), value, buffers, life }))
+    }
+    const { prefix } = change
+    const owners = prefix ? this.#owners.map((_, i) => i) : [ownerIndexOf(key, this.#owners.length)]
+    await Promise.all(owners.map((index) => this.#ownerDone(index, (id) => ({ type: 'invalidate', id, key, prefix }))))
+    if (prefix) this.#shared.fences.movePrefixes()
+  }
+
+  /** A peer's change: carried out once, and confirmed to it (again, for a repeat). */
+  #applyFor(from: string, n: number, change: KeyChange): void {
+    const name = `${from}\u0000${n}`
+    let applied = this.#applied.get(name)
+    if (applied === undefined) {
+      applied = { at: Date.now(), done: this.#apply(change) }
+      this.#applied.set(name, applied)
+    }
+    void applied.done.then(() => this.send(from, { t: 'applied', ci: n }))
   }
 
   /** Says goodbye, so the peers take this process's keys at once, and leaves the bus. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    for (const announced of [...this.#announced.values()]) announced.done(new CacheClosedError())
     clearInterval(this.#timer)
     this.#broadcast({ t: 'bye' })
     await this.#member?.leave()
@@ -325,6 +411,22 @@ export class Agent implements AgentIO, OwnerEvents {
         return void this.#flushOwners().then(() => this.send(from, { t: 'taken' }))
       case 'taken':
         return this.#taken?.(from)
+      case 'inv':
+        return this.#applyFor(from, message.ci, { type: 'invalidate', key: message.k, prefix: message.p })
+      case 'set': {
+        // A value of another reset than this process's is not stored; the key's is dropped all the same.
+        const change: KeyChange =
+          compareStamps(message.s, this.stamp()) === 0
+            ? { type: 'set', key: message.k, value: message.v, buffers: message.buffers, life: { ttl: message.tl, grace: message.gr } }
+            : { type: 'invalidate', key: message.k, prefix: false }
+        return this.#applyFor(from, message.ci, change)
+      }
+      case 'applied': {
+        const announced = this.#announced.get(message.ci)
+        announced?.waiting.delete(from)
+        if (announced?.waiting.size === 0) announced.done()
+        return
+      }
     }
     // A message about a request of another reset than this process's is refused: its sender
     // asks again once the two have caught up with each other.
@@ -332,10 +434,10 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#request(from, message)
   }
 
-  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' }>): void {
+  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' }>): void {
     switch (message.t) {
       case 'give':
-        this.#post(ownerOf(message.k, this.#owners.length), { type: 'give', key: message.k, epoch: this.epoch(), value: message.v, buffers: message.buffers })
+        this.#post(ownerIndexOf(message.k, this.#owners.length), { type: 'give', key: message.k, epoch: this.epoch(), value: message.v, buffers: message.buffers })
         return
       case 'get':
       case 'put':
@@ -419,7 +521,10 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#beat()
     this.#asks.renew(now, this.#options.heartbeat / 2)
     this.#relays.expire(now)
+    this.#renewAnnounced(now)
     this.#replays.prune(now)
+    const keep = Math.max(30_000, 4 * this.#options.peerTimeout)
+    for (const [name, applied] of this.#applied) if (now - applied.at > keep) this.#applied.delete(name)
     this.#acknowledged()
   }
 

@@ -17,6 +17,7 @@ interface Ask {
   readonly peer: string
   readonly key: string
   readonly peek: boolean
+  readonly refresh: boolean
   /** when the peer last answered (or the request was first sent) */
   answered: number
   /** when the request was last sent */
@@ -44,16 +45,19 @@ export class Asks {
     if (message.type === 'up-get') {
       if (message.epoch !== this.#io.epoch() || this.#open.has(name)) return
       const now = Date.now()
-      const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, answered: now, sent: now }
+      const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, refresh: message.refresh, answered: now, sent: now }
       this.#open.set(name, ask)
-      return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek })
+      return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
     }
     const ask = this.#open.get(name)
     if (ask === undefined || ask.key !== k) return
     this.#open.delete(name)
     switch (message.type) {
       case 'up-put':
-        if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'put', s, o, i, r, k, tk: message.token, v: message.value })
+        if (message.epoch === this.#io.epoch()) {
+          const { ttl: tl, grace: gr } = message.life
+          this.#io.send(ask.peer, { t: 'put', s, o, i, r, k, tk: message.token, v: message.value, ns: !message.store, tl, gr })
+        }
         return
       case 'up-fail':
         if (message.epoch === this.#io.epoch()) this.#io.send(ask.peer, { t: 'fail', s, o, i, r, k, tk: message.token, e: message.error })
@@ -79,14 +83,14 @@ export class Asks {
     switch (message.t) {
       case 'value':
         end()
-        this.#io.post(o, { type: 'up-value', rid: r, key: k, epoch, value: message.v, buffers: message.buffers, hit: message.h })
+        this.#io.post(o, { type: 'up-value', rid: r, key: k, epoch, value: message.v, buffers: message.buffers, hit: message.h, life: { ttl: message.tl, grace: message.gr }, stale: message.st })
         return
       case 'compute':
         this.#io.post(o, { type: 'up-compute', rid: r, key: k, epoch, token: message.tk })
         return
       case 'abort':
         end()
-        this.#io.post(o, { type: 'up-abort', rid: r, key: k, token: message.tk })
+        this.#io.post(o, { type: 'up-abort', rid: r, key: k, token: message.tk, fenced: message.fe })
         return
       case 'error':
         end()
@@ -115,7 +119,7 @@ export class Asks {
         this.#io.post(o, { type: 'up-lost', rid: r, key: k })
       } else if (now - ask.sent >= since) {
         ask.sent = now
-        this.#io.send(peer, { t: 'get', s, o, i, r, k, p: ask.peek })
+        this.#io.send(peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
       }
     }
   }

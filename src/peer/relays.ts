@@ -16,6 +16,7 @@ import { serialize } from 'node:v8'
 import type { AnswerMessage as OwnerAnswer } from '../shared/protocol.js'
 import { OwnerUnavailableError, toWire } from '../shared/errors.js'
 import { ownerOf, showKey } from '../shared/key.js'
+import { lifeLeft } from '../shared/lifetime.js'
 import type { AgentIO } from './io.js'
 import type { AskMessage } from './wire.js'
 
@@ -26,6 +27,7 @@ interface Relayed {
   readonly r: number
   readonly key: string
   readonly peek: boolean
+  readonly refresh: boolean
   /** the owner thread of this process that serves it, and its id on the agent's link there (0: not placed) */
   readonly owner: number
   id: number
@@ -73,7 +75,7 @@ export class Relays {
           else this.#io.send(from, { t: 'wait', s, o, i, r, k })
           return
         }
-        const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, told: now }
+        const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, refresh: message.rf, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, told: now }
         this.#byName.set(nameOf(from, o, i, r), relayed)
         return this.#place(relayed)
       }
@@ -83,7 +85,17 @@ export class Relays {
       case 'put':
         if (known === undefined) return
         this.#forget(known)
-        this.#io.post(known.owner, { type: 'put', id: known.id, key: k, token: message.tk, epoch: this.#io.epoch(), value: message.v, buffers: message.buffers })
+        this.#io.post(known.owner, {
+          type: 'put',
+          id: known.id,
+          key: k,
+          token: message.tk,
+          epoch: this.#io.epoch(),
+          value: message.v,
+          buffers: message.buffers,
+          store: !message.ns,
+          life: { ttl: message.tl, grace: message.gr },
+        })
         this.#io.post(known.owner, { type: 'drop', id: known.id, key: k })
         return
       case 'fail':
@@ -106,7 +118,7 @@ export class Relays {
     relayed.state = 'asking'
     relayed.token = 0
     this.#byId.set(relayed.id, relayed)
-    this.#io.post(relayed.owner, { type: 'get', id: relayed.id, key: relayed.key, peek: relayed.peek })
+    this.#io.post(relayed.owner, { type: 'get', id: relayed.id, key: relayed.key, peek: relayed.peek, refresh: relayed.refresh })
   }
 
   #unavailable(relayed: Relayed): void {
@@ -134,7 +146,8 @@ export class Relays {
         // A value of an epoch this process has left is not sent; the requester asks again.
         if (message.epoch !== this.#io.epoch()) return
         const v = message.bytes ?? serialize(message.value)
-        return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: message.hit })
+        const { ttl: tl, grace: gr } = lifeLeft(message, Date.now())
+        return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: message.hit, tl, gr, st: message.stale })
       }
       case 'compute':
         relayed.state = 'computing'
@@ -143,13 +156,14 @@ export class Relays {
         if (message.epoch === this.#io.epoch()) this.#io.send(peer, { t: 'compute', s, o, i, r, k, tk: message.token })
         return
       case 'abort':
-        // requeued: the owner has placed the request again; its answer follows
-        if (message.reason === 'requeued') {
-          relayed.state = 'asking'
-          return
-        }
+        // requeued while it waited: the owner has placed the request again; its answer follows.
+        if (message.reason === 'requeued' && relayed.state === 'asking') return
+        // Requeued while the asker computes (the key was invalidated or set, or the reset
+        // moved): the asker is told its computation no longer counts, and asks again, rather
+        // than be handed a new token that its computation under way could put under.
         this.#forget(relayed)
-        return this.#io.send(peer, { t: 'abort', s, o, i, r, k, tk: message.token })
+        if (message.reason === 'requeued') this.#io.post(owner, { type: 'drop', id: relayed.id, key: k })
+        return this.#io.send(peer, { t: 'abort', s, o, i, r, k, tk: message.token, fe: message.reason === 'requeued' })
       case 'error':
         this.#forget(relayed)
         if (message.epoch !== undefined && message.epoch !== this.#io.epoch()) return

@@ -98,12 +98,19 @@ export interface Get extends About {
   readonly t: 'get'
   /** only a value the owner holds or is computing */
   readonly p: boolean
+  /** a background refresh of a stale value (see GetMessage.refresh) */
+  readonly rf: boolean
 }
 /** The asker computed `k` under the owner's token `tk`. */
 export interface Put extends About {
   readonly t: 'put'
   readonly tk: number
   readonly v: Uint8Array
+  /** fn asked for the value not to be stored */
+  readonly ns: boolean
+  /** its time to live and grace, ms (0: none) */
+  readonly tl: number
+  readonly gr: number
   /** found by decode: the value holds Buffers */
   readonly buffers: boolean
 }
@@ -120,6 +127,11 @@ export interface Value extends About {
   readonly v: Uint8Array
   /** from the owner's store, not a computation */
   readonly h: boolean
+  /** ms it has left until it expires (0: it never does), and of grace after that */
+  readonly tl: number
+  readonly gr: number
+  /** it has expired, and is served within its grace (`gr` from now) */
+  readonly st: boolean
   /** found by decode: the value holds Buffers */
   readonly buffers: boolean
 }
@@ -132,6 +144,8 @@ export interface Compute extends About {
 export interface Abort extends About {
   readonly t: 'abort'
   readonly tk: number
+  /** not a timeout: the key was invalidated or set at the owner, and the asker asks again */
+  readonly fe: boolean
 }
 export interface Failed extends About {
   readonly t: 'error'
@@ -146,7 +160,32 @@ export interface Wait extends About {
   readonly t: 'wait'
 }
 
-export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait
+/** Drop key `k`'s value (with `p`, every key under the array key `k`): change `ci` of the sender. */
+export interface Invalidate extends Base {
+  readonly t: 'inv'
+  readonly ci: number
+  readonly k: string
+  readonly p: boolean
+}
+/** Store this value for `k` under reset `s` (only drop it, under another): change `ci` of the sender. */
+export interface SetValue extends Base {
+  readonly t: 'set'
+  readonly ci: number
+  readonly s: Stamp
+  readonly k: string
+  readonly v: Uint8Array
+  readonly tl: number
+  readonly gr: number
+  /** found by decode: the value holds Buffers */
+  readonly buffers: boolean
+}
+/** The sender has carried out change `ci` of the recipient. */
+export interface Applied extends Base {
+  readonly t: 'applied'
+  readonly ci: number
+}
+
+export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied
 /** Messages about one request, from the process that asked. */
 export type AskMessage = Get | Put | Fail | Drop
 /** Messages about one request, from the process asked. */
@@ -204,16 +243,19 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   give: { s: isStamp, k: isString, v: () => true },
   gave: {},
   taken: {},
-  get: { ...about, p: isBoolean },
-  put: { ...about, tk: isPositive, v: () => true },
+  get: { ...about, p: isBoolean, rf: isBoolean },
+  put: { ...about, tk: isPositive, v: () => true, ns: isBoolean, tl: isCount, gr: isCount },
   fail: { ...about, tk: isPositive, e: isWireError },
   drop: { ...about },
-  value: { ...about, v: () => true, h: isBoolean },
+  value: { ...about, v: () => true, h: isBoolean, tl: isCount, gr: isCount, st: isBoolean },
   compute: { ...about, tk: isPositive },
-  abort: { ...about, tk: isPositive },
+  abort: { ...about, tk: isPositive, fe: isBoolean },
   error: { ...about, e: isWireError },
   none: { ...about },
   wait: { ...about },
+  inv: { ci: isPositive, k: isString, p: isBoolean },
+  set: { ci: isPositive, s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
+  applied: { ci: isPositive },
 }
 const base = ['c', 'f', 'q', 'ts', 'to', 't']
 
@@ -250,7 +292,7 @@ export function decode(bytes: Uint8Array, reader: Reader): PeerMessage | string 
     if (!check(message[field])) return `its field ${field} is malformed`
   }
   if (isString(message.k) && Buffer.byteLength(message.k) > reader.memoryLimit) return `its key is longer than memoryLimit (${reader.memoryLimit} bytes)`
-  if (t === 'put' || t === 'value' || t === 'give') {
+  if (t === 'put' || t === 'value' || t === 'give' || t === 'set') {
     const v = message.v
     if (!(v instanceof Uint8Array)) return 'its field v is malformed'
     if (v.byteLength > reader.memoryLimit) return `its value is ${v.byteLength} bytes, more than ${reader.memoryLimit}`

@@ -84,6 +84,50 @@ export class CacheResetError extends CacheError {
   }
 }
 
+/**
+ * A call stopped waiting: its `signal` aborted (`cause` is the signal's reason). Only that call
+ * ends: the computation it waited for goes on for every other caller, and is stored.
+ */
+export class CallAbortedError extends CacheError {
+  constructor(key: string, cause?: unknown, code = 'ERR_COOP_CACHE_ABORTED', message = `the call for key ${key} was aborted by its signal; other callers of that key are still served`) {
+    super(code, message, { key, cause })
+  }
+}
+
+/** A call ran past its own `timeout` option; as with CallAbortedError, only that call ends. */
+export class CallTimeoutError extends CallAbortedError {
+  constructor(key: string, ms: number) {
+    super(key, undefined, 'ERR_COOP_CACHE_CALL_TIMEOUT', `the call for key ${key} waited longer than its timeout (${ms} ms) and stopped waiting; the computation goes on for other callers. Raise the call's timeout if the work is legitimately this slow`)
+  }
+}
+
+/** `cache.ready()` did not see the peers it asked for within its timeout. */
+export class CacheNotReadyError extends CacheError {
+  constructor(name: string, want: number, seen: number, ms: number) {
+    super(
+      'ERR_COOP_CACHE_NOT_READY',
+      `cache ${JSON.stringify(name)} saw ${seen} live member${seen === 1 ? '' : 's'} (itself included) within ${ms} ms, not the ${want} asked for; check that the other processes run and share its bus and name (and secret), or wait longer`,
+    )
+  }
+}
+
+/**
+ * An invalidation or `set` reached this process and every peer it could, but some live peers did
+ * not confirm it within peerTimeout + heartbeat: they may still serve the key's old value.
+ */
+export class ChangeNotConfirmedError extends CacheError {
+  readonly peers: readonly string[]
+
+  constructor(key: string, peers: readonly string[]) {
+    super(
+      'ERR_COOP_CACHE_NOT_CONFIRMED',
+      `the change of key ${key} was carried out here, but peer${peers.length === 1 ? '' : 's'} ${peers.join(', ')} did not confirm it in time and may still serve the old value; call again, or reset the cache`,
+      { key },
+    )
+    this.peers = peers
+  }
+}
+
 /** A key that has no canonical encoding. It is a TypeError, as DESIGN.md asks. */
 export class InvalidKeyError extends TypeError {
   readonly code = 'ERR_COOP_CACHE_INVALID_KEY'
@@ -114,6 +158,10 @@ const byCode = new Map<string, CacheErrorClass>([
   ['ERR_COOP_CACHE_OWNER_UNAVAILABLE', OwnerUnavailableError],
   ['ERR_COOP_CACHE_RESET', CacheResetError],
   ['ERR_COOP_CACHE_PARTITIONED', CachePartitionedError],
+  ['ERR_COOP_CACHE_ABORTED', CallAbortedError],
+  ['ERR_COOP_CACHE_CALL_TIMEOUT', CallTimeoutError],
+  ['ERR_COOP_CACHE_NOT_READY', CacheNotReadyError],
+  ['ERR_COOP_CACHE_NOT_CONFIRMED', ChangeNotConfirmedError],
 ])
 
 /** An error in the form that crosses a thread and keeps its class and code. */

@@ -104,3 +104,29 @@ export function fnv1a(text: string, hash = 0x811c9dc5): number {
 export function ownerOf(encoded: string, owners: number): number {
   return fnv1a(encoded) % owners
 }
+
+/**
+ * The encoded array key `encoded`'s proper prefixes, each as the start every key under it
+ * shares: `\0["user",n42,"profile"]` → `\0["user",`, `\0["user",n42,`. Empty for any other
+ * key. What prefix invalidation indexes (owner/store.ts).
+ */
+export function prefixesOf(encoded: string): string[] {
+  if (!encoded.startsWith(NUL + '[')) return []
+  const starts: string[] = []
+  let depth = 0
+  for (let i = 2; i < encoded.length; i++) {
+    const c = encoded.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      // Skip the JSON string, escapes included.
+      for (i++; i < encoded.length && encoded.charCodeAt(i) !== 0x22; i++) if (encoded.charCodeAt(i) === 0x5c) i++
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) depth++
+    else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--
+    else if (c === 0x2c /* , */ && depth === 0) starts.push(encoded.slice(0, i + 1))
+  }
+  return starts
+}
+
+/** What every key under the array key `encoded` starts with (see prefixesOf). */
+export function prefixStart(encoded: string): string {
+  return encoded.slice(0, -1) + ','
+}

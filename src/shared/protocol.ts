@@ -1,6 +1,6 @@
 // Every message that crosses a thread boundary inside one process: between a caller thread and
 // an owner, and between an owner and the peer agent. Both sides import this file; nothing else
-// defines such a message. It imports nothing. (Messages between processes are in peer/wire.ts.)
+// defines such a message. It imports only types. (Messages between processes are in peer/wire.ts.)
 //
 // A request is named by its link (a MessagePort, one per caller thread and owner instance: a
 // restarted owner is reached on a new port) and an id unique on that link, and every message
@@ -9,6 +9,8 @@
 // A computed value travels to its owner as the bytes of `v8.serialize`, so its size is exact;
 // owners answer with small values as themselves and large ones, or ones that hold Buffers, as
 // bytes (see ValueMessage).
+
+import type { Fence } from './memory/fences.js'
 
 /** An error as it crosses a thread: a coop-cache error by its code, anything else as itself. */
 export type WireError =
@@ -25,6 +27,19 @@ export interface GetMessage {
    * the key's previous owner so, before it computes the key itself). Answered with `none` else.
    */
   readonly peek?: boolean
+  /** Only a stored value that has not expired, answered at once; `none` else (`peek()`). */
+  readonly look?: boolean
+  /**
+   * A background refresh after a stale value was served: the stored value, if expired, is not
+   * served (it is recomputed, or the refresh under way is joined). Not counted as a call.
+   */
+  readonly refresh?: boolean
+}
+
+/** How long a computed or set value lives: ms until it expires (0: never), then ms of grace. */
+export interface Lifetime {
+  readonly ttl: number
+  readonly grace: number
 }
 
 /** Requester → owner: request `id` computed this value (serialized) under `token`. */
@@ -37,6 +52,9 @@ export interface PutMessage {
   readonly value: Uint8Array
   /** the value holds Buffers: it is answered as bytes, which deserialize to Buffers again */
   readonly buffers: boolean
+  /** false: `fn` asked for the value not to be stored (ComputeContext.noStore) */
+  readonly store: boolean
+  readonly life: Lifetime
 }
 
 /** Requester → owner: the computation of request `id` under `token` failed. */
@@ -84,7 +102,32 @@ export interface GiveMessage {
   readonly buffers: boolean
 }
 
-export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage
+/**
+ * Requester → owner: drop `key`'s value (with `prefix`, every key under the array key `key`),
+ * and fence the flights of those keys as a reset fences all of them; answered with `pong` `id`.
+ */
+export interface InvalidateMessage {
+  readonly type: 'invalidate'
+  readonly id: number
+  readonly key: string
+  readonly prefix: boolean
+}
+
+/**
+ * Requester → owner: store this value for `key` as if it had been computed in `epoch` (ignored
+ * in another), replacing any; a flight of the key ends with it. Answered with `pong` `id`.
+ */
+export interface SetMessage {
+  readonly type: 'set'
+  readonly id: number
+  readonly key: string
+  readonly epoch: number
+  readonly value: Uint8Array
+  readonly buffers: boolean
+  readonly life: Lifetime
+}
+
+export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage | InvalidateMessage | SetMessage
 
 /**
  * Owner → requester: the value of request `id`, of epoch `epoch`. A small value travels as
@@ -106,6 +149,18 @@ export interface ValueMessage {
   readonly stored: boolean
   /** the value came from the store, not from a computation just finished */
   readonly hit: boolean
+  /** the value came from another process */
+  readonly remote: boolean
+  /** when it expires (Date.now() ms), 0 for never: a near copy is not served past it */
+  readonly expires: number
+  /** until when it may be served stale (0: not at all): for another process, told what it has left */
+  readonly staleUntil: number
+  /** it has expired, and is served within its grace */
+  readonly stale: boolean
+  /** stale, and nobody refreshes it: the caller should, in the background (GetMessage.refresh) */
+  readonly refresh: boolean
+  /** the key's fence when the value was sent: a value fenced off since is not delivered */
+  readonly fence: Fence
 }
 
 /** Owner → requester: request `id` computes its key; it offers the result under `token`. */
@@ -183,6 +238,8 @@ export interface UpGetMessage {
   readonly epoch: number
   /** only a value `peer` holds or is computing (see GetMessage.peek) */
   readonly peek: boolean
+  /** see GetMessage.refresh */
+  readonly refresh: boolean
 }
 
 /** Owner → agent: this process computed `key` for upstream request `rid`, under the upstream's `token`. */
@@ -193,6 +250,8 @@ export interface UpPutMessage {
   readonly token: number
   readonly epoch: number
   readonly value: Uint8Array
+  readonly store: boolean
+  readonly life: Lifetime
 }
 
 /** Owner → agent: the computation for upstream request `rid` failed. */
@@ -234,6 +293,9 @@ export interface UpValueMessage {
   readonly value: Uint8Array
   readonly buffers: boolean
   readonly hit: boolean
+  /** how long it has left to live, from now (its grace, if `stale`) */
+  readonly life: Lifetime
+  readonly stale: boolean
 }
 
 /** Agent → owner: this process computes for upstream request `rid`, under the upstream's `token`. */
@@ -251,6 +313,8 @@ export interface UpAbortMessage {
   readonly rid: number
   readonly key: string
   readonly token: number
+  /** not a timeout: the key was invalidated or set there, and every request asks again */
+  readonly fenced: boolean
 }
 
 /** Agent → owner: upstream request `rid` ends with this error. */
@@ -309,6 +373,8 @@ export interface OwnerControl {
    * from the process that computed it is handed over too.
    */
   entries(epoch: number, ms: number): Promise<HandedEntry[]>
+  /** Carries out a change of keys made in this process, a `set` being of `epoch` (see InvalidateMessage, SetMessage). */
+  change(change: KeyChange, epoch: number): void
 }
 
 /** A stored entry, on its way to the process that owns its key once this one has left. */
@@ -324,7 +390,19 @@ export interface ResetRequestMessage {
   readonly reply: string
 }
 
-/** The creating thread → the thread that asked: the reset has taken effect (or failed with `error`). */
+/** A change of single keys that the creating thread's peer agent carries to every peer (with a bus). */
+export type KeyChange =
+  | { readonly type: 'invalidate'; readonly key: string; readonly prefix: boolean }
+  | { readonly type: 'set'; readonly key: string; readonly value: Uint8Array; readonly buffers: boolean; readonly life: Lifetime }
+
+/** Attached thread → the creating thread, on the same channel: carry out this change. */
+export interface ChangeRequestMessage {
+  readonly type: 'change'
+  readonly change: KeyChange
+  readonly reply: string
+}
+
+/** The creating thread → the thread that asked: the reset or change has taken effect (or failed with `error`). */
 export interface ResetReplyMessage {
   readonly type: 'reset-done'
   readonly error?: WireError

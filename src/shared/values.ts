@@ -10,6 +10,8 @@
 // turns back into Buffers.
 import { serialize } from 'node:v8'
 import { VERSION_MAX } from './memory/layout.js'
+import { ValueNotCloneableError } from './errors.js'
+import { showKey } from './key.js'
 
 const typedArrays = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -104,4 +106,13 @@ export function serializeVersion(version: unknown, where: string): Uint8Array {
     throw new RangeError(`${where} is ${bytes.length} bytes serialized, more than ${VERSION_MAX}; name the version with something short, such as a hash`)
   }
   return bytes
+}
+
+/** A value as it is stored and sent: its v8.serialize bytes, and whether it holds Buffers. Throws ValueNotCloneableError. */
+export function serializeValue(value: unknown, key: string): { readonly bytes: Buffer; readonly buffers: boolean } {
+  try {
+    return { buffers: shapeOf(value).buffers, bytes: serialize(value) }
+  } catch (cause) {
+    throw new ValueNotCloneableError(showKey(key), cause)
+  }
 }

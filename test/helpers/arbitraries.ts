@@ -24,7 +24,7 @@ import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../../src/shared/memory/la
 import type { Heard } from './rogue.js'
 
 /** Every message type of wire.ts. */
-export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait'] as const
+export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied'] as const
 export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
@@ -37,16 +37,19 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   give: ['s', 'k', 'v'],
   gave: [],
   taken: [],
-  get: ['s', 'o', 'i', 'r', 'k', 'p'],
-  put: ['s', 'o', 'i', 'r', 'k', 'tk', 'v'],
+  get: ['s', 'o', 'i', 'r', 'k', 'p', 'rf'],
+  put: ['s', 'o', 'i', 'r', 'k', 'tk', 'v', 'ns', 'tl', 'gr'],
   fail: ['s', 'o', 'i', 'r', 'k', 'tk', 'e'],
   drop: ['s', 'o', 'i', 'r', 'k'],
-  value: ['s', 'o', 'i', 'r', 'k', 'v', 'h'],
+  value: ['s', 'o', 'i', 'r', 'k', 'v', 'h', 'tl', 'gr', 'st'],
   compute: ['s', 'o', 'i', 'r', 'k', 'tk'],
-  abort: ['s', 'o', 'i', 'r', 'k', 'tk'],
+  abort: ['s', 'o', 'i', 'r', 'k', 'tk', 'fe'],
   error: ['s', 'o', 'i', 'r', 'k', 'e'],
   none: ['s', 'o', 'i', 'r', 'k'],
   wait: ['s', 'o', 'i', 'r', 'k'],
+  inv: ['ci', 'k', 'p'],
+  set: ['ci', 's', 'k', 'v', 'tl', 'gr'],
+  applied: ['ci'],
 }
 const BASE = ['c', 'f', 'q', 'ts', 'to'] as const
 const ABOUT = new Set(['s', 'o', 'i', 'r', 'k'])
@@ -289,6 +292,13 @@ export const fields: Record<string, FieldArbitraries> = {
   },
   p: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
   h: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'false', null, undefined, {}) },
+  rf: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
+  ns: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
+  st: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
+  fe: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
+  tl: { good: fc.integer({ min: 0, max: 86_400_000 }), edge: fc.constantFrom(0, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, '5', null, undefined) },
+  gr: { good: fc.integer({ min: 0, max: 86_400_000 }), edge: fc.constantFrom(0, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, '5', null, undefined) },
+  ci: { good: fc.integer({ min: 1, max: 10_000 }), edge: fc.constantFrom(1, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(0, -1, 1.5, NaN, '5', null, undefined) },
   tk: { good: fc.oneof(fc.nat().map((n) => new Pick('heard', n, 'tk', 'compute', 1)), fc.integer({ min: 1, max: 1000 })), edge: fc.constantFrom(1, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER), bad: notPositive },
   e: wireError,
 }
@@ -303,7 +313,7 @@ export const versionField: FieldArbitraries = versionBytes
 
 /** The arbitraries of field `field` of a message of type `t`. */
 export function fieldOf(t: MessageType, field: string): FieldArbitraries {
-  if (field === 'v') return t === 'put' || t === 'value' || t === 'give' ? valueField : versionField
+  if (field === 'v') return t === 'put' || t === 'value' || t === 'give' || t === 'set' ? valueField : versionField
   const found = fields[field]
   if (found === undefined) throw new Error(`no arbitraries for field ${field}`)
   return found
@@ -417,7 +427,7 @@ export function materialize(plan: MessagePlan, world: World): { message: Record<
  */
 function ownValue(message: Record<string, unknown>, world: World): Record<string, unknown> {
   const v = message.v
-  if (!(v instanceof Uint8Array) || !['value', 'put', 'give'].includes(message.t as string)) return message
+  if (!(v instanceof Uint8Array) || !['value', 'put', 'give', 'set'].includes(message.t as string)) return message
   const other = world.heard().some((m) => m.v instanceof Uint8Array && m.k !== message.k && Buffer.compare(m.v, v) === 0)
   return other ? { ...message, v: serialize(`${ROGUE}: a value of another key`) } : message
 }

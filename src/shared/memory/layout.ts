@@ -10,6 +10,8 @@
 //                add-only counters (hits, computes, dropped...)         any thread, Atomics.add
 //                each thread's near-copy bytes                          that thread
 //   liveness.ts  until when this process may serve, acked resets, peers the peer agent
+//   fences.ts    a generation per key slot, and one for prefixes        owners, and whoever
+//                                                                        invalidates, by Atomics.add
 //
 // No field is ever written under a lock or in a sequence that others wait on: a thread
 // terminated between any two statements leaves every field readable (see epoch.ts for how the
@@ -74,6 +76,8 @@ export const PEER_COUNTERS = 14
 const ID_MAX = 64
 /** How many threads at once may keep near copies: each has a slot for its near bytes. */
 export const NEAR_SLOTS = 1024
+/** How many key slots carry an invalidation generation (fences.ts); slot 0 is the prefixes'. */
+export const FENCE_SLOTS = 4096
 
 // A version record: epoch, clock and birth as float64, the lengths of origin and version, then
 // the origin's and the version's bytes. Two of them: see epoch.ts.
@@ -82,7 +86,7 @@ export const RECORD_SIZE = RECORD_HEAD + PEER_MAX + VERSION_MAX
 
 /** Where each part lives in the buffer, for `owners` owners. */
 function shape(owners: number) {
-  const ints = INT_HEAD + owners * INTS_PER_OWNER + NEAR_SLOTS
+  const ints = INT_HEAD + owners * INTS_PER_OWNER + NEAR_SLOTS + FENCE_SLOTS
   const bigAt = Math.ceil((ints * 4) / 8) * 8
   const bigs = COUNTERS + owners * ROW + PEER_COUNTERS + NEAR_SLOTS
   const recordsAt = bigAt + bigs * 8
@@ -153,6 +157,11 @@ export class Memory {
   /** The Int32 slot that claims near slot `i`. */
   nearClaimSlot(i: number): number {
     return INT_HEAD + this.owners * INTS_PER_OWNER + i
+  }
+
+  /** The Int32 slot of fence `i` (fences.ts). */
+  fenceSlot(i: number): number {
+    return INT_HEAD + this.owners * INTS_PER_OWNER + NEAR_SLOTS + i
   }
 
   /** The BigInt64 slot of owner `owner`'s counter. */

@@ -1,6 +1,7 @@
 import { Budget } from './budget.js'
 import { Counters } from './counters.js'
 import { Epochs } from './epoch.js'
+import { Fences } from './fences.js'
 import { Memory } from './layout.js'
 import { Liveness } from './liveness.js'
 import { Owners } from './owners.js'
@@ -13,6 +14,7 @@ export class Shared<E extends Epochs = Epochs> {
   readonly budget: Budget
   readonly counters: Counters
   readonly liveness: Liveness
+  readonly fences: Fences
 
   constructor(memory: Memory, epochs: E) {
     this.memory = memory
@@ -21,6 +23,7 @@ export class Shared<E extends Epochs = Epochs> {
     this.budget = new Budget(memory)
     this.counters = new Counters(memory)
     this.liveness = new Liveness(memory)
+    this.fences = new Fences(memory)
   }
 
   /** The view of memory another thread made, for a thread that only reads the epoch. */
