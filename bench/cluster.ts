@@ -330,7 +330,7 @@ function sealCost(options: Options): { sealed: number; plain: number; bytes: num
 
 function report(results: BusResult[], sizes: Sizes, options: Options, run: { startedAt: Date; load: number[] }): Section {
   const ran = results.filter((r) => r.skipped === undefined)
-  const figures: Record<string, number> = { keys: sizes.stampedeKeys, computeMs: COMPUTE_MS, inFlight: IN_FLIGHT, resets: sizes.resets - 1 }
+  const figures: Record<string, number> = { keys: sizes.stampedeKeys, callers: sizes.stampedeCallers, computeMs: COMPUTE_MS, inFlight: IN_FLIGHT, resets: sizes.resets - 1 }
   const out: string[] = []
   const cpu = cpus()
   out.push(

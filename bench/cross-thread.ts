@@ -250,7 +250,7 @@ function report(main: Figures, worker: Figures, wideThreads: number, sizes: Size
     '',
     w.text,
   ].join('\n')
-  const figures: Record<string, number> = { wideThreads, valueSize }
+  const figures: Record<string, number> = { wideThreads, valueSize, inFlight: IN_FLIGHT }
   for (const [who, f, s] of [
     ['main', main, m],
     ['worker', worker, w],

@@ -3,19 +3,21 @@
 // then writes bench/RESULTS.md: the machine, each scenario's section, and what the figures
 // say about the aims.
 //
-//   npm run bench                           every scenario, writes bench/RESULTS.md
+//   npm run bench                           every scenario, writes bench/RESULTS.md and bench/charts/
 //   node dist/bench/run.js hit stampede     only these, printed (RESULTS.md untouched)
 //   node dist/bench/run.js --record cluster only these, and their sections replaced in RESULTS.md
-//                                           (npm run bench:cluster); the rest of it is kept
+//                                           (npm run bench:cluster); the rest of it is kept, and
+//                                           only their charts are drawn again
 //   BENCH_QUICK=1 npm run bench             smaller sizes, a trial (printed, not written)
 
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, availableParallelism, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { optionsFromEnv, type Section } from './lib/scenario.js'
 import { whatStandsBetween } from './lib/aims.js'
+import { charts } from './lib/charts.js'
 
 interface Entry {
   readonly name: string
@@ -180,6 +182,23 @@ async function main(): Promise<void> {
   } else {
     console.log(`\n${text}`)
     console.log(`(not written to RESULTS.md: ${options.quick ? 'a quick run' : 'only some scenarios'}; ${total.toFixed(0)} s)`)
+  }
+  if (record || recordSome) {
+    // Drawn whenever RESULTS.md is written, from the same figures; a scenario that failed
+    // leaves its charts as the last run drew them.
+    const where = fileURLToPath(new URL('../../bench/charts/', import.meta.url))
+    mkdirSync(where, { recursive: true })
+    const drawn = charts(figures, {
+      command: record ? 'npm run bench' : `node dist/bench/run.js --record ${wanted.join(' ')}`,
+      date: startedAt,
+      machine: cpu[0]?.model.trim() ?? 'unknown',
+      cores: cpu.length,
+      node: process.version,
+      load,
+      rounds: options.rounds,
+    })
+    for (const chart of drawn) writeFileSync(join(where, chart.file), chart.svg)
+    console.log(`drew ${drawn.map((chart) => chart.file).join(', ') || 'no chart'} in ${where}`)
   }
   if (outcomes.some((o) => o.failure !== undefined)) process.exitCode = 1
 }

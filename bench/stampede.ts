@@ -191,6 +191,7 @@ function report(results: Record<Subject, Result[]>, sizes: { threads: number; ca
       lruWallMs: lruWall,
       keys,
       threads,
+      callersPerThread,
       computeMs: COMPUTE_MS,
       wrong,
       errors: errors.length,

@@ -170,7 +170,8 @@ function memory(f: Record<string, number>): string[] {
   return out
 }
 
-const BUS_NAMES: Record<string, string> = { ipc: 'ipc', nats: 'NATS', redis: 'Redis' }
+/** The buses of scenario 7 by their figures' prefix, as prose and the charts name them. */
+export const BUS_NAMES: Record<string, string> = { ipc: 'ipc', nats: 'NATS', redis: 'Redis' }
 
 /** The aim for `secret` (issue 7): under 10%, with / without, on a remote hit and on reset propagation. */
 const SECRET_P50 = 1.1
