@@ -26,9 +26,9 @@ const columns: readonly Column[] = [
 ]
 
 /** The live view of `snapshot`: a header, then a row per peer. */
-export function render(snapshot: Snapshot, where: string, width = 80): string {
+export function render(snapshot: Snapshot, where: string): string {
   const { peers, refused, refusal } = snapshot
-  const head = `coop-cache top · cache ${JSON.stringify(snapshot.name)} on ${where} · ${peers.length} ${peers.length === 1 ? 'peer' : 'peers'} · ${new Date(snapshot.at).toLocaleTimeString()}`
+  const head = `cache ${JSON.stringify(snapshot.name)} · ${where} · ${peers.length} ${peers.length === 1 ? 'peer' : 'peers'} · ${new Date(snapshot.at).toTimeString().slice(0, 8)}`
   const lines = [pc.bold(head)]
   if (refused > 0) lines.push(pc.yellow(`${refused} messages refused; the latest because ${refusal}`))
   lines.push('')
@@ -37,7 +37,7 @@ export function render(snapshot: Snapshot, where: string, width = 80): string {
   const line = (row: readonly string[]) => row.map((text, i) => (columns[i]?.right === true ? text.padStart(widths[i] as number) : text.padEnd(widths[i] as number))).join('  ')
   lines.push(pc.bold(line(columns.map((c) => c.title))))
   for (const [i, row] of cells.entries()) {
-    const text = line(row).slice(0, Math.max(width, 20))
+    const text = line(row)
     lines.push((peers[i] as ObservedPeer).age > LATE ? pc.yellow(text) : text)
   }
   if (peers.length === 0) lines.push(pc.dim('no peer heard yet: each beats once a heartbeat'))

@@ -34,7 +34,7 @@ On an ipc bus (node:cluster, child_process.fork), watch from the primary with
 the API: import { observe } from 'coop-cache/observe'.`
 
 /** How often the live view is drawn again, in ms. */
-const REFRESH = 1000
+const REFRESH = 500
 /** The exit code for arguments that are wrong. */
 const USAGE = 2
 
@@ -84,7 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** Draws the view every REFRESH ms until Ctrl-C (or SIGTERM). */
 async function live(observer: Observer, where: string): Promise<number> {
-  const draw = () => logUpdate(render(observer.snapshot(), where, process.stdout.columns))
+  const draw = () => logUpdate(render(observer.snapshot(), where))
   draw()
   const timer = setInterval(draw, REFRESH)
   await new Promise<void>((resolve) => {
