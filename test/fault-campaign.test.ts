@@ -486,7 +486,7 @@ async function campaignRun(t: ExecutionContext, s: Scenario, secret: boolean): P
     let forgeries = 0
     if (secret) {
       // well-formed messages, signed with a key the cluster does not have, or not at all
-      const lies = [{ t: 'reset', s: { clock: 1e6, origin: ROGUE, born: 0 }, v: serialize(`${ROGUE}-version`) }, { t: 'beat', s: { clock: 1, origin: ROGUE, born: 0 }, v: serialize(ROGUE), n: Array(14).fill(0) }, { t: 'hello' }]
+      const lies = [{ t: 'reset', s: { clock: 1e6, origin: ROGUE, born: 0 }, v: serialize(`${ROGUE}-version`) }, { t: 'beat', s: { clock: 1, origin: ROGUE, born: 0 }, v: serialize(ROGUE), n: Array(14).fill(0), host: ROGUE, pid: 1 }, { t: 'hello' }]
       for (const key of ['own', 'unsigned'] as const) {
         for (const lie of lies) {
           const plan: EnvelopePlan = { kind: 'sealed', key, message: { t: lie.t as 'hello', fields: { ...lie, c: cluster.name, f: ROGUE, q: ++q, ts: Date.now(), to: '' }, flaw: { kind: 'none' } } }

@@ -107,7 +107,7 @@ const USE = `
   await cache.close()
 `
 
-test('an ES module project imports the package, type-checked strictly; without the optional peers, natsBus and redisBus fail with a coded error', async (t) => {
+test('an ES module project imports the package, type-checked strictly; without the optional peers, natsBus and redisBus fail with a coded error; npx runs its command', async (t) => {
   t.timeout(4 * MINUTE)
   const dir = join((await packed(), scratch as string), 'esm')
   await project(dir, 'module', [])
@@ -144,6 +144,8 @@ console.log(JSON.stringify(missing))
     ['ERR_COOP_CACHE_BUS_CLIENT_MISSING', 'natsBus needs the NATS client: npm install @nats-io/transport-node'],
     ['ERR_COOP_CACHE_BUS_CLIENT_MISSING', 'redisBus needs the Redis client: npm install ioredis'],
   ])
+  // the package's command, as npx finds it in the install
+  t.regex(await npm(dir, ['exec', '--no', '--', 'coop-cache', 'top', '--help']), /^Usage: coop-cache top /)
 })
 
 async function commonJs(t: ExecutionContext): Promise<void> {

@@ -159,7 +159,8 @@ export function settingsOf(options: CacheOptions): Settings {
   return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets, ttl, grace }
 }
 
-function secretsOf(secret: CacheOptions['secret']): Uint8Array[] {
+/** The keys of a `secret` option (as createCache and observe take it), each checked. */
+export function secretsOf(secret: CacheOptions['secret']): Uint8Array[] {
   if (secret === undefined) return []
   const list = typeof secret === 'string' || secret instanceof Uint8Array ? [secret] : secret
   if (!Array.isArray(list) || list.length === 0) throw new TypeError('options.secret must be a string, a Uint8Array, or a non-empty array of them')
@@ -172,7 +173,8 @@ function secretsOf(secret: CacheOptions['secret']): Uint8Array[] {
   })
 }
 
-function count(field: string, value: unknown, fallback: number, least: number, unit: string): number {
+/** `options[field]`, checked to be a safe integer of at least `least` (in `unit`), or `fallback` when absent. */
+export function count(field: string, value: unknown, fallback: number, least: number, unit: string): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < least) {
     const what = least === 0 ? 'a non-negative integer' : 'a positive integer'

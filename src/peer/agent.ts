@@ -21,6 +21,7 @@
 //               taken once (replay.ts); what is refused is counted, and nothing a message holds
 //               can make the agent throw into the bus's client
 import type { MessagePort } from 'node:worker_threads'
+import { hostname } from 'node:os'
 import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
@@ -359,7 +360,7 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #beat(to?: string): void {
     const { stamp, bytes } = this.#shared.epochs.record()
-    const beat: Outgoing = { t: 'beat', s: stamp, v: bytes, n: localCounters(this.#shared, this.#options.memoryLimit) }
+    const beat: Outgoing = { t: 'beat', s: stamp, v: bytes, n: localCounters(this.#shared, this.#options.memoryLimit), host: hostname(), pid: process.pid }
     if (to === undefined) this.#broadcast(beat)
     else this.send(to, beat)
   }

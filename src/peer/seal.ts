@@ -22,6 +22,11 @@ interface Key {
   readonly secret: Uint8Array
 }
 
+/** Whether envelope `bytes` says it is signed, whatever its key: a check comes only with {@link Seal.open}. */
+export function claimsSigned(bytes: Uint8Array): boolean {
+  return bytes.length >= HEAD && bytes[1] === 1
+}
+
 export class Seal {
   readonly #keys: readonly Key[]
   readonly #topic: Buffer

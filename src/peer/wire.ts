@@ -41,6 +41,9 @@ export interface Beat extends Base {
   readonly v: Uint8Array
   /** the sender's own counters (see stats.ts) */
   readonly n: readonly number[]
+  /** the sender's host name and process id, for whoever watches the cluster (observe/) */
+  readonly host: string
+  readonly pid: number
 }
 /** A peer joins, or comes back: everyone answers with a beat. */
 export interface Hello extends Base {
@@ -213,6 +216,9 @@ const isStamp = (x: unknown): boolean =>
   isCount(x.born)
 // A version is taken by every peer: it must be plain data that every peer can read back.
 const isVersion = (x: unknown): boolean => x instanceof Uint8Array && x.byteLength <= VERSION_MAX && readable(x) !== undefined
+/** The longest host name a beat carries, in bytes: no system names a host longer. */
+export const HOST_MAX = 255
+const isHost = (x: unknown): boolean => isString(x) && Buffer.byteLength(x) <= HOST_MAX
 const isCounters = (x: unknown): boolean => Array.isArray(x) && x.length === PEER_COUNTERS && x.every(isCount)
 const isOwner = (x: unknown): boolean => isCount(x) && (x as number) < 256
 const isIncarnation = (x: unknown): boolean => isString(x) && x.length > 0 && x.length <= 64
@@ -235,7 +241,7 @@ function readable(bytes: Uint8Array): { buffers: boolean } | undefined {
 const about = { s: isStamp, o: isOwner, i: isIncarnation, r: isPositive, k: isString }
 /** What each type has beyond the base, each field with its check. Value bytes are checked apart. */
 const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> = {
-  beat: { s: isStamp, v: isVersion, n: isCounters },
+  beat: { s: isStamp, v: isVersion, n: isCounters, host: isHost, pid: isPositive },
   hello: {},
   bye: {},
   reset: { s: isStamp, v: isVersion },

@@ -62,6 +62,8 @@ const SUMMED = [
 ] as const
 
 type Summed = Record<(typeof SUMMED)[number], number>
+/** The counters a peer reports in each heartbeat, by name. */
+export type PeerCounters = Readonly<Summed>
 if (SUMMED.length !== PEER_COUNTERS) throw new Error('stats.ts and memory/layout.ts disagree on the counters a peer reports')
 
 /** This process's summed counters, in heartbeat order. */
@@ -90,6 +92,11 @@ export function localCounters(shared: Shared, memoryLimit: number): number[] {
   return SUMMED.map((field) => summed[field])
 }
 
+/** Counters in heartbeat order, by name. */
+export function countersOf(counters: readonly number[]): PeerCounters {
+  return Object.fromEntries(SUMMED.map((field, i) => [field, counters[i] as number])) as Summed
+}
+
 /** The stats of this process, plus its live peers' unless `local`. */
 export function statsOf(shared: Shared, memoryLimit: number, version: unknown, local: boolean): CacheStats {
   const counters = localCounters(shared, memoryLimit)
@@ -97,9 +104,8 @@ export function statsOf(shared: Shared, memoryLimit: number, version: unknown, l
     const sums = shared.counters.peerSums()
     for (let i = 0; i < counters.length; i++) counters[i] = (counters[i] as number) + (sums[i] ?? 0)
   }
-  const summed = Object.fromEntries(SUMMED.map((field, i) => [field, counters[i] as number])) as Summed
   return {
-    ...summed,
+    ...countersOf(counters),
     peers: 1 + shared.liveness.peers(),
     version,
     epoch: shared.epochs.clock(),

@@ -19,6 +19,7 @@ import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
 import { serialize } from 'node:v8'
 import { Seal, WIRE_VERSION } from '../../src/peer/seal.js'
+import { HOST_MAX } from '../../src/peer/wire.js'
 import { CLOCK_MAX } from '../../src/shared/memory/epoch.js'
 import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../../src/shared/memory/layout.js'
 import type { Heard } from './rogue.js'
@@ -29,7 +30,7 @@ export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
 export const FIELDS: Record<MessageType, readonly string[]> = {
-  beat: ['s', 'v', 'n'],
+  beat: ['s', 'v', 'n', 'host', 'pid'],
   hello: [],
   bye: [],
   reset: ['s', 'v'],
@@ -301,6 +302,12 @@ export const fields: Record<string, FieldArbitraries> = {
   ci: { good: fc.integer({ min: 1, max: 10_000 }), edge: fc.constantFrom(1, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(0, -1, 1.5, NaN, '5', null, undefined) },
   tk: { good: fc.oneof(fc.nat().map((n) => new Pick('heard', n, 'tk', 'compute', 1)), fc.integer({ min: 1, max: 1000 })), edge: fc.constantFrom(1, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER), bad: notPositive },
   e: wireError,
+  host: {
+    good: fc.constantFrom('localhost', 'web-1.example.internal', ROGUE),
+    edge: fc.constantFrom('', 'h'.repeat(HOST_MAX), 'é'.repeat(Math.floor(HOST_MAX / 2))),
+    bad: fc.oneof(notString, long(HOST_MAX + 1), fc.constant('é'.repeat(Math.floor(HOST_MAX / 2) + 1))),
+  },
+  pid: { good: fc.integer({ min: 1, max: 4_194_304 }), edge: fc.constantFrom(1, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER), bad: notPositive },
 }
 /** The `v` of a put, a value or a give: a value's bytes. */
 export const valueField: FieldArbitraries = {
