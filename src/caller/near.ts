@@ -4,6 +4,9 @@ import type { Fence } from '../shared/memory/fences.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 
+/** Hits on copies with an expiry served under one reading of the clock, at most (see #now). */
+const CLOCK_HITS = 256
+
 interface Copy {
   /** The value, already resolved: every hit returns this one promise, allocating nothing. */
   readonly promise: Promise<unknown>
@@ -36,6 +39,12 @@ export class Near {
   // Atomics.add per hit on a counter every thread shares makes threads that hit at the same time
   // contend for one cache line.
   #hits = 0
+  // Date.now() at every hit on a copy with an expiry costs as much as the rest of the hit: it
+  // is read again once a millisecond has passed (a timer says so) or after CLOCK_HITS hits,
+  // whichever comes first, so that a loop that never lets timers run still sees time pass.
+  #clock = 0
+  #clockHits = 0
+  #clockTimer = false
 
   constructor(shared: Shared, limit: number) {
     this.#shared = shared
@@ -65,12 +74,26 @@ export class Near {
     if (this.#clustered && !this.#shared.liveness.serving()) return undefined
     const copy = copies.get(key)
     if (copy === undefined) return undefined
-    if ((copy.expires !== 0 && copy.expires <= Date.now()) || !this.#shared.fences.holds(copy.fence)) {
+    if ((copy.expires !== 0 && copy.expires <= this.#now()) || !this.#shared.fences.holds(copy.fence)) {
       copies.delete(key)
       return undefined
     }
     if (this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
     return copy
+  }
+
+  #now(): number {
+    if (this.#clock !== 0 && ++this.#clockHits < CLOCK_HITS) return this.#clock
+    this.#clock = Date.now()
+    this.#clockHits = 0
+    if (!this.#clockTimer) {
+      this.#clockTimer = true
+      setTimeout(() => {
+        this.#clock = 0
+        this.#clockTimer = false
+      }, 1).unref()
+    }
+    return this.#clock
   }
 
   /** The epoch moved: every copy is of an older one. */
