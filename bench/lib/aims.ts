@@ -9,6 +9,9 @@ type Figures = Record<string, Record<string, number> | undefined>
 
 const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
+/** The aim for a near hit with a `ttl` (issue 8): at least this share of lru-cache `await fetch()` with its own `ttl`. */
+export const TTL_AIM = 0.9
+
 function hit(f: Record<string, number>): string[] {
   const out: string[] = []
   const mainRatio = f.mainRatioVsFetch as number
@@ -49,6 +52,20 @@ function hit(f: Record<string, number>): string[] {
           ? `In this run the check fit inside the room the hit without a bus leaves against \`fetch()\`.`
           : `What stands in the way: of the ${fixed(busGap)} ns by which the hit with a bus trails \`fetch()\`, ${gap > 0 ? `${fixed(Math.min(gap, busGap))} ns are there without a bus too (above), and ` : ''}the check adds ${extra > 0 ? `${fixed(extra)} ns (with a bus − without)` : 'nothing measurable in this run'}, ${extra > 0 && clockNs >= extra ? `and the clock read alone costs ${fixed(clockNs)} ns in a loop, as much as that whole difference` : `of which the clock read alone is ${fixed(clockNs)} ns${extra > 0 && clockNs > 0 ? ` (${fixed((clockNs / extra) * 100)}%)` : ''}`}. The clock cannot simply be read less often: the guarantee is that a process stopped or blocked past its serving time serves nothing stored from the first instant it runs again, so each hit must look at the clock itself (a time kept by a timer, or read every Nth hit, would let the hits right after a SIGCONT through). Only a cheaper clock read would shrink that part; what one costs depends on the machine and its clock source (section 1–2 names this one's).`),
     )
+  }
+  const ttlMain = f.mainTtlRatioVsFetchTtl as number
+  const ttlWorker = f.workerTtlRatioVsFetchTtl as number
+  if (Number.isFinite(ttlMain)) {
+    const metTtl = (x: number) => x >= TTL_AIM
+    const ttlNs = 1e9 / (f.mainTtlRate as number)
+    const fetchTtlNs = 1e9 / (f.mainFetchTtlRate as number)
+    out.push(
+      `**With a \`ttl\`, a near hit at least ${ratio(TTL_AIM)} of lru-cache \`await fetch()\` with its own \`ttl\`** (throughput ratio; caches without a bus): main thread ${ratio(ttlMain)} (${metTtl(ttlMain) ? 'met' : 'missed'}), worker thread ${ratio(ttlWorker)} (${metTtl(ttlWorker) ? 'met' : 'missed'}). ` +
+        `From the main thread a near hit with a \`ttl\` cost ${fixed(ttlNs)} ns per call against ${fixed(fetchTtlNs)} ns for \`fetch()\` with a \`ttl\`, and ${ratio(f.mainTtlVsPlain as number)} of the rate of a near hit without one (${ratio(f.workerTtlVsPlain as number)} from the worker): a copy with an expiry is compared with \`Date.now()\` on every hit (src/caller/near.ts \`Near.get\`), a clock read that a cache without \`ttl\` skips (the no-\`ttl\` rows above are the aim that users who do not set one see).`,
+    )
+  }
+  if (Number.isFinite(f.mainTtlNearShare as number) && (f.mainTtlNearShare as number) < 0.999) {
+    out.push(`With a \`ttl\`, only ${fixed((f.mainTtlNearShare as number) * 100, 1)}% of the measured hits came from a near copy: the rest crossed threads, which would explain a slow hit with a \`ttl\` on its own.`)
   }
   const coopDrop = f.togetherCoopVsAlone as number
   const fetchDrop = f.togetherFetchVsAlone as number
