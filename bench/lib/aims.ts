@@ -298,6 +298,13 @@ export function cluster(f: Record<string, number>): string[] {
   out.push(
     `**Resets reach every peer**: from \`reset()\` in A to \`onReset\` in both other processes, p50 / p99: ${resets}${missedResets > 0 ? `; **${fixed(missedResets)} resets were not heard by some peer within 10 s**` : '; every reset was heard by both'}. The first reset of each bus took longer to resolve in A (${firsts}): \`reset()\` waits for this process's owner to drop the old entries, and only the first reset had many to drop (the tens of thousands the hit measurements left).`,
   )
+  if (buses.some((b) => Number.isFinite(f[`${b}InvResolvedP50`] as number))) {
+    const ms = (b: string, name: string) => `${fixed(f[`${b}${name}P50`] as number, 2)} / ${fixed(f[`${b}${name}P99`] as number, 2)} ms`
+    const odd = buses.reduce((s, b) => s + (f[`${b}InvNotHeld`] as number) + (f[`${b}InvFailed`] as number) + (f[`${b}InvNotGone`] as number), 0)
+    out.push(
+      `**Invalidations reach every peer**: from \`invalidate()\` in A to it resolving (every live peer has applied it), p50 / p99: ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'InvResolved')}`).join(', ')}, beside \`reset()\` resolving in A: ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'ResetResolved')}`).join(', ')}. Where B and C watched, the old value was gone from both after ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'InvGoneAll')}`).join(', ')} (to within one \`peek\`)${odd > 0 ? `; **some invalidations did not go as expected** (section 7 says which)` : ''}.`,
+    )
+  }
   out.push(...clusterSecret(f))
   return out
 }
