@@ -19,6 +19,10 @@
 // - reset propagation: A calls reset(); B's and C's onReset note when they are called, on the
 //   machine's monotonic clock (process.hrtime: CLOCK_MONOTONIC, one clock for every process of
 //   the machine), as does A before and after its reset() call.
+// - invalidate propagation: a key held in A, B and C; A calls invalidate(cache, key), timed until
+//   it resolves (every live peer has applied it, over two confirmed rounds). Every other one,
+//   B and C also peek at the key, one peek after another, and note when it is gone; the others
+//   are not watched, so that the watching does not weigh on the time to resolve.
 //
 // - the cost of a secret: each process opens a second cache on the same bus, the same but for
 //   `secret` (every message sealed with HMAC-SHA256); its remote hits are measured in the same
@@ -44,6 +48,7 @@ import { cluster as clusterVerdict } from './lib/aims.js'
 import {
   COMPUTE_MS,
   GET_KEYS,
+  WATCH_MS,
   IN_FLIGHT,
   NATS_URL,
   POLL_MS,
@@ -51,6 +56,8 @@ import {
   valueOf,
   type BusName,
   type Command,
+  type Gone,
+  type Invalidated,
   type Measured,
   type Opened,
   type StampedeDone,
@@ -110,6 +117,16 @@ interface ResetTimes {
 
 const VARIANTS: readonly Variant[] = ['plain', 'sealed']
 
+/** One invalidate in A: ms from the call to it resolving; with watchers, to the key gone in B, in C. */
+interface InvalidateTimes {
+  readonly resolved: number
+  readonly watched: boolean
+  readonly b: number
+  readonly c: number
+  /** ns per peek of the watchers, B's and C's (how finely "gone" is timed) */
+  readonly peekNs: number[]
+}
+
 interface BusResult {
   readonly bus: BusName
   /** why it did not run */
@@ -123,6 +140,10 @@ interface BusResult {
   readonly tally?: Record<Variant, Tally>
   /** entries stored in A, B, C before the first reset, per cache */
   readonly entries?: Record<Variant, number[]>
+  /** the cache without a secret: one per invalidate (the first, a warm-up, left out) */
+  readonly invalidations?: InvalidateTimes[]
+  /** invalidations where B or C did not hold the key first; that rejected; whose key a watcher still saw after WATCH_MS */
+  readonly invalidateTrouble?: { notHeld: number; failed: string[]; notGone: number }
 }
 
 /** Whether a TCP connection to the broker's address opens within 500 ms; else why not. */
@@ -258,10 +279,42 @@ async function measureBus(bus: BusName, peers: Peer[], sizes: Sizes, options: Op
         await sleep(20)
       }
     }
-    return { bus, hit, stampede, lock, resets, missedResets, tally, entries }
+    trace(`cluster ${bus}: invalidations`)
+    const { invalidations, trouble } = await invalidateRounds(peers, name, sizes)
+    return { bus, hit, stampede, lock, resets, missedResets, tally, entries, invalidations, invalidateTrouble: trouble }
   } finally {
     await Promise.all(peers.map((peer) => peer.ask({ cmd: 'close' } satisfies Command)))
   }
+}
+
+/**
+ * 2 × sizes.resets invalidations called in A (after one not counted), each of a key held in A, B
+ * and C first, 20 ms apart; every other one watched by B and C.
+ */
+async function invalidateRounds(peers: Peer[], name: string, sizes: Sizes): Promise<{ invalidations: InvalidateTimes[]; trouble: NonNullable<BusResult['invalidateTrouble']> }> {
+  const [a, b, c] = peers as [Peer, Peer, Peer]
+  const others = [b, c]
+  const invalidations: InvalidateTimes[] = []
+  const trouble = { notHeld: 0, failed: [] as string[], notGone: 0 }
+  for (let i = 0; i <= 2 * sizes.resets; i++) {
+    const key = `${name}:inv:${i}`
+    const watched = i % 2 === 1
+    await a.ask({ cmd: 'inv-hold', key } satisfies Command)
+    const held = await Promise.all(others.map((peer) => peer.ask<boolean>({ cmd: 'inv-hold', key } satisfies Command)))
+    if (watched) await Promise.all(others.map((peer) => peer.ask({ cmd: 'inv-watch', key } satisfies Command)))
+    const done = await a.ask<Invalidated>({ cmd: 'invalidate', key } satisfies Command)
+    const gone = watched ? await Promise.all(others.map((peer) => peer.ask<Gone>({ cmd: 'inv-gone' } satisfies Command))) : []
+    // Spread out, as invalidations are in real use.
+    await sleep(20)
+    if (i === 0) continue
+    const t0 = BigInt(done.t0)
+    if (held.includes(false)) trouble.notHeld++
+    if (done.error !== undefined) trouble.failed.push(done.error)
+    if (gone.some((g) => g.at === null)) trouble.notGone++
+    const ms = (g: Gone | undefined) => (g === undefined || g.at === null ? Number.NaN : Number(BigInt(g.at) - t0) / 1e6)
+    invalidations.push({ resolved: Number(BigInt(done.t1) - t0) / 1e6, watched, b: ms(gone[0]), c: ms(gone[1]), peekNs: gone.map((g) => g.ns / g.polls) })
+  }
+  return { invalidations, trouble }
 }
 
 async function stampedeRound(peers: Peer[], subject: 'coop' | 'lock', prefix: string, sizes: Sizes): Promise<StampedeRound> {
@@ -489,6 +542,65 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
   }
   out.push(table(['bus', 'to onReset in B, p50 / p99', 'in C, p50 / p99', 'in both (the later), p50 / p99', "A's reset() resolved, p50 / p99", 'the first reset: in both; resolved (entries it dropped)', 'resets not heard within 10 s'], rrows))
   out.push('', `The lock baseline has no reset of its own: a user of it deletes the keys (SCAN + DEL) or puts a version in every key, and nothing tells the other processes.`)
+
+  // ---- invalidate ----
+  out.push(
+    '',
+    '### Invalidate propagation',
+    '',
+    `${2 * sizes.resets} invalidations one after another (20 ms apart, after one not counted), in the cache without a secret, each called in A on a key of its own that A, B and C each held first (computed in one, asked of it and kept by the others: \`has\` said so in B and C). The time from A's \`invalidate(cache, key)\` call to it resolving, which is when every live peer has applied it (two confirmed rounds over the bus). Every other invalidation B and C watched: each called \`peek(cache, key)\`, one call after another (each a round trip to its owner thread), from before A's call until the key was gone, and noted when the first \`peek\` that found it gone returned — so "gone" is late by at most one \`peek\`, whose mean time is given. Watching keeps B's and C's main and owner threads busy, on a machine whose cores everything shares, so \`invalidate()\` resolving is given for the unwatched and the watched ones apart. Beside them, from the reset measurement above (the same cache): \`reset()\` to \`onReset\` in both other processes, and to \`reset()\` resolving in A. p50 / p99 over ${sizes.resets} of each (with so few, p99 is the slowest).`,
+    '',
+  )
+  const irows: string[][] = []
+  const troubles: string[] = []
+  for (const r of ran) {
+    const all = r.invalidations ?? []
+    const q = (xs: number[]) => {
+      const sorted = Float64Array.from(xs).sort()
+      return [quantile(sorted, 0.5), quantile(sorted, 0.99)] as const
+    }
+    const watched = all.filter((x) => x.watched)
+    const [resP50, resP99] = q(all.filter((x) => !x.watched).map((x) => x.resolved))
+    const [wResP50, wResP99] = q(watched.map((x) => x.resolved))
+    const [bP50, bP99] = q(watched.map((x) => x.b))
+    const [cP50, cP99] = q(watched.map((x) => x.c))
+    const [goneP50, goneP99] = q(watched.map((x) => Math.max(x.b, x.c)))
+    const peek = median(watched.flatMap((x) => x.peekNs))
+    const g = (name: string) => figures[`${r.bus}${name}`] as number
+    irows.push([
+      BUS_LABEL[r.bus],
+      `**${msf(resP50)} / ${msf(resP99)}**`,
+      `${msf(wResP50)} / ${msf(wResP99)}`,
+      `${msf(bP50)} / ${msf(bP99)}`,
+      `${msf(cP50)} / ${msf(cP99)}`,
+      `**${msf(goneP50)} / ${msf(goneP99)}**`,
+      ns(peek),
+      `${msf(g('ResetAllP50'))} / ${msf(g('ResetAllP99'))}`,
+      `${msf(g('ResetResolvedP50'))} / ${msf(g('ResetResolvedP99'))}`,
+    ])
+    const put = (name: string, value: number) => (figures[`${r.bus}${name}`] = value)
+    put('InvResolvedP50', resP50)
+    put('InvResolvedP99', resP99)
+    put('InvWatchedResolvedP50', wResP50)
+    put('InvWatchedResolvedP99', wResP99)
+    put('InvGoneAllP50', goneP50)
+    put('InvGoneAllP99', goneP99)
+    put('InvPeekNs', peek)
+    const t = r.invalidateTrouble ?? { notHeld: 0, failed: [], notGone: 0 }
+    put('InvNotHeld', t.notHeld)
+    put('InvFailed', t.failed.length)
+    put('InvNotGone', t.notGone)
+    if (t.notHeld + t.failed.length + t.notGone > 0) {
+      troubles.push(`${BUS_LABEL[r.bus]}: ${t.notHeld} key(s) not held in B or C before the call, ${t.failed.length} invalidation(s) rejected${t.failed.length > 0 ? ` (${[...new Set(t.failed)].slice(0, 2).join('; ')})` : ''}, ${t.notGone} whose key a watcher still saw after ${WATCH_MS / 1000} s`)
+    }
+  }
+  out.push(
+    table(
+      ['bus', '`invalidate()` resolved in A, p50 / p99', 'resolved, while B and C watched', 'key gone in B', 'in C', 'in both (the later)', 'one `peek`, mean', 'beside it: `reset()` to `onReset` in both', '`reset()` resolved in A'],
+      irows,
+    ),
+  )
+  out.push('', troubles.length === 0 ? 'Every key was held in B and C before the call, every invalidation resolved, and every watched key was gone in both.' : `**Not as expected:** ${troubles.join('; ')}.`)
 
   // ---- secret ----
   out.push(

@@ -9,6 +9,10 @@
 // memoryBus() with this one cache on it, so that the check runs; a near hit in a real cluster
 // makes the same check and nothing more (the bus is not on the near-hit path).
 //
+// And a near hit on a cache created with `ttl` (an hour: nothing expires during the run), where
+// every near hit also compares the copy's expiry with the clock, beside lru-cache `await fetch()`
+// on a cache with its own `ttl`: what a user of TTL would otherwise await.
+//
 // Alone: `npm run build && node dist/bench/hit.js`
 
 import { readFileSync } from 'node:fs'
@@ -30,11 +34,14 @@ import {
   timerFloor,
   type RoundsData,
 } from './lib/measure.js'
+import { TTL_AIM } from './lib/aims.js'
 import { ask, isEntry, runAlone, serve, startWorker, trace, unwrap, type Options, type Section } from './lib/scenario.js'
 
 const HOT = 64
 const keys = Array.from({ length: HOT }, (_, i) => `hot:${i}`)
 const valueOf = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })
+/** ms: the `ttl` of the TTL rows, long enough that nothing expires during the run */
+const TTL = 3_600_000
 
 interface Figures {
   readonly get: RoundsData
@@ -42,6 +49,10 @@ interface Figures {
   readonly coop: RoundsData
   /** a near hit on a cache with a bus (one member on a memoryBus): the liveness check runs */
   readonly coopBus: RoundsData
+  /** lru-cache `await fetch()` on a cache with its own `ttl` */
+  readonly fetchTtl: RoundsData
+  /** a near hit on a cache created with `ttl`: the copy's expiry is checked */
+  readonly coopTtl: RoundsData
   /** anatomy: `await` of an already-resolved promise, the floor of any awaited call */
   readonly awaitResolved: RoundsData
   /** anatomy: Date.now() alone, the clock read of the liveness check */
@@ -54,18 +65,23 @@ interface Figures {
   readonly nearShare: number
   /** the same for the cache with a bus */
   readonly busNearShare: number
+  /** the same for the cache with a ttl */
+  readonly ttlNearShare: number
 }
 
-/** The caches a thread hits: without a bus (the default), and with one (one member on a memoryBus). */
+/** The caches a thread hits: without a bus (the default), with one (one member on a memoryBus), and with a ttl. */
 interface Caches {
   readonly plain: Cache
   readonly bus: Cache
+  readonly ttl: Cache
 }
 
 /** What this thread hits: coop-cache (both caches holding the hot keys), and its own lru-cache. */
 async function subjectsFor(caches: Caches) {
   const lru = new LRUCache<string, object>({ max: 1_000, fetchMethod: async (key) => valueOf(Number(key.slice(4))) })
   for (let i = 0; i < HOT; i++) await lru.fetch(keys[i] as string)
+  const lruTtl = new LRUCache<string, object>({ max: 1_000, ttl: TTL, fetchMethod: async (key) => valueOf(Number(key.slice(4))) })
+  for (let i = 0; i < HOT; i++) await lruTtl.fetch(keys[i] as string)
   const compute = async () => {
     throw new Error('a hot key was computed during the hit benchmark')
   }
@@ -97,6 +113,8 @@ async function subjectsFor(caches: Caches) {
     fetch: { sync: false, op: (i: number) => lru.fetch(keys[i & (HOT - 1)] as string) },
     coop: { sync: false, op: (i: number) => cached(caches.plain, keys[i & (HOT - 1)] as string, compute) },
     coopBus: { sync: false, op: (i: number) => cached(caches.bus, keys[i & (HOT - 1)] as string, compute) },
+    fetchTtl: { sync: false, op: (i: number) => lruTtl.fetch(keys[i & (HOT - 1)] as string) },
+    coopTtl: { sync: false, op: (i: number) => cached(caches.ttl, keys[i & (HOT - 1)] as string, compute) },
     awaitResolved: { sync: false, op: (_: number) => Promise.resolve(resolved) },
     dateNow: { sync: true, op: (_: number) => Date.now() },
     replica: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, false) },
@@ -126,6 +144,7 @@ async function measure(caches: Caches, rounds: number, quick: boolean): Promise<
 
   const before = await caches.plain.stats()
   const busBefore = await caches.bus.stats()
+  const ttlBefore = await caches.ttl.stats()
   for (let round = 0; round < rounds; round++) {
     // Rotate the order, so no subject always runs first (or right after a GC).
     for (let j = 0; j < names.length; j++) {
@@ -136,12 +155,15 @@ async function measure(caches: Caches, rounds: number, quick: boolean): Promise<
   }
   const after = await caches.plain.stats()
   const busAfter = await caches.bus.stats()
+  const ttlAfter = await caches.ttl.stats()
   const coopCalls = rounds * n * 2
   return {
     get: results.get.toJSON(),
     fetch: results.fetch.toJSON(),
     coop: results.coop.toJSON(),
     coopBus: results.coopBus.toJSON(),
+    fetchTtl: results.fetchTtl.toJSON(),
+    coopTtl: results.coopTtl.toJSON(),
     awaitResolved: results.awaitResolved.toJSON(),
     dateNow: results.dateNow.toJSON(),
     replica: results.replica.toJSON(),
@@ -149,6 +171,7 @@ async function measure(caches: Caches, rounds: number, quick: boolean): Promise<
     timerFloor: timerFloor(),
     nearShare: (after.nearHits - before.nearHits) / coopCalls,
     busNearShare: (busAfter.nearHits - busBefore.nearHits) / coopCalls,
+    ttlNearShare: (ttlAfter.nearHits - ttlBefore.nearHits) / coopCalls,
   }
 }
 
@@ -166,16 +189,18 @@ export async function hit(options: Options): Promise<Section> {
   const cache = await createCache({ name: 'bench-hit' })
   // One member on a bus of its own: it hears its own heartbeats, so it stays live and serves.
   const busCache = await createCache({ name: 'bench-hit-bus', bus: memoryBus() })
-  const caches: Caches = { plain: cache, bus: busCache }
+  const ttlCache = await createCache({ name: 'bench-hit-ttl', ttl: TTL })
+  const caches: Caches = { plain: cache, bus: busCache, ttl: ttlCache }
   try {
     await fill(cache)
     await fill(busCache)
+    await fill(ttlCache)
     const main = await measure(caches, options.rounds, options.quick)
     const worker = await startWorker(import.meta.url, 'hit-worker')
     let inWorker: Figures
     const together = { coop: new Rounds(), fetch: new Rounds() }
     try {
-      inWorker = unwrap(await ask<Figures>(worker, { kind: 'measure', handle: cache.handle, busHandle: busCache.handle, rounds: options.rounds, quick: options.quick }))
+      inWorker = unwrap(await ask<Figures>(worker, { kind: 'measure', handle: cache.handle, busHandle: busCache.handle, ttlHandle: ttlCache.handle, rounds: options.rounds, quick: options.quick }))
       // Both threads hit at once (each its own lru-cache; one coop-cache): per-thread rates.
       const subjects = await subjectsFor(caches)
       const calls = options.quick ? 100_000 : 1_000_000
@@ -201,6 +226,7 @@ export async function hit(options: Options): Promise<Section> {
   } finally {
     await cache.close()
     await busCache.close()
+    await ttlCache.close()
   }
 }
 
@@ -220,6 +246,8 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
     line('lru-cache `await fetch()` hit', f.fetch),
     line('coop-cache `await cached()` hit (near copy), no bus (the default)', f.coop),
     line('coop-cache `await cached()` hit (near copy), with a bus (liveness checked)', f.coopBus),
+    line(`lru-cache \`await fetch()\` hit, cache with \`ttl\``, f.fetchTtl),
+    line(`coop-cache \`await cached()\` hit (near copy), cache with \`ttl\` (expiry checked)`, f.coopTtl),
     line('anatomy: `await Promise.resolve(v)`', f.awaitResolved),
     line('anatomy: `Date.now()` (sync; the clock read of the liveness check)', f.dateNow),
     line('anatomy: replica of the near-hit steps, no bus, awaited', f.replica),
@@ -233,6 +261,9 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
     busVsFetch: f.coopBus.rate / f.fetch.rate,
     busVsPlain: f.coopBus.rate / f.coop.rate,
     busP50vsFetch: f.coopBus.p50 / f.fetch.p50,
+    ttlVsFetchTtl: f.coopTtl.rate / f.fetchTtl.rate,
+    ttlP50vsFetchTtl: f.coopTtl.p50 / f.fetchTtl.p50,
+    ttlVsPlain: f.coopTtl.rate / f.coop.rate,
   })
   const m = ratios(main)
   const w = ratios(worker)
@@ -240,11 +271,12 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
   const said = (r: ReturnType<typeof ratios>, f: Figures) =>
     `coop-cache hit throughput / lru-cache \`await fetch()\`: **${ratio(r.vsFetch)}** (aim: ≥ 1.00x); / lru-cache \`get\`: ${ratio(r.vsGet)}. Latency p50 coop / fetch: ${ratio(r.p50vsFetch)}. ` +
     `With a bus: **${ratio(r.busVsFetch)}** of \`await fetch()\` (p50 ${ratio(r.busP50vsFetch)}), ${ratio(r.busVsPlain)} of the hit without a bus. ` +
-    `Share of the measured coop calls served from a near copy: ${pct(f.nearShare)} without a bus, ${pct(f.busNearShare)} with.`
+    `With a \`ttl\`: **${ratio(r.ttlVsFetchTtl)}** of lru-cache \`await fetch()\` with its own \`ttl\` (aim: ≥ ${ratio(TTL_AIM)}; p50 ${ratio(r.ttlP50vsFetchTtl)}), ${ratio(r.ttlVsPlain)} of the hit without one. ` +
+    `Share of the measured coop calls served from a near copy: ${pct(f.nearShare)} without a bus, ${pct(f.busNearShare)} with, ${pct(f.ttlNearShare)} with a \`ttl\`.`
   const markdown = [
     `${HOT} hot keys, values \`{ id, name, tags: ['a','b'] }\`, keys strings. ${(options.quick ? 30_000 : 200_000).toLocaleString('en-US')} calls per measurement, ${options.rounds} rounds, subjects interleaved; each figure is the median over rounds. Throughput is measured without timers in the loop; latency times every call with \`process.hrtime.bigint()\`, whose own cost (the timer floor, ${ns(main.timerFloor)} here) is inside every latency figure.`,
     '',
-    `Two caches hold the hot keys: one without a bus (the default), and one with a bus, where every near hit first checks in shared memory until when this process may serve (an \`Atomics.load\` and a \`Date.now()\`; src/shared/memory/liveness.ts). That bus is a \`memoryBus()\` with this one cache on it, so that the check runs; a near hit in a real cluster (ipc, NATS, Redis) makes the same check and nothing more, since the bus is not on the near-hit path. What a \`Date.now()\` costs depends on the machine and its clock source (the kernel's here: ${clockSource()}). The replica rows model a near hit's steps in the benchmark itself (a model, not the library; only the difference between its two forms is read from it).`,
+    `Three caches hold the hot keys: one without a bus (the default), one with a bus, where every near hit first checks in shared memory until when this process may serve (an \`Atomics.load\` and a \`Date.now()\`; src/shared/memory/liveness.ts). That bus is a \`memoryBus()\` with this one cache on it, so that the check runs; a near hit in a real cluster (ipc, NATS, Redis) makes the same check and nothing more, since the bus is not on the near-hit path. What a \`Date.now()\` costs depends on the machine and its clock source (the kernel's here: ${clockSource()}). The third is a cache created with \`ttl\` (${TTL / 60_000} minutes, so nothing expires during the run), where every near hit also compares its copy's expiry with \`Date.now()\`; beside it, lru-cache \`fetch()\` on a cache with its own \`ttl\` (the same), which checks staleness on every hit too. The replica rows model a near hit's steps in the benchmark itself (a model, not the library; only the difference between its two forms is read from it).`,
     '',
     '### 1. From the main thread',
     '',
@@ -296,6 +328,19 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
       togetherCoopVsAlone: coopTogether.rate / main.coop.rate,
       togetherFetchVsAlone: fetchTogether.rate / main.fetch.rate,
       mainNearShare: main.nearShare,
+      mainTtlRate: main.coopTtl.rate,
+      mainTtlP50: main.coopTtl.p50,
+      mainTtlP99: main.coopTtl.p99,
+      mainFetchTtlRate: main.fetchTtl.rate,
+      mainFetchTtlP50: main.fetchTtl.p50,
+      mainTtlRatioVsFetchTtl: m.ttlVsFetchTtl,
+      mainTtlVsPlain: m.ttlVsPlain,
+      mainTtlNearShare: main.ttlNearShare,
+      workerTtlRate: worker.coopTtl.rate,
+      workerFetchTtlRate: worker.fetchTtl.rate,
+      workerTtlRatioVsFetchTtl: w.ttlVsFetchTtl,
+      workerTtlVsPlain: w.ttlVsPlain,
+      workerTtlNearShare: worker.ttlNearShare,
       workerCoopRate: worker.coop.rate,
       workerFetchRate: worker.fetch.rate,
       workerRatioVsFetch: w.vsFetch,
@@ -314,14 +359,14 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
 }
 
 type Request =
-  | { readonly kind: 'measure'; readonly handle: CacheHandle; readonly busHandle: CacheHandle; readonly rounds: number; readonly quick: boolean }
+  | { readonly kind: 'measure'; readonly handle: CacheHandle; readonly busHandle: CacheHandle; readonly ttlHandle: CacheHandle; readonly rounds: number; readonly quick: boolean }
   | { readonly kind: 'side'; readonly name: 'coop' | 'fetch'; readonly calls: number; readonly gate: SharedArrayBuffer }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'hit-worker' && parentPort !== null) {
   let mine: { caches: Caches; subjects: Subjects } | undefined
   serve(parentPort, async (request: Request) => {
     if (request.kind === 'measure') {
-      const caches: Caches = { plain: attach(request.handle), bus: attach(request.busHandle) }
+      const caches: Caches = { plain: attach(request.handle), bus: attach(request.busHandle), ttl: attach(request.ttlHandle) }
       mine = { caches, subjects: await subjectsFor(caches) }
       return measure(caches, request.rounds, request.quick)
     }

@@ -9,6 +9,9 @@ type Figures = Record<string, Record<string, number> | undefined>
 
 const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
 
+/** The aim for a near hit with a `ttl` (issue 8): at least this share of lru-cache `await fetch()` with its own `ttl`. */
+export const TTL_AIM = 0.9
+
 function hit(f: Record<string, number>): string[] {
   const out: string[] = []
   const mainRatio = f.mainRatioVsFetch as number
@@ -49,6 +52,20 @@ function hit(f: Record<string, number>): string[] {
           ? `In this run the check fit inside the room the hit without a bus leaves against \`fetch()\`.`
           : `What stands in the way: of the ${fixed(busGap)} ns by which the hit with a bus trails \`fetch()\`, ${gap > 0 ? `${fixed(Math.min(gap, busGap))} ns are there without a bus too (above), and ` : ''}the check adds ${extra > 0 ? `${fixed(extra)} ns (with a bus − without)` : 'nothing measurable in this run'}, ${extra > 0 && clockNs >= extra ? `and the clock read alone costs ${fixed(clockNs)} ns in a loop, as much as that whole difference` : `of which the clock read alone is ${fixed(clockNs)} ns${extra > 0 && clockNs > 0 ? ` (${fixed((clockNs / extra) * 100)}%)` : ''}`}. The clock cannot simply be read less often: the guarantee is that a process stopped or blocked past its serving time serves nothing stored from the first instant it runs again, so each hit must look at the clock itself (a time kept by a timer, or read every Nth hit, would let the hits right after a SIGCONT through). Only a cheaper clock read would shrink that part; what one costs depends on the machine and its clock source (section 1–2 names this one's).`),
     )
+  }
+  const ttlMain = f.mainTtlRatioVsFetchTtl as number
+  const ttlWorker = f.workerTtlRatioVsFetchTtl as number
+  if (Number.isFinite(ttlMain)) {
+    const metTtl = (x: number) => x >= TTL_AIM
+    const ttlNs = 1e9 / (f.mainTtlRate as number)
+    const fetchTtlNs = 1e9 / (f.mainFetchTtlRate as number)
+    out.push(
+      `**With a \`ttl\`, a near hit at least ${ratio(TTL_AIM)} of lru-cache \`await fetch()\` with its own \`ttl\`** (throughput ratio; caches without a bus): main thread ${ratio(ttlMain)} (${metTtl(ttlMain) ? 'met' : 'missed'}), worker thread ${ratio(ttlWorker)} (${metTtl(ttlWorker) ? 'met' : 'missed'}). ` +
+        `From the main thread a near hit with a \`ttl\` cost ${fixed(ttlNs)} ns per call against ${fixed(fetchTtlNs)} ns for \`fetch()\` with a \`ttl\`, and ${ratio(f.mainTtlVsPlain as number)} of the rate of a near hit without one (${ratio(f.workerTtlVsPlain as number)} from the worker): a copy with an expiry is compared with \`Date.now()\` on every hit (src/caller/near.ts \`Near.get\`), a clock read that a cache without \`ttl\` skips (the no-\`ttl\` rows above are the aim that users who do not set one see).`,
+    )
+  }
+  if (Number.isFinite(f.mainTtlNearShare as number) && (f.mainTtlNearShare as number) < 0.999) {
+    out.push(`With a \`ttl\`, only ${fixed((f.mainTtlNearShare as number) * 100, 1)}% of the measured hits came from a near copy: the rest crossed threads, which would explain a slow hit with a \`ttl\` on its own.`)
   }
   const coopDrop = f.togetherCoopVsAlone as number
   const fetchDrop = f.togetherFetchVsAlone as number
@@ -282,6 +299,13 @@ export function cluster(f: Record<string, number>): string[] {
   out.push(
     `**Resets reach every peer**: from \`reset()\` in A to \`onReset\` in both other processes, p50 / p99: ${resets}${missedResets > 0 ? `; **${fixed(missedResets)} resets were not heard by some peer within 10 s**` : '; every reset was heard by both'}. The first reset of each bus took longer to resolve in A (${firsts}): \`reset()\` waits for this process's owner to drop the old entries, and only the first reset had many to drop (the tens of thousands the hit measurements left).`,
   )
+  if (buses.some((b) => Number.isFinite(f[`${b}InvResolvedP50`] as number))) {
+    const ms = (b: string, name: string) => `${fixed(f[`${b}${name}P50`] as number, 2)} / ${fixed(f[`${b}${name}P99`] as number, 2)} ms`
+    const odd = buses.reduce((s, b) => s + (f[`${b}InvNotHeld`] as number) + (f[`${b}InvFailed`] as number) + (f[`${b}InvNotGone`] as number), 0)
+    out.push(
+      `**Invalidations reach every peer**: from \`invalidate()\` in A to it resolving (every live peer has applied it), p50 / p99: ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'InvResolved')}`).join(', ')}, beside \`reset()\` resolving in A: ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'ResetResolved')}`).join(', ')}. Where B and C watched, the old value was gone from both after ${buses.map((b) => `${BUS_NAMES[b]} ${ms(b, 'InvGoneAll')}`).join(', ')} (to within one \`peek\`)${odd > 0 ? `; **some invalidations did not go as expected** (section 7 says which)` : ''}.`,
+    )
+  }
   out.push(...clusterSecret(f))
   return out
 }

@@ -2,12 +2,12 @@
 // 'cluster-peer', is A, B or C. Each opens two caches on the bus it is told, one without a
 // secret and one with (every message sealed with HMAC-SHA256), and does what the scenario asks,
 // one command at a time: fill keys, join the floor's topic, measure, take part in a stampede,
-// reset or note when it heard a reset. What it measures is measured here, in
+// reset or note when it heard a reset, invalidate a key or watch until it no longer holds it. What it measures is measured here, in
 // the process that calls, so that only the figures cross back over the IPC channel.
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { cached, createCache, ipcBus, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
+import { cached, createCache, has, invalidate, ipcBus, peek, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
 // Not public API: the hashing the owners use (src/ring.ts), to pick keys that B owns.
@@ -55,6 +55,10 @@ export type Command =
   | { cmd: 'reset'; variant: Variant; version: string }
   | { cmd: 'heard'; version: string }
   | { cmd: 'tally'; variant: Variant }
+  | { cmd: 'inv-hold'; key: string }
+  | { cmd: 'inv-watch'; key: string }
+  | { cmd: 'inv-gone' }
+  | { cmd: 'invalidate'; key: string }
   | { cmd: 'close' }
   | { cmd: 'exit' }
 
@@ -73,6 +77,23 @@ export interface StampedeDone {
   readonly commands: number
   readonly rechecks: number
 }
+
+/** What 'invalidate' answers: hrtime (ns, as strings) at the call and when it settled; why it rejected. */
+export interface Invalidated {
+  readonly t0: string
+  readonly t1: string
+  readonly error?: string
+}
+
+/** What 'inv-gone' answers: hrtime (ns) of the first peek that found the key gone, or null; peeks made and ns spent watching. */
+export interface Gone {
+  readonly at: string | null
+  readonly polls: number
+  readonly ns: number
+}
+
+/** ms a watcher peeks for a key before it gives up */
+export const WATCH_MS = 10_000
 
 /** What 'open' answers: this process's peer id in each cache. */
 export type Opened = Record<Variant, string>
@@ -154,6 +175,8 @@ function peerProcess(): void {
     heard.set(String(version), process.hrtime.bigint())
     hearing.get(String(version))?.()
   }
+  // The watch of 'inv-watch': peeks at a key, one peek after another, until it is gone.
+  let watching: Promise<Gone> | undefined
   const mustNotCompute = (variant: Variant) => async () => {
     unexpected[variant]++
     return valueOf(-1)
@@ -283,6 +306,39 @@ function peerProcess(): void {
       case 'tally': {
         const stats = await cacheOf(c.variant).stats({ local: true })
         return { unexpected: unexpected[c.variant], entries: stats.entries, dropped: stats.dropped, hits: stats.hits, misses: stats.misses } satisfies Tally
+      }
+      case 'inv-hold': {
+        // Computed here or asked of its owner; either way kept in this process, as `has` says.
+        await cached(cache!, c.key, async () => ({ key: c.key, old: true }))
+        return has(cache!, c.key)
+      }
+      case 'inv-watch': {
+        const c0 = cache!
+        const start = process.hrtime.bigint()
+        const deadline = start + BigInt(WATCH_MS) * 1_000_000n
+        watching = (async () => {
+          let polls = 0
+          let now = start
+          while (now < deadline) {
+            polls++
+            const value = await peek(c0, c.key)
+            now = process.hrtime.bigint()
+            if (value === undefined) return { at: String(now), polls, ns: Number(now - start) }
+          }
+          return { at: null, polls, ns: Number(now - start) }
+        })()
+        return true
+      }
+      case 'inv-gone':
+        return watching!
+      case 'invalidate': {
+        const t0 = process.hrtime.bigint()
+        const error = await invalidate(cache!, c.key).then(
+          () => undefined,
+          (e: unknown) => String((e as Error)?.message ?? e),
+        )
+        const t1 = process.hrtime.bigint()
+        return { t0: String(t0), t1: String(t1), ...(error === undefined ? {} : { error }) } satisfies Invalidated
       }
       case 'close':
         await floorMember?.leave()
