@@ -111,8 +111,8 @@ export interface FnSpec {
   readonly delay?: number
 }
 
-/** What a call ended with, as plain data. */
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }
+/** What a call ended with, as plain data; `status`, when the call asked for it, is its `status.outcome`. */
+export type Outcome = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }) & { readonly status?: string }
 
 export async function outcome(call: Promise<unknown>): Promise<Outcome> {
   try {
