@@ -102,7 +102,7 @@ test('set during a computation of its key: every waiter in every thread gets the
     await Promise.all(remote.map((r) => r.issued))
     await set(cache, 'k', 'set')
     // the fenced computation is told while it still runs
-    await board.abortions(1)
+    await within(board.abortions(1), 10_000, 'the fenced computation to see its signal abort')
     const before = [await computer, ...(await Promise.all(joiners)), ...(await Promise.all(remote.map((r) => r.done))).flat()]
     t.is(before.length, 1 + 5 + 10)
     t.deepEqual(new Set(before.map((o) => (o.ok ? o.value : o.message))), new Set(['set']))
@@ -128,7 +128,7 @@ test('set during a computation in another thread fences it there too', (t) =>
     await board.computations(1)
     const local = outcome(cached(cache, 'k', board.fn(spec)))
     await set(cache, 'k', 'set')
-    await board.abortions(1)
+    await within(board.abortions(1), 10_000, 'the fenced computation to see its signal abort')
     t.deepEqual(await local, { ok: true, value: 'set' })
     t.deepEqual(await remote.done, Array.from({ length: 3 }, () => ({ ok: true, value: 'set' })))
     // nothing to wait on in the worker: give its fenced computation time to end, and offer
