@@ -71,7 +71,7 @@ export class Board {
 
   /** The fn a spec describes, counting on this board. */
   fn(spec: FnSpec): (context: ComputeContext) => Promise<unknown> {
-    return async ({ signal, version }) => {
+    return async ({ signal, version, noStore }) => {
       signal.addEventListener('abort', () => {
         Atomics.add(this.#cells, ABORTED, 1)
         Atomics.notify(this.#cells, ABORTED)
@@ -81,6 +81,7 @@ export class Board {
       if (spec.gate !== undefined) await this.#gate(spec.gate)
       if (spec.delay !== undefined) await new Promise((resolve) => setTimeout(resolve, spec.delay))
       if (spec.throws !== undefined) throw new RangeError(spec.throws)
+      if (spec.noStore === true) noStore()
       if (spec.hang === true) return new Promise(() => {})
       if (spec.uncloneable === true) return { render: () => 'a function cannot cross threads' }
       if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
@@ -109,10 +110,12 @@ export interface FnSpec {
   readonly tag?: boolean
   /** wait this many ms before returning */
   readonly delay?: number
+  /** call ctx.noStore(): the value goes to every waiter and is not stored */
+  readonly noStore?: boolean
 }
 
-/** What a call ended with, as plain data. */
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }
+/** What a call ended with, as plain data; `status`, when the call asked for it, is its `status.outcome`. */
+export type Outcome = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }) & { readonly status?: string }
 
 export async function outcome(call: Promise<unknown>): Promise<Outcome> {
   try {

@@ -4,10 +4,18 @@ import type { Cache } from 'coop-cache'
 import type { Board, FnSpec, Outcome } from './board.js'
 
 export type Command =
-  | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number }
+  | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number; options?: CallSpec }
   | { op: 'reset'; id: number; version: unknown }
   | { op: 'stats'; id: number }
   | { op: 'close'; id: number }
+
+/** The per-call options a worker's calls are made with, as plain data. */
+export interface CallSpec {
+  /** the calls' `timeout` option, in ms */
+  readonly timeout?: number
+  /** each call passes a `status` object, and its outcome carries `status.outcome` */
+  readonly status?: boolean
+}
 
 type Unsent<C> = C extends unknown ? Omit<C, 'id'> : never
 
@@ -68,9 +76,9 @@ export class CallerThread {
     return { issued: issuedP, done: doneP }
   }
 
-  /** `count` concurrent cached() calls for `key` in the worker, each with fn from `spec`. */
-  cached(key: unknown, spec: FnSpec, count = 1): Remote {
-    return this.#send({ op: 'cached', key, spec, count })
+  /** `count` concurrent cached() calls for `key` in the worker, each with fn from `spec` (and `options`). */
+  cached(key: unknown, spec: FnSpec, count = 1, options?: CallSpec): Remote {
+    return this.#send(options === undefined ? { op: 'cached', key, spec, count } : { op: 'cached', key, spec, count, options })
   }
 
   async reset(version: unknown): Promise<Outcome> {
