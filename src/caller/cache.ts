@@ -110,7 +110,8 @@ class CoopCache implements Cache {
   async ready(options?: { readonly peers?: number; readonly timeout?: number }): Promise<void> {
     const where = 'cache.ready(options)'
     if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError(`${where}: options must be an object such as { peers: 3, timeout: 10000 }`)
-    const peers = options?.peers ?? 1
+    if (this.#client.closed) throw new CacheClosedError()
+    const peers = options?.peers === undefined ? 1 : options.peers
     if (!Number.isSafeInteger(peers) || peers < 1) throw new TypeError(`${where}: options.peers must be a positive integer (members, this process included), got ${String(peers)}`)
     const timeout = options?.timeout === undefined ? 10_000 : msOption(options.timeout, `${where}: options.timeout`)
     const { liveness, memory } = this.#client.shared
