@@ -76,7 +76,7 @@ export class Board {
         Atomics.add(this.#cells, ABORTED, 1)
         Atomics.notify(this.#cells, ABORTED)
       })
-      Atomics.add(this.#cells, COMPUTED, 1)
+      const seq = Atomics.add(this.#cells, COMPUTED, 1) + 1
       Atomics.notify(this.#cells, COMPUTED)
       if (spec.gate !== undefined) await this.#gate(spec.gate)
       if (spec.delay !== undefined) await new Promise((resolve) => setTimeout(resolve, spec.delay))
@@ -86,6 +86,7 @@ export class Board {
       if (spec.uncloneable === true) return { render: () => 'a function cannot cross threads' }
       if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
       const tagged = spec.tag === true ? `#${threadId}.${++this.#made}` : ''
+      if (spec.seq === true) return `${String(spec.value)}~${seq}`
       return spec.withVersion === true ? `${String(spec.value)}@${String(version)}${tagged}` : spec.value
     }
   }
@@ -112,6 +113,8 @@ export interface FnSpec {
   readonly delay?: number
   /** call ctx.noStore(): the value goes to every waiter and is not stored */
   readonly noStore?: boolean
+  /** return `${value}~${n}`: n numbers this computation among all of the board's, in the order they began (the board's count when it began) */
+  readonly seq?: boolean
 }
 
 /** What a call ended with, as plain data; `status`, when the call asked for it, is its `status.outcome`. */

@@ -6,6 +6,7 @@ import type { Board, FnSpec, Outcome } from './board.js'
 export type Command =
   | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number; options?: CallSpec }
   | { op: 'reset'; id: number; version: unknown }
+  | { op: 'invalidate'; id: number; key: unknown; prefix: boolean }
   | { op: 'stats'; id: number }
   | { op: 'close'; id: number }
 
@@ -83,6 +84,10 @@ export class CallerThread {
 
   async reset(version: unknown): Promise<Outcome> {
     return ((await this.#send({ op: 'reset', version }).done)[0]) as Outcome
+  }
+
+  async invalidate(key: unknown, prefix = false): Promise<Outcome> {
+    return ((await this.#send({ op: 'invalidate', key, prefix }).done)[0]) as Outcome
   }
 
   async stats(): Promise<Outcome> {
