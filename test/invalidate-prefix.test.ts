@@ -61,15 +61,14 @@ test('a prefix that is the whole of a key drops that key and the keys below it, 
   }),
 )
 
-// Every array key starts with []: by the contract, the empty prefix drops them all (or, if it is
-// not meant to, invalidate should refuse it). Today it drops [] alone, silently: the store
-// indexes each key under its proper prefixes from one element up (prefixesOf), never under `[`.
-test.failing('the empty prefix drops every array key and no other key', (t) =>
+// Every array key starts with []: dropping them all is what a reset is for, so the empty prefix
+// is refused rather than taken to drop [] alone.
+test('the empty prefix is refused with a TypeError that says to reset instead, and drops nothing', (t) =>
   withCache({ name: 'prefix-empty', threads: 2 }, 0, async ({ cache, board }) => {
     const keys: Key[] = [[], ['a'], ['a', 'b'], [['a']], 'plain', { a: 1 }]
     for (const key of keys) await cached(cache, key, board.fn({ value: 'old' }))
-    await invalidate(cache, [], { prefix: true })
-    t.deepEqual(await Promise.all(keys.map((key) => cached(cache, key, board.fn({ value: 'new' })))), ['new', 'new', 'new', 'new', 'old', 'old'])
+    await t.throwsAsync(invalidate(cache, [], { prefix: true }), { instanceOf: TypeError, message: /non-empty array.*reset the cache/ })
+    t.deepEqual(await Promise.all(keys.map((key) => cached(cache, key, board.fn({ value: 'new' })))), keys.map(() => 'old'))
   }),
 )
 

@@ -118,9 +118,9 @@ test('invalidate refuses a bad key, a prefix on a non-array key and options that
     await t.throwsAsync(invalidate(cache, undefined as unknown as Key), { instanceOf: TypeError, message: /^key is undefined/ })
     await t.throwsAsync(invalidate(cache, 'user', { prefix: true }), {
       instanceOf: TypeError,
-      message: 'invalidate(cache, key, options): with { prefix: true }, key must be an array (the start of the keys to drop), got "user"',
+      message: 'invalidate(cache, key, options): with { prefix: true }, key must be a non-empty array (the start of the keys to drop), got "user"; to drop every key, reset the cache',
     })
-    await t.throwsAsync(invalidate(cache, { user: 1 }, { prefix: true }), { instanceOf: TypeError, message: /with \{ prefix: true \}, key must be an array/ })
+    await t.throwsAsync(invalidate(cache, { user: 1 }, { prefix: true }), { instanceOf: TypeError, message: /with \{ prefix: true \}, key must be a non-empty array/ })
     for (const options of [5, 'prefix', null, true]) {
       await t.throwsAsync(invalidate(cache, ['user'], options as unknown as { prefix: boolean }), {
         instanceOf: TypeError,
@@ -135,7 +135,7 @@ test('invalidate refuses a bad key, a prefix on a non-array key and options that
     // from a worker thread, the same error
     const fromWorker = await worker!.invalidate('user', true)
     t.like(fromWorker, { ok: false, name: 'TypeError' })
-    t.regex((fromWorker as { message: string }).message, /with \{ prefix: true \}, key must be an array/)
+    t.regex((fromWorker as { message: string }).message, /with \{ prefix: true \}, key must be a non-empty array/)
     // none of it dropped anything
     t.is(await cached(cache, 'kept', board.fn({ value: 'again' })), 'kept')
     t.is(board.computed, 1)

@@ -230,7 +230,9 @@ export async function invalidate(cache: Cache, key: Key, options?: { readonly pr
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError(`${where}: options must be an object such as { prefix: true }`)
   const prefix = options?.prefix ?? false
   if (typeof prefix !== 'boolean') throw new TypeError(`${where}: options.prefix must be a boolean, got ${typeof prefix}`)
-  if (prefix && !Array.isArray(key)) throw new TypeError(`${where}: with { prefix: true }, key must be an array (the start of the keys to drop), got ${showKey(encoded)}`)
+  if (prefix && (!Array.isArray(key) || key.length === 0)) {
+    throw new TypeError(`${where}: with { prefix: true }, key must be a non-empty array (the start of the keys to drop), got ${showKey(encoded)}; to drop every key, reset the cache`)
+  }
   await change(cache, client, { type: 'invalidate', key: encoded, prefix })
 }
 
