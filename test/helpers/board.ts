@@ -76,7 +76,7 @@ export class Board {
         Atomics.add(this.#cells, ABORTED, 1)
         Atomics.notify(this.#cells, ABORTED)
       })
-      Atomics.add(this.#cells, COMPUTED, 1)
+      const ordinal = Atomics.add(this.#cells, COMPUTED, 1)
       Atomics.notify(this.#cells, COMPUTED)
       if (spec.gate !== undefined) await this.#gate(spec.gate)
       if (spec.delay !== undefined) await new Promise((resolve) => setTimeout(resolve, spec.delay))
@@ -85,6 +85,7 @@ export class Board {
       if (spec.uncloneable === true) return { render: () => 'a function cannot cross threads' }
       if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
       const tagged = spec.tag === true ? `#${threadId}.${++this.#made}` : ''
+      if (spec.ordinal === true) return `${String(spec.value)}#${ordinal}`
       return spec.withVersion === true ? `${String(spec.value)}@${String(version)}${tagged}` : spec.value
     }
   }
@@ -109,14 +110,27 @@ export interface FnSpec {
   readonly tag?: boolean
   /** wait this many ms before returning */
   readonly delay?: number
+  /**
+   * return `${value}#n`, n the number of computations this board had started before this one:
+   * whether a value was computed before or after some moment is then plain from the value
+   */
+  readonly ordinal?: boolean
+}
+
+/** What a call in a worker may say for itself: cached()'s time options (status is filled in by the worker). */
+export interface CallLife {
+  readonly ttl?: number
+  readonly grace?: number
 }
 
 /** What a call ended with, as plain data. */
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }
+export type Outcome = { readonly ok: true; readonly value: unknown; readonly how?: string } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }
 
-export async function outcome(call: Promise<unknown>): Promise<Outcome> {
+/** With `status` (the object the call fills in), a value's outcome says how it came, as `how`. */
+export async function outcome(call: Promise<unknown>, status?: { outcome?: string }): Promise<Outcome> {
   try {
-    return { ok: true, value: await call }
+    const value = await call
+    return status === undefined ? { ok: true, value } : { ok: true, value, how: String(status.outcome) }
   } catch (error) {
     const e = error as { name?: string; code?: string; message?: string }
     return e.code === undefined

@@ -1,10 +1,10 @@
 // The test's side of the caller fixture: a worker thread that uses the cache on command.
 import { Worker } from 'node:worker_threads'
 import type { Cache } from 'coop-cache'
-import type { Board, FnSpec, Outcome } from './board.js'
+import type { Board, CallLife, FnSpec, Outcome } from './board.js'
 
 export type Command =
-  | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number }
+  | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number; options?: CallLife }
   | { op: 'reset'; id: number; version: unknown }
   | { op: 'stats'; id: number }
   | { op: 'close'; id: number }
@@ -68,9 +68,12 @@ export class CallerThread {
     return { issued: issuedP, done: doneP }
   }
 
-  /** `count` concurrent cached() calls for `key` in the worker, each with fn from `spec`. */
-  cached(key: unknown, spec: FnSpec, count = 1): Remote {
-    return this.#send({ op: 'cached', key, spec, count })
+  /**
+   * `count` concurrent cached() calls for `key` in the worker, each with fn from `spec`; with
+   * `options`, each call passes them and a status, and its outcome says how the value came.
+   */
+  cached(key: unknown, spec: FnSpec, count = 1, options?: CallLife): Remote {
+    return this.#send(options === undefined ? { op: 'cached', key, spec, count } : { op: 'cached', key, spec, count, options })
   }
 
   async reset(version: unknown): Promise<Outcome> {

@@ -1,0 +1,52 @@
+// What the TTL and grace tests read from a cluster's stampedes: which values came, and how
+// (status.outcome), counted; and waits that end past a moment, never bounded by one. A value
+// stored during a stampede is stored before that stampede resolves, and a copy in another
+// process lives no longer than its original (it travels as the life it has left), so a test
+// that waits until `ttl` after a stampede resolved knows every copy of it has expired, however
+// slow the machine.
+import type { Cluster, Stampede } from './cluster.js'
+import { outcomesOf, sleep, within } from './cluster.js'
+
+/** How many calls got each value, and how: `{ 'old stale': 40, 'new computed': 1, ... }`. */
+export function tally(runs: readonly Stampede[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const { outcome } of outcomesOf(runs)) {
+    const seen = outcome.ok ? `${String(outcome.value)} ${outcome.how ?? ''}`.trim() : `${outcome.name}: ${outcome.message}`
+    counts[seen] = (counts[seen] ?? 0) + 1
+  }
+  return counts
+}
+
+/** The values the calls of `runs` got (an error as `name: message`). */
+export function valuesIn(runs: readonly Stampede[]): Set<unknown> {
+  return new Set(outcomesOf(runs).map(({ outcome }) => (outcome.ok ? outcome.value : `${outcome.name}: ${outcome.message}`)))
+}
+
+/** How the calls of `runs` got their values (status.outcome). */
+export function howsIn(runs: readonly Stampede[]): Set<unknown> {
+  return new Set(outcomesOf(runs).map(({ outcome }) => (outcome.ok ? outcome.how : 'failed')))
+}
+
+/** Resolves once `ms` have passed since the instant `since` (Date.now()). */
+export async function past(since: number, ms: number): Promise<void> {
+  const left = since + ms - Date.now()
+  if (left > 0) await sleep(left + 20)
+}
+
+/** Resolves once the cluster has started at least `n` computations in all; fails after `ms`. */
+export async function computations(cluster: Cluster, n: number, ms = 20_000): Promise<number> {
+  let seen = 0
+  await within(
+    (async () => {
+      while ((seen = await cluster.computed()) < n) await sleep(20)
+    })(),
+    ms,
+    `${n} computations in the cluster to start (${seen} did)`,
+  )
+  return seen
+}
+
+/** Opens `gate` in every live peer. */
+export async function openEverywhere(cluster: Cluster, gate: number): Promise<void> {
+  await Promise.all(cluster.live().map((p) => p.open(gate)))
+}
