@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava'
 import { cached, createCache, set, type CallStatus } from 'coop-cache'
 import { brokerTest } from './helpers/brokers.js'
 import { startCluster, within, type ClusterOptions, type Stampede } from './helpers/cluster.js'
-import { computations, howsIn, openEverywhere, past, tally, valuesIn } from './helpers/lifetimes.js'
+import { heldFor, howsIn, openEverywhere, past, tally, valuesIn } from './helpers/lifetimes.js'
 import { withCache } from './helpers/scene.js'
 
 // Asked before any test is declared: ava takes no declaration after the file's first tick.
@@ -49,7 +49,7 @@ async function expiredComputedOnce(t: ExecutionContext, bus: ClusterOptions['bus
   // them have started, so that the calls meet them. The new values live long: none expires here.
   const runs = cluster.peers.map((p) => p.stampede(KEYS, CALLS, { value: 'v2', gate: 0 }, { ttl: LONG }))
   await within(Promise.all(runs.map((r) => r.issued)), 20_000, 'every call after expiry to be made')
-  await computations(cluster, before + KEYS.length)
+  await heldFor(cluster, before + KEYS.length, runs)
   await openEverywhere(cluster, 0)
   const third = await Promise.all(runs.map((r) => r.done))
   t.log(`after expiry: ${JSON.stringify(tally(third))}`)

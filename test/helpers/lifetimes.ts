@@ -5,7 +5,8 @@
 // that waits until `ttl` after a stampede resolved knows every copy of it has expired, however
 // slow the machine.
 import type { Cluster, Stampede } from './cluster.js'
-import { outcomesOf, sleep, within } from './cluster.js'
+import { waitFor } from '../fixtures/cluster-peer.js'
+import { outcomesOf, sleep } from './cluster.js'
 
 /** How many calls got each value, and how: `{ 'old stale': 40, 'new computed': 1, ... }`. */
 export function tally(runs: readonly Stampede[]): Record<string, number> {
@@ -33,17 +34,28 @@ export async function past(since: number, ms: number): Promise<void> {
   if (left > 0) await sleep(left + 20)
 }
 
-/** Resolves once the cluster has started at least `n` computations in all; fails after `ms`. */
-export async function computations(cluster: Cluster, n: number, ms = 20_000): Promise<number> {
+/**
+ * Resolves once the cluster has started at least `n` computations in all; fails after `ms`, or
+ * as soon as `given()` says to give up.
+ */
+export async function computations(cluster: Cluster, n: number, ms = 20_000, given = () => false): Promise<number> {
   let seen = 0
-  await within(
-    (async () => {
-      while ((seen = await cluster.computed()) < n) await sleep(20)
-    })(),
-    ms,
-    `${n} computations in the cluster to start (${seen} did)`,
-  )
+  await waitFor(() => `${n} computations in the cluster to start (${seen} did)`, async () => given() || (seen = await cluster.computed()) >= n, ms)
   return seen
+}
+
+/**
+ * Resolves once the cluster has started at least `n` computations, which the calls of `runs` are
+ * to wait for (held at a gate); fails at once if those calls all end first, served without them.
+ */
+export async function heldFor(cluster: Cluster, n: number, runs: readonly { readonly done: Promise<Stampede> }[]): Promise<number> {
+  let ended = false
+  const served = Promise.all(runs.map((r) => r.done)).then((done) => {
+    ended = true
+    throw new Error(`every call was answered without waiting for a computation: ${JSON.stringify(tally(done))}`)
+  })
+  served.catch(() => {})
+  return Promise.race([computations(cluster, n, 20_000, () => ended), served])
 }
 
 /** Opens `gate` in every live peer. */
