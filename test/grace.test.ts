@@ -13,7 +13,7 @@ import test, { type ExecutionContext } from 'ava'
 import type { CallLife } from './helpers/board.js'
 import { brokerTest } from './helpers/brokers.js'
 import { eventually, outcomesOf, startCluster, within, type Cluster, type ClusterOptions, type Stampede } from './helpers/cluster.js'
-import { computations, heldFor, howsIn, openEverywhere, past, tally, valuesIn } from './helpers/lifetimes.js'
+import { computations, heldFor, howsIn, openEverywhere, past, storeAtOwner, tally, valuesIn } from './helpers/lifetimes.js'
 
 // Asked before any test is declared: ava takes no declaration after the file's first tick.
 const natsTest = await brokerTest('nats')
@@ -27,6 +27,8 @@ const ROUND = PROCESSES * CALLERS * KEYS.length * CALLS
 const TTL = 300
 /** a grace no test outlasts */
 const LONG = 60_000
+/** the life of what is computed after the first values: long, so that nothing else expires during a test */
+const AFTER = { ttl: LONG, grace: LONG }
 
 const cluster3 = (t: ExecutionContext, bus: ClusterOptions['bus'], name: string) =>
   startCluster(t, { bus, size: PROCESSES, callers: CALLERS, name, peerTimeout: 3000 })
@@ -36,27 +38,34 @@ function round(cluster: Cluster, spec: { value: string; gate?: number; throws?: 
   return Promise.all(cluster.peers.map((p) => p.stampede(KEYS, CALLS, spec, life).done))
 }
 
-/** Computes every key once as 'old', with `life`; resolves once it has expired everywhere, with when it was stored by. */
+/** Computes every key once as 'old', with `life`, in its owner; resolves once it has expired there, with the instant it was stored by. */
 async function expiredOld(t: ExecutionContext, cluster: Cluster, life: CallLife): Promise<number> {
-  const first = await round(cluster, { value: 'old' }, life)
-  const storedBy = Date.now()
-  t.deepEqual(valuesIn(first), new Set(['old']))
+  const { outcomes, storedBy } = await storeAtOwner(cluster, KEYS, { value: 'old' }, life)
+  t.deepEqual(outcomes, KEYS.map(() => ({ ok: true, value: 'old', how: 'computed' })))
   t.is(await cluster.computed(), KEYS.length)
   await past(storedBy, life.ttl as number)
   return storedBy
 }
 
+/** Resolves once the cluster's computations have failed at least `n` times. */
+async function failed(t: ExecutionContext, cluster: Cluster, n: number): Promise<void> {
+  let failures = 0
+  await eventually(t, () => `${failures} failures, not ${n}`, async () => {
+    failures = (await Promise.all(cluster.peers.map((p) => p.stats(true)))).reduce((sum, s) => sum + s.failures, 0)
+    return failures >= n
+  })
+}
+
 async function staleWhileOneRefreshes(t: ExecutionContext, bus: ClusterOptions['bus']): Promise<void> {
   const cluster = await cluster3(t, bus, `grace-${bus}`)
-  const life = { ttl: TTL, grace: LONG }
-  await expiredOld(t, cluster, life)
+  await expiredOld(t, cluster, { ttl: TTL, grace: LONG })
   // Every call in grace resolves with the old value while the recomputation is held at gate 1.
-  const stale = await round(cluster, { value: 'new', gate: 1 }, life)
+  const stale = await round(cluster, { value: 'new', gate: 1 }, AFTER)
   t.deepEqual(tally(stale), { 'old stale': ROUND })
   // One recomputation per key has started, somewhere in the cluster, and is held there...
   await computations(cluster, 2 * KEYS.length)
   // ...while many more calls come, in every process and thread, and are served the old value at once.
-  for (let i = 0; i < 2; i++) t.deepEqual(tally(await round(cluster, { value: 'new', gate: 1 }, life)), { 'old stale': ROUND })
+  for (let i = 0; i < 2; i++) t.deepEqual(tally(await round(cluster, { value: 'new', gate: 1 }, AFTER)), { 'old stale': ROUND })
   t.is(await cluster.computed(), 2 * KEYS.length, 'exactly one background computation per key in the whole cluster')
   await openEverywhere(cluster, 1)
   // Once it has finished, every process serves the new value (a process that served its own
@@ -66,7 +75,7 @@ async function staleWhileOneRefreshes(t: ExecutionContext, bus: ClusterOptions['
     t,
     () => `calls still get ${JSON.stringify(tally(last))}`,
     async () => {
-      last = await round(cluster, { value: 'not computed: the refresh stored "new"' }, life)
+      last = await round(cluster, { value: 'not computed: the refresh stored "new"' }, AFTER)
       t.deepEqual([...valuesIn(last)].filter((v) => v !== 'old' && v !== 'new'), [], 'only the old value, or the new one')
       return valuesIn(last).size === 1 && valuesIn(last).has('new')
     },
@@ -87,27 +96,29 @@ test('when the background computation throws, the old value is served until the 
   const life = { ttl: TTL, grace: 4000 }
   // The value is stored after this instant, so any call that has ended before `inGrace` ended within its grace.
   const inGrace = Date.now() + life.ttl + life.grace
-  const storedBy = await expiredOld(t, cluster, life)
-  const stale = await round(cluster, { value: 'never', throws: 'the source is down' }, life)
+  await expiredOld(t, cluster, life)
+  const failing = { value: 'never', throws: 'the source is down' }
+  const stale = await round(cluster, failing, AFTER)
   // The background computation of each key ran, and failed.
   await computations(cluster, 2 * KEYS.length)
-  let failures = 0
-  await eventually(t, () => `${failures} failures, not ${KEYS.length}`, async () => {
-    failures = (await Promise.all(cluster.peers.map((p) => p.stats(true)))).reduce((sum, s) => sum + s.failures, 0)
-    return failures >= KEYS.length
-  })
+  await failed(t, cluster, KEYS.length)
   // Calls after the failure are still served the old value.
-  const after = await round(cluster, { value: 'never', throws: 'the source is down' }, life)
-  if (Date.now() < inGrace) {
+  const after = await round(cluster, failing, AFTER)
+  const lastStale = Date.now()
+  if (lastStale < inGrace) {
     t.deepEqual(tally(stale), { 'old stale': ROUND })
     t.deepEqual(tally(after), { 'old stale': ROUND }, 'after the failed refresh')
   } else {
     t.log('the machine was too slow to call within the grace: stale values not checked')
   }
-  // Once the grace has surely ended everywhere, a call computes, and waits for it.
-  await past(storedBy, life.ttl + life.grace)
+  // Once the grace has surely ended everywhere, and the background computations asked for in
+  // it have all failed, a call computes, and waits for it.
+  // (A process's stale copy, fetched from the owner, has what the owner's had left of the grace
+  // when it was sent, from when it arrived: it ends no later than `grace` after the last stale call.)
+  await past(lastStale, life.grace)
   const computed = await cluster.computed()
-  const runs = cluster.peers.map((p) => p.stampede(KEYS, CALLS, { value: 'new', gate: 2 }, life))
+  await failed(t, cluster, computed - KEYS.length)
+  const runs = cluster.peers.map((p) => p.stampede(KEYS, CALLS, { value: 'new', gate: 2 }, AFTER))
   await within(Promise.all(runs.map((r) => r.issued)), 20_000, 'every call after the grace to be made')
   await heldFor(cluster, computed + KEYS.length, runs)
   await openEverywhere(cluster, 2)
@@ -126,11 +137,10 @@ function fromBefore(value: unknown, before: readonly number[]): boolean {
 async function notSoftened(t: ExecutionContext, change: 'reset' | 'invalidate'): Promise<void> {
   const cluster = await cluster3(t, 'memory', `grace-${change}`)
   const [a, b] = cluster.peers
-  const life = { ttl: TTL, grace: LONG }
-  await expiredOld(t, cluster, life)
+  await expiredOld(t, cluster, { ttl: TTL, grace: LONG })
   // In grace, with each key's recomputation held at gate 1: each names the process and the order it started in.
   const byEach = (word: string, gate?: number) =>
-    cluster.peers.map((p, i) => p.stampede(KEYS, CALLS, { value: `${word}-by-${i}`, ordinal: true, ...(gate === undefined ? {} : { gate }) }, life))
+    cluster.peers.map((p, i) => p.stampede(KEYS, CALLS, { value: `${word}-by-${i}`, ordinal: true, ...(gate === undefined ? {} : { gate }) }, AFTER))
   const stale = await Promise.all(byEach('refresh', 1).map((r) => r.done))
   t.deepEqual(tally(stale), { 'old stale': ROUND })
   await computations(cluster, 2 * KEYS.length)

@@ -1,11 +1,16 @@
 // What the TTL and grace tests read from a cluster's stampedes: which values came, and how
-// (status.outcome), counted; and waits that end past a moment, never bounded by one. A value
-// stored during a stampede is stored before that stampede resolves, and a copy in another
-// process lives no longer than its original (it travels as the life it has left), so a test
-// that waits until `ttl` after a stampede resolved knows every copy of it has expired, however
-// slow the machine.
+// (status.outcome), counted; and waits that end past a moment, never bounded by one.
+//
+// When a value surely has expired: a value's life starts where it is stored — at its owner,
+// which may be after the computing call has resolved (its put is on its way) — and a copy in
+// another process lives what the owner's had left when it was sent, from when it arrives. So
+// the tests store their first values by one call in the key's owner process, and wait until
+// that process's owners have handled it (`storeAtOwner`); copies fetched later expire no later
+// than `ttl` after the calls that fetched them resolved.
+import type { Key } from 'coop-cache'
 import type { Cluster, Stampede } from './cluster.js'
 import { waitFor } from '../fixtures/cluster-peer.js'
+import type { CallLife, FnSpec, Outcome } from './board.js'
 import { outcomesOf, sleep } from './cluster.js'
 
 /** How many calls got each value, and how: `{ 'old stale': 40, 'new computed': 1, ... }`. */
@@ -26,6 +31,22 @@ export function valuesIn(runs: readonly Stampede[]): Set<unknown> {
 /** How the calls of `runs` got their values (status.outcome). */
 export function howsIn(runs: readonly Stampede[]): Set<unknown> {
   return new Set(outcomesOf(runs).map(({ outcome }) => (outcome.ok ? outcome.how : 'failed')))
+}
+
+/**
+ * Computes each of `keys` by one call in its owner process with `spec` and `life`; resolves with
+ * the outcomes once the owner has stored them, and the instant it had by.
+ */
+export async function storeAtOwner(cluster: Cluster, keys: readonly Key[], spec: FnSpec, life: CallLife): Promise<{ outcomes: Outcome[]; storedBy: number }> {
+  const outcomes = await Promise.all(
+    keys.map(async (key) => {
+      const owner = cluster.ownerOf(key)
+      const got = await owner.do({ op: 'call', key, spec, options: life })
+      await owner.stats(true) // returns once this thread's owners have handled all it sent: the put too
+      return got
+    }),
+  )
+  return { outcomes, storedBy: Date.now() }
 }
 
 /** Resolves once `ms` have passed since the instant `since` (Date.now()). */
