@@ -87,6 +87,7 @@ export class Board {
       if (spec.bytes !== undefined) return new Uint8Array(spec.bytes).fill(7)
       const tagged = spec.tag === true ? `#${threadId}.${++this.#made}` : ''
       if (spec.seq === true) return `${String(spec.value)}~${seq}`
+      if (spec.ordinal === true) return `${String(spec.value)}#${seq - 1}`
       return spec.withVersion === true ? `${String(spec.value)}@${String(version)}${tagged}` : spec.value
     }
   }
@@ -115,14 +116,27 @@ export interface FnSpec {
   readonly noStore?: boolean
   /** return `${value}~${n}`: n numbers this computation among all of the board's, in the order they began (the board's count when it began) */
   readonly seq?: boolean
+  /**
+   * return `${value}#n`, n the number of computations this board had started before this one:
+   * whether a value was computed before or after some moment is then plain from the value
+   */
+  readonly ordinal?: boolean
+}
+
+/** What a call in a worker may say for itself: cached()'s time options (status is filled in by the worker). */
+export interface CallLife {
+  readonly ttl?: number
+  readonly grace?: number
 }
 
 /** What a call ended with, as plain data; `status`, when the call asked for it, is its `status.outcome`. */
 export type Outcome = ({ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly name: string; readonly code?: string; readonly message: string }) & { readonly status?: string }
 
-export async function outcome(call: Promise<unknown>): Promise<Outcome> {
+/** With `status` (the object the call fills in), a value's outcome says how it came, as `how`. */
+export async function outcome(call: Promise<unknown>, status?: { outcome?: string }): Promise<Outcome> {
   try {
-    return { ok: true, value: await call }
+    const value = await call
+    return status === undefined ? { ok: true, value } : { ok: true, value, status: String(status.outcome) }
   } catch (error) {
     const e = error as { name?: string; code?: string; message?: string }
     return e.code === undefined

@@ -1,7 +1,7 @@
 // The test's side of the caller fixture: a worker thread that uses the cache on command.
 import { Worker } from 'node:worker_threads'
 import type { Cache } from 'coop-cache'
-import type { Board, FnSpec, Outcome } from './board.js'
+import type { Board, CallLife, FnSpec, Outcome } from './board.js'
 
 export type Command =
   | { op: 'cached'; id: number; key: unknown; spec: FnSpec; count: number; options?: CallSpec }
@@ -11,7 +11,7 @@ export type Command =
   | { op: 'close'; id: number }
 
 /** The per-call options a worker's calls are made with, as plain data. */
-export interface CallSpec {
+export interface CallSpec extends CallLife {
   /** the calls' `timeout` option, in ms */
   readonly timeout?: number
   /** each call passes a `status` object, and its outcome carries `status.outcome` */
@@ -77,7 +77,10 @@ export class CallerThread {
     return { issued: issuedP, done: doneP }
   }
 
-  /** `count` concurrent cached() calls for `key` in the worker, each with fn from `spec` (and `options`). */
+  /**
+   * `count` concurrent cached() calls for `key` in the worker, each with fn from `spec`; with
+   * `options`, each call passes them, and with `status: true`, a ttl or a grace, its outcome says how the value came.
+   */
   cached(key: unknown, spec: FnSpec, count = 1, options?: CallSpec): Remote {
     return this.#send(options === undefined ? { op: 'cached', key, spec, count } : { op: 'cached', key, spec, count, options })
   }

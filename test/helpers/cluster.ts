@@ -14,7 +14,7 @@ import { encodeKey } from '../../src/shared/key.js'
 import { peerOf } from '../../src/shared/ring.js'
 import { ClusterPeer, waitFor, type Answers, type Order, type PeerState, type Stampede } from '../fixtures/cluster-peer.js'
 import type { BusKind, PeerConfig, Request } from '../fixtures/peer-process.js'
-import type { FnSpec, Outcome } from './board.js'
+import type { CallLife, FnSpec, Outcome } from './board.js'
 import { brokerUrl } from './brokers.js'
 import { ChildPeer } from './child-peer.js'
 
@@ -52,8 +52,11 @@ export interface Peer {
   readonly alive: boolean
   /** Gives `order`; rejects when it is not done within `within` ms or the peer dies first. */
   do<O extends Order>(order: O, within?: number, issued?: () => void): Promise<Answers[O['op']]>
-  /** Every caller thread calls `calls` times at once for each key: `issued` once all are made. */
-  stampede(keys: readonly Key[], calls: number, spec: FnSpec): { readonly issued: Promise<void>; readonly done: Promise<Stampede> }
+  /**
+   * Every caller thread calls `calls` times at once for each key: `issued` once all are made.
+   * With `options` (ttl, grace), each call passes them, and its outcome says how it came (`how`).
+   */
+  stampede(keys: readonly Key[], calls: number, spec: FnSpec, options?: CallLife): { readonly issued: Promise<void>; readonly done: Promise<Stampede> }
   /** The computations run in this peer, once at least `atLeast` have started. */
   computed(atLeast?: number): Promise<number>
   open(gate?: number): Promise<void>
@@ -99,10 +102,11 @@ abstract class BasePeer implements Peer {
   abstract do<O extends Order>(order: O, within?: number, issued?: () => void): Promise<Answers[O['op']]>
   abstract kill(): Promise<void>
 
-  stampede(keys: readonly Key[], calls: number, spec: FnSpec) {
+  stampede(keys: readonly Key[], calls: number, spec: FnSpec, options?: CallLife) {
     let issued!: () => void
     const issuedP = new Promise<void>((resolve) => (issued = resolve))
-    const done = this.do({ op: 'stampede', keys, calls, spec }, ORDER_TIME, issued)
+    const order = options === undefined ? { op: 'stampede' as const, keys, calls, spec } : { op: 'stampede' as const, keys, calls, spec, options }
+    const done = this.do(order, ORDER_TIME, issued)
     // a stampede that fails before all its calls are made must not leave `issued` waiting
     return { issued: Promise.race([issuedP, done.then(() => {})]), done }
   }
