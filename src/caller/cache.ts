@@ -233,7 +233,7 @@ export async function invalidate(cache: Cache, key: Key, options?: { readonly pr
   if (prefix && (!Array.isArray(key) || key.length === 0)) {
     throw new TypeError(`${where}: with { prefix: true }, key must be a non-empty array (the start of the keys to drop), got ${showKey(encoded)}; to drop every key, reset the cache`)
   }
-  await change(cache, client, { type: 'invalidate', key: encoded, prefix })
+  await change(cache, client, { type: 'invalidate', key: encoded, prefix, again: false })
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 } from '../shared/errors.js'
 import { encodeKey, ownerOf, showKey } from '../shared/key.js'
 import { Counter } from '../shared/memory/layout.js'
+import type { Fence } from '../shared/memory/fences.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { serializeValue } from '../shared/values.js'
 import { Near } from './near.js'
@@ -103,6 +104,8 @@ interface Group {
   state: 'asking' | 'computing'
   token: number
   controller: AbortController | undefined
+  /** the key's fence when the owner gave this thread the computation */
+  fence: Fence | undefined
   /** the joiner whose fn runs, and how long its value lives */
   computer: Joiner | undefined
   noStore: boolean
@@ -191,7 +194,7 @@ export class Client {
   /** A new request for `key`, not yet sent; a call's is the one other calls of this thread join. */
   #start(key: string, kind: Group['kind']): Group {
     const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
-    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, computer: undefined, noStore: false }
+    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, fence: undefined, computer: undefined, noStore: false }
     if (kind === 'call') this.#groups.set(key, group)
     else if (kind === 'refresh') this.#refreshing.add(key)
     return group
@@ -304,6 +307,7 @@ export class Client {
         // all the same, so that abort (or a timeout's) finds this request.
         group.token = message.token
         if (message.epoch !== this.shared.epochs.epoch()) return
+        group.fence = message.fence
         return this.#compute(group, message.token, message.epoch)
       case 'abort':
         return this.#aborted(group, message.token, message.reason)
@@ -361,7 +365,7 @@ export class Client {
     } catch (error) {
       return this.#failed(group, token, epoch, error)
     }
-    if (this.shared.epochs.epoch() !== epoch) return this.#again(group)
+    if (this.#fenced(group, epoch)) return this.#again(group)
     const { computer, noStore } = group
     this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
@@ -371,9 +375,18 @@ export class Client {
 
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
     if (!this.#computing(group, token)) return
-    if (this.shared.epochs.epoch() !== epoch) return this.#again(group)
+    if (this.#fenced(group, epoch)) return this.#again(group)
     this.#finish(group, (joiner) => fail(joiner, error))
     group.link.post({ type: 'fail', id: group.id, key: group.key, token, epoch, error: toWire(cloneableError(error)) })
+  }
+
+  /**
+   * The computation no longer counts: a reset, or an invalidation or set of its key (the owner's
+   * abort may still be on its way), came after it was given. Its result is not handed even to
+   * this thread's callers. (A fence shared with another key costs a computation, never a value.)
+   */
+  #fenced(group: Group, epoch: number): boolean {
+    return this.shared.epochs.epoch() !== epoch || (group.fence !== undefined && !this.shared.fences.holds(group.fence))
   }
 
   /**

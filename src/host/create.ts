@@ -59,13 +59,13 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
   // A change of keys is carried out in this process's owners (a prefix's fence moving once all
   // are done), and with a bus in every live peer's, by the agent.
   const here = async (change: KeyChange, epoch: number) => {
-    await supervisor.change(change, epoch)
-    if (change.type === 'invalidate' && change.prefix) shared.fences.movePrefixes()
+    const changed = await supervisor.change(change, epoch)
+    if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
   }
   const change = async (change: KeyChange) => {
     const epoch = shared.epochs.epoch()
     if (agent === undefined) return here(change, epoch)
-    return agent.change(change, () => here(change, epoch))
+    return agent.change(change, (round) => here(round, epoch))
   }
   const stopServing = serveHost(id, { reset, change })
   let closing: Promise<void> | undefined

@@ -108,10 +108,13 @@ export class Supervisor {
    * Carries out a change of keys in the owners it concerns (every owner, for a prefix); resolves
    * when they have. An owner that dies meanwhile holds nothing more of the keys.
    */
-  async change(change: KeyChange, epoch: number): Promise<void> {
+  async change(change: KeyChange, epoch: number): Promise<boolean> {
     const count = this.#shared.owners.count
     const concerned = change.type === 'invalidate' && change.prefix ? this.#owners : [this.#owners[ownerOf(change.key, count)]]
-    await Promise.all(concerned.map((owner) => (owner === undefined || owner.exited ? undefined : Promise.race([owner.control.change(change, epoch), owner.gone]))))
+    const each = await Promise.all(
+      concerned.map((owner) => (owner === undefined || owner.exited ? false : Promise.race([owner.control.change(change, epoch), owner.gone.then(() => false)]))),
+    )
+    return each.some((changed) => changed)
   }
 
   /** Ends every owner: pending requests get CacheClosedError, then the threads stop. */

@@ -94,11 +94,12 @@ export class Owner {
   }
 
   /** A change of keys made in this process (through the creating thread; the agent's come as messages). */
-  change(change: KeyChange, epoch: number): void {
-    if (this.#closed) return
+  change(change: KeyChange, epoch: number): boolean {
+    if (this.#closed) return false
     this.#sync()
-    if (change.type === 'invalidate') this.#invalidate(change.key, change.prefix)
-    else this.#set(change.key, epoch, change.value, change.buffers, change.life)
+    if (change.type === 'invalidate') return this.#invalidate(change.key, change.prefix, change.again)
+    this.#set(change.key, epoch, change.value, change.buffers, change.life)
+    return true
   }
 
   // Resets are noticed two ways: eagerly here, so memory is freed and stale computers are told
@@ -167,8 +168,7 @@ export class Owner {
         if (link === this.#agent) this.#take(message.key, message.epoch, message.value, message.buffers)
         return
       case 'invalidate':
-        this.#invalidate(message.key, message.prefix)
-        return link.send({ type: 'pong', id: message.id })
+        return link.send({ type: 'pong', id: message.id, changed: this.#invalidate(message.key, message.prefix, message.again === true) })
       case 'set':
         this.#set(message.key, message.epoch, message.value, message.buffers, message.life)
         return link.send({ type: 'pong', id: message.id })
@@ -226,15 +226,28 @@ export class Owner {
    * a reset does: a computation under way no longer counts, and its requests are placed again,
    * so that a new computation serves them. A single key's fence moves here, before anything is
    * placed again, so that every value of it sent before is refused where it lands; a prefix's
-   * moves once every owner is done (host/changes.ts).
+   * moves once every owner is done (host/create.ts).
+   *
+   * The second round of a change (`again`) clears only what this process may have fetched from
+   * a peer that had not yet carried out the first: values that came from another process, and
+   * flights that wait on one with nothing computing here; and moves the fence only if it
+   * cleared something. What the first round placed again began after the change, and counts:
+   * fencing it again would compute the key twice. Says whether it dropped or fenced anything.
    */
-  #invalidate(key: string, prefix: boolean): void {
+  #invalidate(key: string, prefix: boolean, again: boolean): boolean {
     const start = prefix ? prefixStart(key) : undefined
     const under = (k: string) => k === key || (start !== undefined && k.startsWith(start))
-    this.#store.delete(key)
-    if (start !== undefined) for (const k of this.#store.keysUnder(start)) this.#store.delete(k)
-    else this.#shared.fences.moveKey(key)
-    for (const flight of this.#flights.all()) if (under(flight.key)) this.#reroute(flight)
+    let changed = false
+    for (const k of start === undefined ? [key] : [key, ...this.#store.keysUnder(start)]) {
+      const entry = this.#store.get(k)
+      if (entry === undefined || (again && !entry.fetched)) continue
+      this.#store.delete(k)
+      changed = true
+    }
+    const stale = this.#flights.all().filter((f) => under(f.key) && (!again || (f.upstream !== undefined && f.computer === undefined)))
+    if (start === undefined && (changed || stale.length > 0 || !again)) this.#shared.fences.moveKey(key)
+    for (const flight of stale) this.#reroute(flight)
+    return changed || stale.length > 0
   }
 
   /** Stores a value for `key` as if computed in `epoch`; its flights end with it (their computations no longer count). */
@@ -361,7 +374,8 @@ export class Owner {
   #assign(flight: Flight): void {
     const computer = flight.computer as Request
     const token = this.#flights.fence(flight)
-    computer.from.send({ type: 'compute', id: computer.id, key: flight.key, epoch: this.#epoch, token })
+    const { fences } = this.#shared
+    computer.from.send({ type: 'compute', id: computer.id, key: flight.key, epoch: this.#epoch, token, fence: fences.read(fences.slotOf(flight.key)) })
     const { computeTimeout } = this.#data
     if (computeTimeout > 0) flight.timer = setTimeout(() => this.#timeout(flight, token), computeTimeout)
   }
@@ -434,7 +448,7 @@ export class Owner {
   /** Ends the flight with a value of this epoch: every request still in it gets it; stored if it may be. */
   #deliver(flight: Flight, value: Uint8Array, buffers: boolean, how: Delivery): void {
     this.#end(flight)
-    const entry = entryOf(flight.key, value, buffers, how.life, Date.now(), how.stale)
+    const entry = entryOf(flight.key, value, buffers, how.life, Date.now(), how.stale, how.remote)
     const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
     // A stale value from another process: this process's callers refresh it (see #place).
     this.#answer(flight, entry, { stored, hit: how.hit, remote: how.remote, stale: how.stale })

@@ -23,13 +23,15 @@ export interface Entry extends Instants {
   readonly size: number
   /** a refresh failed: no other is asked for before then */
   retryAt: number
+  /** it came from another process (see Owner#invalidate's second round) */
+  readonly fetched: boolean
 }
 
 /** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
-export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false): Entry {
+export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false): Entry {
   const size = bytes.byteLength + Buffer.byteLength(key)
   const inline = !buffers && bytes.byteLength <= INLINE_MAX
-  return { value: inline ? deserialize(bytes) : undefined, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0 }
+  return { value: inline ? deserialize(bytes) : undefined, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
 }
 
 /**

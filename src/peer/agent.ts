@@ -104,7 +104,7 @@ export class Agent implements AgentIO, OwnerEvents {
   /** While handing over: a peer has taken what it was given. */
   #taken: ((peer: string) => void) | undefined
   /** Pings to owner threads awaiting their pong: by id, the owner's index and what to call. */
-  readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
+  readonly #pongs = new Map<number, { readonly index: number; readonly done: (changed: boolean) => void }>()
   #pingId = 0
   readonly #announced = new Map<number, Announced>()
   #changeId = 0
@@ -148,7 +148,7 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const [id, pong] of this.#pongs) {
       if (pong.index !== index) continue
       this.#pongs.delete(id)
-      pong.done()
+      pong.done(false)
     }
     this.#asks.ownerEnded(index, incarnation)
     this.#relays.ownerEnded(index, gaveUp)
@@ -158,7 +158,7 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#owners[index]?.incarnation !== incarnation) return
     switch (message.type) {
       case 'pong':
-        this.#pongs.get(message.id)?.done()
+        this.#pongs.get(message.id)?.done(message.changed === true)
         this.#pongs.delete(message.id)
         return
       case 'up-get':
@@ -229,9 +229,9 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /** Posts owner `index` the message `make` gives, under a new ping id; resolves on its pong (or when it ends). */
-  #ownerDone(index: number, make: (id: number) => RequesterMessage): Promise<void> {
-    if (this.#owners[index] === undefined) return Promise.resolve()
-    return new Promise<void>((done) => {
+  #ownerDone(index: number, make: (id: number) => RequesterMessage): Promise<boolean> {
+    if (this.#owners[index] === undefined) return Promise.resolve(false)
+    return new Promise<boolean>((done) => {
       const id = ++this.#pingId
       this.#pongs.set(id, { index, done })
       this.#post(index, make(id))
@@ -246,10 +246,11 @@ export class Agent implements AgentIO, OwnerEvents {
    * second, and answers of requests made before it are refused by their fences. Rejects with
    * ChangeNotConfirmedError if a live peer does not confirm a round within peerTimeout + heartbeat.
    */
-  async change(change: KeyChange, here: () => Promise<void>): Promise<void> {
-    for (let round = 0; round < 2; round++) {
-      await here()
-      await this.#announce(change)
+  async change(change: KeyChange, here: (change: KeyChange) => Promise<void>): Promise<void> {
+    for (const again of [false, true]) {
+      const round: KeyChange = change.type === 'invalidate' ? { ...change, again } : change
+      await here(round)
+      await this.#announce(round)
     }
   }
 
@@ -260,7 +261,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const { key: k } = change
     const message: Outgoing =
       change.type === 'invalidate'
-        ? { t: 'inv', ci: n, k, p: change.prefix }
+        ? { t: 'inv', ci: n, k, p: change.prefix, a: change.again }
         : { t: 'set', ci: n, s: this.stamp(), k, v: change.value, tl: change.life.ttl, gr: change.life.grace }
     const { peerTimeout, heartbeat } = this.#options
     return new Promise<void>((resolve, reject) => {
@@ -290,12 +291,13 @@ export class Agent implements AgentIO, OwnerEvents {
     const { key } = change
     if (change.type === 'set') {
       const { value, buffers, life } = change
-      return this.#ownerDone(ownerIndexOf(key, this.#owners.length), (id) => ({ type: 'set', id, key, epoch: this.epoch(), value, buffers, life }))
+      await this.#ownerDone(ownerIndexOf(key, this.#owners.length), (id) => ({ type: 'set', id, key, epoch: this.epoch(), value, buffers, life }))
+      return
     }
-    const { prefix } = change
+    const { prefix, again } = change
     const owners = prefix ? this.#owners.map((_, i) => i) : [ownerIndexOf(key, this.#owners.length)]
-    await Promise.all(owners.map((index) => this.#ownerDone(index, (id) => ({ type: 'invalidate', id, key, prefix }))))
-    if (prefix) this.#shared.fences.movePrefixes()
+    const changed = await Promise.all(owners.map((index) => this.#ownerDone(index, (id) => ({ type: 'invalidate', id, key, prefix, again }))))
+    if (prefix && (!again || changed.some((c) => c))) this.#shared.fences.movePrefixes()
   }
 
   /** A peer's change: carried out once, and confirmed to it (again, for a repeat). */
@@ -413,13 +415,13 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'taken':
         return this.#taken?.(from)
       case 'inv':
-        return this.#applyFor(from, message.ci, { type: 'invalidate', key: message.k, prefix: message.p })
+        return this.#applyFor(from, message.ci, { type: 'invalidate', key: message.k, prefix: message.p, again: message.a })
       case 'set': {
         // A value of another reset than this process's is not stored; the key's is dropped all the same.
         const change: KeyChange =
           compareStamps(message.s, this.stamp()) === 0
             ? { type: 'set', key: message.k, value: message.v, buffers: message.buffers, life: { ttl: message.tl, grace: message.gr } }
-            : { type: 'invalidate', key: message.k, prefix: false }
+            : { type: 'invalidate', key: message.k, prefix: false, again: false }
         return this.#applyFor(from, message.ci, change)
       }
       case 'applied': {

@@ -169,6 +169,8 @@ export interface Invalidate extends Base {
   readonly ci: number
   readonly k: string
   readonly p: boolean
+  /** the second round of the change (see KeyChange in protocol.ts) */
+  readonly a: boolean
 }
 /** Store this value for `k` under reset `s` (only drop it, under another): change `ci` of the sender. */
 export interface SetValue extends Base {
@@ -259,7 +261,7 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   error: { ...about, e: isWireError },
   none: { ...about },
   wait: { ...about },
-  inv: { ci: isPositive, k: isString, p: isBoolean },
+  inv: { ci: isPositive, k: isString, p: isBoolean, a: isBoolean },
   set: { ci: isPositive, s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
   applied: { ci: isPositive },
 }

@@ -24,9 +24,13 @@ export function freshness(at: Instants, now: number): 'fresh' | 'stale' | 'gone'
   return now < at.staleUntil ? 'stale' : 'gone'
 }
 
-/** What a value has left to live from `now` (its grace alone, once it has expired). */
+/**
+ * What a value has left to live from `now` (its grace alone, once it has expired). A value that
+ * expires has at least 1 ms left: one that was fresh when it was looked up and expired on its
+ * way must not read as one that never expires (ttl 0).
+ */
 export function lifeLeft(at: Instants, now: number): Lifetime {
   if (at.expires === 0) return FOREVER
   const grace = at.staleUntil === 0 ? 0 : at.staleUntil - Math.max(now, at.expires)
-  return { ttl: Math.max(at.expires - now, 0), grace: Math.max(grace, 0) }
+  return { ttl: Math.max(at.expires - now, 1), grace: Math.max(grace, 0) }
 }

@@ -111,6 +111,8 @@ export interface InvalidateMessage {
   readonly id: number
   readonly key: string
   readonly prefix: boolean
+  /** the second round of a change (see KeyChange) */
+  readonly again: boolean
 }
 
 /**
@@ -170,6 +172,8 @@ export interface ComputeMessage {
   readonly key: string
   readonly epoch: number
   readonly token: number
+  /** the key's fence when the computation was given: once it has moved, the result is not handed even to this thread's own callers */
+  readonly fence: Fence
 }
 
 /**
@@ -206,6 +210,8 @@ export interface NoneMessage {
 export interface PongMessage {
   readonly type: 'pong'
   readonly id: number
+  /** the answer to an invalidate: whether it dropped a value or fenced a flight */
+  readonly changed?: boolean
 }
 
 export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | NoneMessage | PongMessage
@@ -373,8 +379,8 @@ export interface OwnerControl {
    * from the process that computed it is handed over too.
    */
   entries(epoch: number, ms: number): Promise<HandedEntry[]>
-  /** Carries out a change of keys made in this process, a `set` being of `epoch` (see InvalidateMessage, SetMessage). */
-  change(change: KeyChange, epoch: number): void
+  /** Carries out a change of keys made in this process, a `set` being of `epoch` (see InvalidateMessage, SetMessage); says whether it dropped or fenced anything. */
+  change(change: KeyChange, epoch: number): boolean
 }
 
 /** A stored entry, on its way to the process that owns its key once this one has left. */
@@ -392,7 +398,13 @@ export interface ResetRequestMessage {
 
 /** A change of single keys that the creating thread's peer agent carries to every peer (with a bus). */
 export type KeyChange =
-  | { readonly type: 'invalidate'; readonly key: string; readonly prefix: boolean }
+  /**
+   * `again`: the second round, which only clears what a peer may have fetched from another that
+   * had not yet carried out the first: stored values, near copies, and flights that wait on
+   * another process with nothing computing here. Computations started after the first round
+   * are left alone.
+   */
+  | { readonly type: 'invalidate'; readonly key: string; readonly prefix: boolean; readonly again: boolean }
   | { readonly type: 'set'; readonly key: string; readonly value: Uint8Array; readonly buffers: boolean; readonly life: Lifetime }
 
 /** Attached thread → the creating thread, on the same channel: carry out this change. */

@@ -48,7 +48,7 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   error: ['s', 'o', 'i', 'r', 'k', 'e'],
   none: ['s', 'o', 'i', 'r', 'k'],
   wait: ['s', 'o', 'i', 'r', 'k'],
-  inv: ['ci', 'k', 'p'],
+  inv: ['ci', 'k', 'p', 'a'],
   set: ['ci', 's', 'k', 'v', 'tl', 'gr'],
   applied: ['ci'],
 }
@@ -296,6 +296,7 @@ export const fields: Record<string, FieldArbitraries> = {
   rf: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
   ns: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
   st: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
+  a: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
   fe: { good: fc.boolean(), edge: fc.boolean(), bad: fc.constantFrom<unknown>(0, 1, 'true', null, undefined, []) },
   tl: { good: fc.integer({ min: 0, max: 86_400_000 }), edge: fc.constantFrom(0, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, '5', null, undefined) },
   gr: { good: fc.integer({ min: 0, max: 86_400_000 }), edge: fc.constantFrom(0, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, '5', null, undefined) },
