@@ -124,7 +124,8 @@ test('when the background computation throws, the old value is served until the 
   await openEverywhere(cluster, 2)
   const fresh = await Promise.all(runs.map((r) => r.done))
   t.deepEqual(valuesIn(fresh), new Set(['new']))
-  t.deepEqual([...howsIn(fresh)].filter((how) => !['computed', 'coalesced', 'remote'].includes(how as string)), [], JSON.stringify(tally(fresh)))
+  // Never stale; a call whose request reached an owner after the new value was stored is a hit.
+  t.deepEqual([...howsIn(fresh)].filter((how) => !['computed', 'coalesced', 'remote', 'hit', 'near'].includes(how as string)), [], JSON.stringify(tally(fresh)))
   t.is((await cluster.computed()) - computed, KEYS.length)
 })
 
