@@ -143,7 +143,7 @@ export function hostedCache(handle: CacheHandle, shared: Shared, host: Host): Ca
 }
 
 function clientOfHandle(handle: CacheHandle, shared: Shared): Client {
-  return new Client(shared, handle.id, handle.nearLimit, handle.computeTimeout, { ttl: handle.ttl, grace: handle.grace })
+  return new Client(shared, handle.name, handle.id, handle.nearLimit, handle.computeTimeout, { ttl: handle.ttl, grace: handle.grace })
 }
 
 /**
@@ -251,7 +251,7 @@ export async function set(cache: Cache, key: Key, value: unknown, options?: { re
   const grace = options?.grace === undefined ? cache.handle.grace : msOption(options.grace, `${where}: options.grace`)
   const { bytes, buffers } = serializeValue(value, encoded)
   if (bytes.byteLength > cache.handle.memoryLimit) throw new RangeError(`${where}: the value is ${bytes.byteLength} bytes serialized, more than the cache's memoryLimit (${cache.handle.memoryLimit})`)
-  await change(cache, client, { type: 'set', key: encoded, value: bytes, buffers, life: { ttl, grace } })
+  await change(cache, client, { type: 'set', key: encoded, value: bytes, buffers, life: { ttl, grace }, again: false })
 }
 
 /** A change of keys, carried out by the thread that created the cache (asked, from another thread). */

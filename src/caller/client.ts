@@ -16,6 +16,7 @@ import { Counter } from '../shared/memory/layout.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { serializeValue } from '../shared/values.js'
+import { events } from '../events/channels.js'
 import { Near } from './near.js'
 import { OwnerLink } from './owner-link.js'
 
@@ -106,6 +107,8 @@ interface Group {
   controller: AbortController | undefined
   /** the key's fence when the owner gave this thread the computation */
   fence: Fence | undefined
+  /** performance.now() when this thread's fn started, for compute:end (0 when nobody listens) */
+  started: number
   /** the joiner whose fn runs, and how long its value lives */
   computer: Joiner | undefined
   noStore: boolean
@@ -124,10 +127,13 @@ export class Client {
   readonly #refreshing = new Set<string>()
   readonly #computeTimeout: number
   readonly #life: Lifetime
+  /** the cache's name, for events */
+  readonly #name: string
   #closed = false
 
-  constructor(shared: Shared, id: string, nearLimit: number, computeTimeout: number, life: Lifetime) {
+  constructor(shared: Shared, name: string, id: string, nearLimit: number, computeTimeout: number, life: Lifetime) {
     this.shared = shared
+    this.#name = name
     this.#computeTimeout = computeTimeout
     this.#life = life
     this.#near = new Near(shared, nearLimit)
@@ -179,6 +185,7 @@ export class Client {
     const copy = this.#near.get(key)
     if (copy !== undefined) {
       if (call.status !== undefined) call.status.outcome = 'near'
+      if (events.hit.hasSubscribers) events.hit.publish({ cache: this.#name, key: showKey(key), outcome: 'near' })
       return copy.promise as Promise<V>
     }
     if (call.signal?.aborted) return Promise.reject(new CallAbortedError(showKey(key), call.signal.reason))
@@ -194,7 +201,7 @@ export class Client {
   /** A new request for `key`, not yet sent; a call's is the one other calls of this thread join. */
   #start(key: string, kind: Group['kind']): Group {
     const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
-    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, fence: undefined, computer: undefined, noStore: false }
+    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, fence: undefined, started: 0, computer: undefined, noStore: false }
     if (kind === 'call') this.#groups.set(key, group)
     else if (kind === 'refresh') this.#refreshing.add(key)
     return group
@@ -292,12 +299,16 @@ export class Client {
         // arrives after it is never delivered.
         if (message.epoch !== this.shared.epochs.epoch() || !this.shared.fences.holds(message.fence)) return this.#ask(group)
         // The key was set while this thread computed it: the set value is the one delivered.
-        if (group.state === 'computing') group.controller?.abort(new CacheResetError(showKey(group.key)))
+        if (group.state === 'computing') {
+          this.#computed(group, 'fenced')
+          group.controller?.abort(new CacheResetError(showKey(group.key)))
+        }
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
         if (message.stored && !message.stale) this.#near.keep(group.key, value, message.size, message.epoch, message.expires, message.fence)
         const outcome: Outcome = message.stale ? 'stale' : message.remote ? 'remote' : message.hit ? 'hit' : 'coalesced'
         const first = group.joiners[0]
         if (group.kind === 'look') return this.#finish(group, (joiner) => joiner.resolve({ value }))
+        this.#published(group, outcome, message.hit || message.stale)
         this.#finish(group, (joiner) => settle(joiner, value, outcome), message.hit)
         if (message.refresh && group.kind === 'call' && first !== undefined) this.#refresh(group.key, first)
         return
@@ -341,6 +352,11 @@ export class Client {
     const noStore = () => {
       if (this.#computing(group, token)) group.noStore = true
     }
+    group.started = 0
+    if (events.computeStart.hasSubscribers || events.computeEnd.hasSubscribers) {
+      group.started = performance.now()
+      events.computeStart.publish({ cache: this.#name, key: showKey(group.key) })
+    }
     new Promise((resolve) => resolve(leader.fn({ signal: controller.signal, version, noStore }))).then(
       (value) => this.#offer(group, token, epoch, value),
       (error) => this.#failed(group, token, epoch, error),
@@ -367,6 +383,8 @@ export class Client {
     }
     if (this.#fenced(group, epoch)) return this.#again(group)
     const { computer, noStore } = group
+    this.#computed(group, 'ok')
+    this.#published(group, 'coalesced', false, computer)
     this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
     const life = computer?.life ?? this.#life
@@ -376,8 +394,39 @@ export class Client {
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
     if (!this.#computing(group, token)) return
     if (this.#fenced(group, epoch)) return this.#again(group)
+    this.#computed(group, 'error', error)
     this.#finish(group, (joiner) => fail(joiner, error))
     group.link.post({ type: 'fail', id: group.id, key: group.key, token, epoch, error: toWire(cloneableError(error)) })
+  }
+
+  /** compute:end, for a computation of this thread that ended (once: `started` is cleared). */
+  #computed(group: Group, outcome: 'ok' | 'error' | 'fenced', error?: unknown): void {
+    if (group.started === 0) return
+    const duration = performance.now() - group.started
+    group.started = 0
+    if (events.computeEnd.hasSubscribers) {
+      events.computeEnd.publish(outcome === 'error' ? { cache: this.#name, key: showKey(group.key), duration, outcome, error } : { cache: this.#name, key: showKey(group.key), duration, outcome })
+    }
+  }
+
+  /**
+   * hit or miss, for each call of the group: a value from a store (here, or in the process that
+   * answered: `stored`) is a hit; one computed for it (by `computer`, or another) is a miss.
+   */
+  #published(group: Group, outcome: Outcome, stored: boolean, computer?: Joiner): void {
+    if (group.kind !== 'call') return
+    const cache = this.#name
+    if (stored || outcome === 'hit' || outcome === 'stale') {
+      if (!events.hit.hasSubscribers) return
+      const key = showKey(group.key)
+      const how = outcome === 'stale' || outcome === 'remote' ? outcome : 'hit'
+      for (let i = 0; i < group.joiners.length; i++) events.hit.publish({ cache, key, outcome: how })
+      return
+    }
+    if (!events.miss.hasSubscribers) return
+    const key = showKey(group.key)
+    const how = outcome === 'remote' ? 'remote' : 'coalesced'
+    for (const joiner of group.joiners) events.miss.publish({ cache, key, outcome: joiner === computer ? 'computed' : how })
   }
 
   /**
@@ -395,6 +444,7 @@ export class Client {
    * the owner instance that knew it may be gone (restarted), and would never say.
    */
   #again(group: Group): void {
+    this.#computed(group, 'fenced')
     group.controller?.abort(new CacheResetError(showKey(group.key)))
     group.link.post({ type: 'drop', id: group.id, key: group.key })
     this.#ask(group)
@@ -406,12 +456,14 @@ export class Client {
     if (reason === 'timeout' && group.state !== 'computing') return this.#ask(group)
     if (reason === 'requeued') {
       // The owner has placed this same request again; its answer follows.
+      this.#computed(group, 'fenced')
       group.controller?.abort(new CacheResetError(showKey(group.key)))
       group.state = 'asking'
       group.token = 0
       return
     }
     const error = new ComputeTimeoutError(showKey(group.key), this.#computeTimeout)
+    this.#computed(group, 'error', error)
     group.controller?.abort(error)
     const at = group.computer === undefined ? -1 : group.joiners.indexOf(group.computer)
     if (at >= 0) fail(group.joiners.splice(at, 1)[0] as Joiner, error)

@@ -11,6 +11,8 @@
 //   peer:leave, dropped
 // Nothing is built or sent for a channel without subscribers: a hit pays one check.
 import { channel, type Channel } from 'node:diagnostics_channel'
+import { showKey } from '../shared/key.js'
+import type { KeyChange } from '../shared/protocol.js'
 
 /** `coop-cache:hit`: a call got a stored value (outcome 'hit', 'near', 'stale', or 'remote' when stored there). */
 export interface HitEvent {
@@ -113,4 +115,10 @@ export const events = {
 
 interface Typed<M> extends Omit<Channel, 'publish'> {
   publish(message: M): void
+}
+
+/** An invalidation or a set, on its channel: this process's (`own`) or a peer's. */
+export function announce(cache: string, change: KeyChange, own: boolean): void {
+  const target = change.type === 'invalidate' ? events.invalidate : events.set
+  if (target.hasSubscribers) target.publish({ cache, key: showKey(change.key), prefix: change.type === 'invalidate' && change.prefix, own })
 }

@@ -7,6 +7,8 @@ import { EpochWriter, INITIAL_CLOCK } from '../shared/memory/epoch.js'
 import { Memory } from '../shared/memory/layout.js'
 import { Shared } from '../shared/memory/shared.js'
 import { serveHost } from '../shared/host-channel.js'
+import { relayOwnerEvents } from '../events/forward.js'
+import { announce } from '../events/channels.js'
 import type { KeyChange } from '../shared/protocol.js'
 import { serializeVersion } from '../shared/values.js'
 import { settingsOf, type CacheOptions } from './options.js'
@@ -64,10 +66,12 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
   }
   const change = async (change: KeyChange) => {
     const epoch = shared.epochs.epoch()
+    announce(settings.name, change, true)
     if (agent === undefined) return here(change, epoch)
     return agent.change(change, (round) => here(round, epoch))
   }
   const stopServing = serveHost(id, { reset, change })
+  const stopRelaying = relayOwnerEvents(memory, settings.name)
   let closing: Promise<void> | undefined
   const host: Host = {
     reset,
@@ -75,6 +79,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     close: () =>
       (closing ??= (async () => {
         stopServing()
+        stopRelaying()
         // Leaving without a fault: the entries go to the processes that own their keys next,
         // with the values still on their way here (flights open), waited for a little.
         if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2).then((entries) => agent.handOver(entries)))
@@ -97,3 +102,4 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
   register(cache, supervisor)
   return cache
 }
+

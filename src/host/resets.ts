@@ -8,6 +8,7 @@ import { deserialize } from 'node:v8'
 import { compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
+import { events } from '../events/channels.js'
 
 /** What happened to the version, for whoever follows it in this thread (the peer agent). */
 export interface VersionChange {
@@ -71,6 +72,7 @@ export class Resets {
     this.#shared.counters.add(Counter.Resets, 1)
     this.onChange?.({ epoch, bytes: version, stamp, own })
     this.#tell(version)
+    if (events.reset.hasSubscribers) events.reset.publish({ cache: this.#name, version: deserialize(version), own })
     return epoch
   }
 

@@ -9,6 +9,7 @@ import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request, type ValueHow } from './requester.js'
 import { FOREVER, freshness } from '../shared/lifetime.js'
 import { Store, entryOf, type Entry } from './store.js'
+import { OwnerEvents } from '../events/forward.js'
 
 /** The longest a failed refresh of a stale value holds off the next. */
 const RETRY_MS = 1000
@@ -32,6 +33,7 @@ export class Owner {
   readonly #data: OwnerData
   readonly #index: number
   readonly #store: Store
+  readonly #events: OwnerEvents
   readonly #flights = new Flights()
   readonly #links = new Set<Requester>()
   /** The link to the peer agent, with a bus: it relays other processes' requests, and carries ours. */
@@ -49,7 +51,8 @@ export class Owner {
     this.#shared = shared
     this.#data = data
     this.#index = data.index
-    this.#store = new Store(shared.budget, shared.counters, data.index, data.memoryLimit, data.policy)
+    this.#events = new OwnerEvents(shared.memory)
+    this.#store = new Store(shared.budget, shared.counters, data.index, data.memoryLimit, data.policy, (kind, key, bytes) => this.#events.send(kind, key, bytes))
     this.#epoch = shared.epochs.epoch()
     this.#serving = shared.liveness.serving()
     shared.owners.flushed(this.#index, this.#epoch)
@@ -75,6 +78,7 @@ export class Owner {
   /** Ends every open request with CacheClosedError and takes no more. */
   close(): void {
     this.#closed = true
+    this.#events.close()
     const error = toWire(new CacheClosedError())
     for (const link of this.#links) {
       for (const request of link.open.values()) link.send({ type: 'error', id: request.id, key: request.key, error })

@@ -50,7 +50,10 @@ export class Store {
   /** For prefix invalidation: the keys stored under each array-key prefix (key.ts prefixesOf). */
   readonly #under = new Map<string, Set<string>>()
 
-  constructor(budget: Budget, counters: Counters, owner: number, limit: number, policy: 'reject' | 'evict') {
+  readonly #events: ((kind: 'store' | 'reject' | 'evict', key: string, bytes: number) => void) | undefined
+
+  constructor(budget: Budget, counters: Counters, owner: number, limit: number, policy: 'reject' | 'evict', events?: (kind: 'store' | 'reject' | 'evict', key: string, bytes: number) => void) {
+    this.#events = events
     this.#budget = budget
     this.#counters = counters
     this.#owner = owner
@@ -63,7 +66,10 @@ export class Store {
         this.#unindex(key)
         counters.rowAdd(owner, Row.Bytes, -size)
         counters.rowAdd(owner, Row.Entries, -1)
-        if (reason === 'evict') counters.rowAdd(owner, Row.Evicted, 1)
+        if (reason === 'evict') {
+          counters.rowAdd(owner, Row.Evicted, 1)
+          this.#events?.('evict', key, size)
+        }
         budget.release(size)
       },
     })
@@ -106,6 +112,7 @@ export class Store {
       // With 'reject', or when this owner has nothing left to give back, the entry stays out.
       if (!this.#evict || size > this.#limit || this.#entries.size === 0) {
         this.#counters.rowAdd(this.#owner, Row.Rejected, 1)
+        this.#events?.('reject', key, size)
         return false
       }
       this.#entries.pop()
@@ -118,6 +125,7 @@ export class Store {
     this.#entries.delete(key)
     this.#entries.set(key, entry, { size })
     this.#index(key)
+    this.#events?.('store', key, size)
     return true
   }
 

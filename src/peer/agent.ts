@@ -40,6 +40,7 @@ import { Members } from './members.js'
 import { Relays } from './relays.js'
 import { Replays } from './replay.js'
 import { Seal } from './seal.js'
+import { announce, events } from '../events/channels.js'
 import { decode, type Outgoing, type PeerMessage, type Reader } from './wire.js'
 
 export interface AgentOptions {
@@ -248,7 +249,7 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   async change(change: KeyChange, here: (change: KeyChange) => Promise<void>): Promise<void> {
     for (const again of [false, true]) {
-      const round: KeyChange = change.type === 'invalidate' ? { ...change, again } : change
+      const round: KeyChange = { ...change, again }
       await here(round)
       await this.#announce(round)
     }
@@ -262,7 +263,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const message: Outgoing =
       change.type === 'invalidate'
         ? { t: 'inv', ci: n, k, p: change.prefix, a: change.again }
-        : { t: 'set', ci: n, s: this.stamp(), k, v: change.value, tl: change.life.ttl, gr: change.life.grace }
+        : { t: 'set', ci: n, s: this.stamp(), k, v: change.value, tl: change.life.ttl, gr: change.life.grace, a: change.again }
     const { peerTimeout, heartbeat } = this.#options
     return new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
@@ -305,6 +306,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const name = `${from}\u0000${n}`
     let applied = this.#applied.get(name)
     if (applied === undefined) {
+      if (!change.again) announce(this.#options.name, change, false)
       applied = { at: Date.now(), done: this.#apply(change) }
       this.#applied.set(name, applied)
     }
@@ -341,6 +343,7 @@ export class Agent implements AgentIO, OwnerEvents {
 
   refused(): void {
     this.#shared.counters.add(Counter.Dropped, 1)
+    if (events.dropped.hasSubscribers) events.dropped.publish({ cache: this.#options.name })
   }
 
   #post(owner: number, message: RequesterMessage | AgentToOwner): boolean {
@@ -393,7 +396,10 @@ export class Agent implements AgentIO, OwnerEvents {
       if (this.#members.leave(from)) this.#left([from])
       return
     }
-    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello')) this.#membersChanged()
+    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello')) {
+      if (events.peerJoin.hasSubscribers) events.peerJoin.publish({ cache: this.#options.name, peer: from })
+      this.#membersChanged()
+    }
     switch (message.t) {
       case 'beat':
         this.#members.count(from, message.n)
@@ -420,8 +426,8 @@ export class Agent implements AgentIO, OwnerEvents {
         // A value of another reset than this process's is not stored; the key's is dropped all the same.
         const change: KeyChange =
           compareStamps(message.s, this.stamp()) === 0
-            ? { type: 'set', key: message.k, value: message.v, buffers: message.buffers, life: { ttl: message.tl, grace: message.gr } }
-            : { type: 'invalidate', key: message.k, prefix: false, again: false }
+            ? { type: 'set', key: message.k, value: message.v, buffers: message.buffers, life: { ttl: message.tl, grace: message.gr }, again: message.a }
+            : { type: 'invalidate', key: message.k, prefix: false, again: message.a }
         return this.#applyFor(from, message.ci, change)
       }
       case 'applied': {
@@ -552,7 +558,10 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #left(peers: readonly string[]): void {
-    for (const peer of peers) this.#relays.forgetPeer(peer)
+    for (const peer of peers) {
+      this.#relays.forgetPeer(peer)
+      if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
+    }
     this.#membersChanged()
     this.#acknowledged()
   }

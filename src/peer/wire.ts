@@ -181,6 +181,8 @@ export interface SetValue extends Base {
   readonly v: Uint8Array
   readonly tl: number
   readonly gr: number
+  /** the second round of the change */
+  readonly a: boolean
   /** found by decode: the value holds Buffers */
   readonly buffers: boolean
 }
@@ -262,7 +264,7 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   none: { ...about },
   wait: { ...about },
   inv: { ci: isPositive, k: isString, p: isBoolean, a: isBoolean },
-  set: { ci: isPositive, s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
+  set: { ci: isPositive, s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount, a: isBoolean },
   applied: { ci: isPositive },
 }
 const base = ['c', 'f', 'q', 'ts', 'to', 't']

@@ -405,7 +405,7 @@ export type KeyChange =
    * are left alone.
    */
   | { readonly type: 'invalidate'; readonly key: string; readonly prefix: boolean; readonly again: boolean }
-  | { readonly type: 'set'; readonly key: string; readonly value: Uint8Array; readonly buffers: boolean; readonly life: Lifetime }
+  | { readonly type: 'set'; readonly key: string; readonly value: Uint8Array; readonly buffers: boolean; readonly life: Lifetime; readonly again: boolean }
 
 /** Attached thread → the creating thread, on the same channel: carry out this change. */
 export interface ChangeRequestMessage {

@@ -49,7 +49,7 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   none: ['s', 'o', 'i', 'r', 'k'],
   wait: ['s', 'o', 'i', 'r', 'k'],
   inv: ['ci', 'k', 'p', 'a'],
-  set: ['ci', 's', 'k', 'v', 'tl', 'gr'],
+  set: ['ci', 's', 'k', 'v', 'tl', 'gr', 'a'],
   applied: ['ci'],
 }
 const BASE = ['c', 'f', 'q', 'ts', 'to'] as const

@@ -29,8 +29,10 @@ export const enum Int {
   Acked = 7,
   Peers = 8,
   IdLength = 9,
+  /** 1 while the creating thread has subscribers to the owners' events (events/forward.ts) */
+  Events = 10,
 }
-const INT_HEAD = 10
+const INT_HEAD = 11
 
 /** Int32 slots per owner, after the head. */
 export const enum OwnerInt {
