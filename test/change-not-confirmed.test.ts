@@ -1,0 +1,47 @@
+// invalidate() and set() resolve only once every live peer has carried them out. A member that
+// keeps beating but never confirms (broken, or hostile) makes them reject with
+// ChangeNotConfirmedError naming it, within peerTimeout + heartbeat, rather than report a change
+// that may not hold there; one that confirms lets them resolve.
+import test, { type ExecutionContext } from 'ava'
+import { ChangeNotConfirmedError, createCache, invalidate, memoryBus, set, type Cache } from 'coop-cache'
+import { Rogue, type Heard } from './helpers/rogue.js'
+
+const HEARTBEAT = 50
+const PEER_TIMEOUT = 400
+
+/** A cache and a rogue member that beats as the cache's peer would (copying its stamp and version), and answers changes if `confirms`. */
+async function withMember(t: ExecutionContext, name: string, confirms: boolean): Promise<{ cache: Cache; rogue: Rogue }> {
+  const bus = memoryBus()
+  const cache = await createCache({ name, threads: 1, bus, heartbeat: HEARTBEAT, peerTimeout: PEER_TIMEOUT })
+  t.teardown(() => cache.close())
+  const rogue = await Rogue.join(bus, name)
+  t.teardown(() => rogue.leave())
+  const beat = () => {
+    const real = rogue.of('beat').at(-1)
+    if (real !== undefined) rogue.broadcast({ t: 'beat', s: real.s, v: real.v, n: Array(14).fill(0), host: 'rogue-host', pid: 1 } as Heard)
+    if (!confirms) return
+    for (const change of rogue.heard.splice(0).filter((m) => m.t === 'inv' || m.t === 'set')) rogue.send(change.f as string, { t: 'applied', ci: change.ci as number })
+  }
+  const timer = setInterval(beat, HEARTBEAT / 2)
+  t.teardown(() => clearInterval(timer))
+  await cache.ready({ peers: 2, timeout: 5000 })
+  return { cache, rogue }
+}
+
+test('a live member that never confirms an invalidation or a set makes it reject with ChangeNotConfirmedError, naming it', async (t) => {
+  const { cache, rogue } = await withMember(t, 'not-confirmed', false)
+  const started = Date.now()
+  const error = await t.throwsAsync(invalidate(cache, 'k'), { instanceOf: ChangeNotConfirmedError })
+  t.is(error?.code, 'ERR_COOP_CACHE_NOT_CONFIRMED')
+  t.deepEqual(error?.peers, [rogue.id])
+  t.regex(error?.message ?? '', /did not confirm it in time and may still serve the old value/)
+  t.true(Date.now() - started >= PEER_TIMEOUT, 'it waited for the member as long as a member may be silent')
+  t.true(rogue.of('inv').length >= 2, 'the change was sent to it again while it did not confirm')
+  await t.throwsAsync(set(cache, 'k', 'v'), { instanceOf: ChangeNotConfirmedError })
+})
+
+test('a live member that confirms lets an invalidation and a set resolve', async (t) => {
+  const { cache } = await withMember(t, 'confirmed', true)
+  await t.notThrowsAsync(invalidate(cache, 'k'))
+  await t.notThrowsAsync(set(cache, 'k', 'v'))
+})
