@@ -46,9 +46,9 @@ export class Store {
   readonly #owner: number
   readonly #limit: number
   readonly #evict: boolean
-  readonly #entries: LRUCache<string, Entry>
+  #entries: LRUCache<string, Entry>
   /** For prefix invalidation: the keys stored under each array-key prefix (key.ts prefixesOf). */
-  readonly #under = new Map<string, Set<string>>()
+  #under = new Map<string, Set<string>>()
 
   readonly #events: ((kind: 'store' | 'reject' | 'evict', key: string, bytes: number) => void) | undefined
 
@@ -59,9 +59,15 @@ export class Store {
     this.#owner = owner
     this.#limit = limit
     this.#evict = policy === 'evict'
-    this.#entries = new LRUCache<string, Entry>({
-      maxSize: limit,
-      maxEntrySize: limit,
+    this.#entries = this.#fresh()
+  }
+
+  #fresh(): LRUCache<string, Entry> {
+    const counters = this.#counters
+    const owner = this.#owner
+    return new LRUCache<string, Entry>({
+      maxSize: this.#limit,
+      maxEntrySize: this.#limit,
       dispose: ({ size }, key, reason) => {
         this.#unindex(key)
         counters.rowAdd(owner, Row.Bytes, -size)
@@ -70,7 +76,7 @@ export class Store {
           counters.rowAdd(owner, Row.Evicted, 1)
           this.#events?.('evict', key, size)
         }
-        budget.release(size)
+        this.#budget.release(size)
       },
     })
   }
@@ -134,8 +140,18 @@ export class Store {
     for (const [key, entry] of this.#entries.entries()) if (entry.expires === 0) yield { key, value: entry.bytes ?? serialize(entry.value) }
   }
 
-  /** Drops every entry (a reset); their bytes go back to the cache. */
+  /**
+   * Drops every entry (a reset); their bytes go back to the cache. In time that does not grow
+   * with the entries: a fresh store takes the old one's place, which is let go of whole, and its
+   * bytes and count are given back in one step each, instead of a dispose per entry.
+   */
   clear(): void {
-    this.#entries.clear()
+    const bytes = this.#entries.calculatedSize
+    const count = this.#entries.size
+    this.#entries = this.#fresh()
+    this.#under = new Map()
+    this.#counters.rowAdd(this.#owner, Row.Bytes, -bytes)
+    this.#counters.rowAdd(this.#owner, Row.Entries, -count)
+    this.#budget.release(bytes)
   }
 }
