@@ -17,7 +17,7 @@
 // Alone: `npm run build && node dist/bench/scale.js` (BENCH_SCALE_MAX=100000 to stop lower)
 
 import { LRUCache } from 'lru-cache'
-import { cached, createCache, type Cache, type CacheStats } from 'coop-cache'
+import { cached, createCache, reset, type Cache, type CacheStats } from 'coop-cache'
 import { Rounds, breathe, bytes, latencies, latenciesSync, ns, pipelined, seconds, table } from './lib/measure.js'
 import { isEntry, runAlone, trace, type Options, type Section } from './lib/scenario.js'
 
@@ -59,6 +59,8 @@ interface Row {
   readonly skipped: string[]
   readonly lru: Rounds
   readonly rss: number
+  /** ms for reset() to resolve on the full cache (the nearLimit 0 one, else the near one), until every owner has dropped its entries */
+  readonly resetMs: number | undefined
 }
 
 interface Samples {
@@ -144,7 +146,15 @@ async function measureSize(n: number, options: Options, samples: Samples, want: 
     }
     const nearSeries = series(nearBefore, nearAfter, nearFill, 'near')
     const farSeries = series(farBefore, farAfter, farFill, 'far')
+    const full = far ?? near
+    let resetMs: number | undefined
+    if (full !== undefined) {
+      const resetStarted = process.hrtime.bigint()
+      await reset(full, 'after the scale run')
+      resetMs = Number(process.hrtime.bigint() - resetStarted) / 1e6
+    }
     return {
+      resetMs,
       n,
       ...(nearSeries !== undefined ? { near: nearSeries } : {}),
       ...(farSeries !== undefined ? { far: farSeries } : {}),
@@ -220,7 +230,7 @@ function report(rows: Row[], samples: Samples, budget: number, options: Options)
     `Entries \`{ id }\` under keys \`e:<i>\`, one owner thread, memoryLimit and nearLimit 1 GiB (all entries stored, all near copies kept). Hits on keys drawn at random (seeded) from the N, timed one at a time: ${samples.near.toLocaleString('en-US')} per round with near copies (and for lru-cache), ${samples.far.toLocaleString('en-US')} per round with nearLimit 0; ${options.rounds} rounds, medians. Each cache is filled through \`cached()\` with ${IN_FLIGHT} calls in flight; the near cache then gets its copies from one more pass over every key. Sizes go up to 1,000,000; filling through \`cached()\` is what takes the time, so the scenario keeps to a ${budget} s budget: sizes up to 100,000 always run in full, and at 1,000,000 a series whose projected fill would not fit is left out (and listed below the table).`,
     '',
     table(
-      ['N entries', 'near copy hit p50 / p99', 'nearLimit 0 hit p50 / p99', 'lru-cache `get` p50 / p99', 'fill (s), nearLimit 0 / near', 'warm near (s)', 'bytes counted (nearLimit 0 cache)', 'RSS its fill added, per entry', 'near bytes', 'RSS after'],
+      ['N entries', 'near copy hit p50 / p99', 'nearLimit 0 hit p50 / p99', 'lru-cache `get` p50 / p99', 'fill (s), nearLimit 0 / near', 'warm near (s)', 'bytes counted (nearLimit 0 cache)', 'RSS its fill added, per entry', 'near bytes', 'RSS after', '`reset()` (ms)'],
       rows.map((r) => [
         r.n.toLocaleString('en-US'),
         pair(r.near?.p),
@@ -232,6 +242,7 @@ function report(rows: Row[], samples: Samples, budget: number, options: Options)
         r.far !== undefined && r.n >= 100_000 ? `${Math.round(r.far.rssPerEntry)} B` : '–',
         r.near !== undefined ? bytes(r.near.nearBytes) : '–',
         bytes(r.rss),
+        r.resetMs === undefined ? '–' : r.resetMs.toFixed(1),
       ]),
     ),
     '',
@@ -257,6 +268,7 @@ function report(rows: Row[], samples: Samples, budget: number, options: Options)
     }
     figures[`lru${r.n}P50`] = r.lru.p50
     figures[`rss${r.n}`] = r.rss
+    if (r.resetMs !== undefined) figures[`reset${r.n}Ms`] = r.resetMs
   }
   figures.minN = rows[0]?.n ?? 0
   figures.maxN = rows[rows.length - 1]?.n ?? 0
