@@ -107,7 +107,7 @@ const USE = `
   await cache.close()
 `
 
-test('an ES module project imports the package, type-checked strictly; without the optional peers, natsBus and redisBus fail with a coded error; npx runs its command', async (t) => {
+test('an ES module project imports the package, type-checked strictly; without the optional peers, natsBus, redisBus and instrument fail with a coded error; npx runs its command', async (t) => {
   t.timeout(4 * MINUTE)
   const dir = join((await packed(), scratch as string), 'esm')
   await project(dir, 'module', [])
@@ -127,6 +127,7 @@ console.log(JSON.stringify({ values, after, buses: [typeof memoryBus, typeof ipc
     `import { createCache, CacheError } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
+import { instrument } from 'coop-cache/otel'
 const missing = []
 for (const bus of [natsBus({ servers: 'nats://127.0.0.1:4222' }), redisBus({ url: 'redis://127.0.0.1:6379' })]) {
   try {
@@ -135,14 +136,28 @@ for (const bus of [natsBus({ servers: 'nats://127.0.0.1:4222' }), redisBus({ url
     missing.push(error instanceof CacheError ? [error.code, error.message] : String(error))
   }
 }
+try {
+  instrument()
+} catch (error) {
+  missing.push(error instanceof CacheError ? [error.code, error.message] : String(error))
+}
+// with a provider of its own, instrument needs nothing more, and names itself with the package's version
+const meters = []
+const instruments = { add() {}, record() {} }
+const meter = { createCounter: () => instruments, createUpDownCounter: () => instruments, createHistogram: () => instruments }
+instrument({ meterProvider: { getMeter: (...named) => (meters.push(named), meter) } })()
+missing.push(meters)
 console.log(JSON.stringify(missing))
 `,
   )
   await compile(dir, 'main.mts')
+  const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }
   t.deepEqual(JSON.parse(await node(dir, 'main.mjs')), { values: ['page@1#1', 'page@1#1', 'page@1#1'], after: 'page@2#2', buses: ['function', 'function'] })
   t.deepEqual(JSON.parse(await node(dir, 'peers.mjs')), [
     ['ERR_COOP_CACHE_BUS_CLIENT_MISSING', 'natsBus needs the NATS client: npm install @nats-io/transport-node'],
     ['ERR_COOP_CACHE_BUS_CLIENT_MISSING', 'redisBus needs the Redis client: npm install ioredis'],
+    ['ERR_COOP_CACHE_OTEL_API_MISSING', 'instrument() needs the OpenTelemetry API: npm install @opentelemetry/api (or pass options.meter or options.meterProvider)'],
+    [['coop-cache', version]],
   ])
   // the package's command, as npx finds it in the install
   t.regex(await npm(dir, ['exec', '--no', '--', 'coop-cache', 'top', '--help']), /^Usage: coop-cache top /)
