@@ -142,8 +142,11 @@ test.serial("a real cache's calls, computations, stores, resets, invalidations a
   await reset(cache, 2)
   await invalidate(cache, ['page'], { prefix: true })
   await set(cache, 'k', 'w')
-  const stored = async () => value(await collect(), 'coop_cache.stores', { cache: 'otel-real' }) === 1
-  t.true(await until(stored), 'the owner thread stored "k" once, and told this thread')
+  // "k" stored twice by the owner thread, which told this thread: computed, then set
+  const stores = async () => value(await collect(), 'coop_cache.stores', { cache: 'otel-real' })
+  t.true(await until(async () => (await stores()) === 2), `the owner thread's stores reach this thread (${String(await stores())})`)
+  await sleep(200)
+  t.is(await stores(), 2, 'and no more')
 
   const recorded = await collect()
   t.deepEqual(series(recorded, 'coop_cache.calls', 'otel-real'), {
