@@ -138,7 +138,8 @@ export async function outcome(call: Promise<unknown>, status?: { outcome?: strin
     const value = await call
     return status === undefined ? { ok: true, value } : { ok: true, value, status: String(status.outcome) }
   } catch (error) {
-    const e = error as { name?: string; code?: string; message?: string }
+    // Whatever the call was rejected with: without a secret, a lying peer can make it anything, undefined included.
+    const e = (typeof error === 'object' && error !== null ? error : { name: typeof error, message: String(error) }) as { name?: string; code?: string; message?: string }
     return e.code === undefined
       ? { ok: false, name: String(e.name), message: String(e.message) }
       : { ok: false, name: String(e.name), code: e.code, message: String(e.message) }
