@@ -4,14 +4,19 @@
 // one's, or that is not signed with one of the cache's keys, is refused before anything in it is
 // read. Keys rotate: a message is signed with the first key and accepted under any.
 //
-//   [0]       wire version (1)
+//   [0]       wire version (2: beats name their host and pid; changes of keys; times to live)
 //   [1]       1 when signed, 0 when not
 //   [2..6)    signed: the first 4 bytes of SHA-256(key), naming the key
 //   [6..38)   signed: the HMAC
 //   the rest  the payload
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 
-export const WIRE_VERSION = 1
+/**
+ * Moves whenever a message of one build could be refused or misread by another: peers of two
+ * wire versions refuse each other's messages for that reason, before reading them (counted as
+ * dropped), so each goes on as a cluster of its own version rather than half-understand the other.
+ */
+export const WIRE_VERSION = 2
 const HEAD = 2
 const KEY_ID = 4
 const MAC = 32
