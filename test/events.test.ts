@@ -59,8 +59,10 @@ test.serial('a near hit is published as one, and a computation fenced by an inva
     { cache: 'events-near', key: '["p",1]', outcome: 'hit' },
     { cache: 'events-near', key: '["p",1]', outcome: 'near' },
   ])
+  // One gate for every computation of the key: the fenced one and the one placed again after it.
   let release!: () => void
-  const held = cached(cache, 'held', () => new Promise<string>((resolve) => (release = () => resolve('old'))))
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const held = cached(cache, 'held', () => gate.then(() => 'old'))
   await until(() => of(heard, CHANNELS.computeStart).some((e) => e.key === '"held"'))
   await invalidate(cache, 'held')
   release()
