@@ -33,7 +33,14 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
   // older process's wins, so that one joining a running cluster takes its version.
   const shared = new Shared(memory, EpochWriter.start(memory, version, { clock: INITIAL_CLOCK, origin: self, born: Date.now() }))
   const resets = new Resets(shared, settings.name, settings.onReset)
-  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets })
+  // A change of keys is carried out in this process's owners (a prefix's fence moving once all
+  // are done): this process's own, and with a bus, each peer's, which the agent takes. (Called
+  // once the owners run: `supervisor` is set by then.)
+  const here = async (change: KeyChange, epoch: number) => {
+    const changed = await supervisor.change(change, epoch)
+    if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
+  }
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here })
   const supervisor = new Supervisor(
     shared,
     {
@@ -58,17 +65,11 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     }
   }
   const reset = async (bytes: Uint8Array) => resets.effective(resets.reset(bytes))
-  // A change of keys is carried out in this process's owners (a prefix's fence moving once all
-  // are done), and with a bus in every live peer's, by the agent.
-  const here = async (change: KeyChange, epoch: number) => {
-    const changed = await supervisor.change(change, epoch)
-    if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
-  }
+  // With a bus, the agent carries this process's changes to every live peer too.
   const change = async (change: KeyChange) => {
     const epoch = shared.epochs.epoch()
     announce(settings.name, change, true)
-    if (agent === undefined) return here(change, epoch)
-    return agent.change(change, (round) => here(round, epoch))
+    return agent === undefined ? here(change, epoch) : agent.change(change, epoch)
   }
   const stopServing = serveHost(id, { reset, change })
   const stopRelaying = relayOwnerEvents(memory, settings.name)

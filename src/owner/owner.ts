@@ -97,7 +97,7 @@ export class Owner {
     return epoch === this.#epoch ? [...this.#store.handed()] : []
   }
 
-  /** A change of keys made in this process (through the creating thread; the agent's come as messages). */
+  /** A change of keys, this process's or a peer's, from the creating thread (see OwnerControl.change). */
   change(change: KeyChange, epoch: number): boolean {
     if (this.#closed) return false
     this.#sync()
@@ -171,11 +171,6 @@ export class Owner {
       case 'give':
         if (link === this.#agent) this.#take(message.key, message.epoch, message.value, message.buffers)
         return
-      case 'invalidate':
-        return link.send({ type: 'pong', id: message.id, changed: this.#invalidate(message.key, message.prefix, message.again === true) })
-      case 'set':
-        this.#set(message.key, message.epoch, message.value, message.buffers, message.life)
-        return link.send({ type: 'pong', id: message.id })
     }
     if (link !== this.#agent) return
     if (message.type === 'view') return this.#view(message.members, message.joined)

@@ -52,6 +52,8 @@ export interface AgentOptions {
   readonly heartbeat: number
   readonly peerTimeout: number
   readonly secrets: readonly Uint8Array[]
+  /** Carries out a change of keys in this process's owners, a set being of `epoch`; resolves when they have. */
+  readonly apply: (change: KeyChange, epoch: number) => Promise<void>
 }
 
 /** A reset of this process waiting for every live peer to take it. */
@@ -105,7 +107,7 @@ export class Agent implements AgentIO, OwnerEvents {
   /** While handing over: a peer has taken what it was given. */
   #taken: ((peer: string) => void) | undefined
   /** Pings to owner threads awaiting their pong: by id, the owner's index and what to call. */
-  readonly #pongs = new Map<number, { readonly index: number; readonly done: (changed: boolean) => void }>()
+  readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
   #pingId = 0
   readonly #announced = new Map<number, Announced>()
   #changeId = 0
@@ -149,7 +151,7 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const [id, pong] of this.#pongs) {
       if (pong.index !== index) continue
       this.#pongs.delete(id)
-      pong.done(false)
+      pong.done()
     }
     this.#asks.ownerEnded(index, incarnation)
     this.#relays.ownerEnded(index, gaveUp)
@@ -159,7 +161,7 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#owners[index]?.incarnation !== incarnation) return
     switch (message.type) {
       case 'pong':
-        this.#pongs.get(message.id)?.done(message.changed === true)
+        this.#pongs.get(message.id)?.done()
         this.#pongs.delete(message.id)
         return
       case 'up-get':
@@ -226,17 +228,17 @@ export class Agent implements AgentIO, OwnerEvents {
 
   /** Resolves once every owner thread has handled what this agent posted to it so far (or has ended). */
   #flushOwners(): Promise<unknown> {
-    return Promise.all(this.#owners.map((_, index) => this.#ownerDone(index, (id) => ({ type: 'ping', id }))))
-  }
-
-  /** Posts owner `index` the message `make` gives, under a new ping id; resolves on its pong (or when it ends). */
-  #ownerDone(index: number, make: (id: number) => RequesterMessage): Promise<boolean> {
-    if (this.#owners[index] === undefined) return Promise.resolve(false)
-    return new Promise<boolean>((done) => {
-      const id = ++this.#pingId
-      this.#pongs.set(id, { index, done })
-      this.#post(index, make(id))
-    })
+    return Promise.all(
+      this.#owners.map((owner, index) =>
+        owner === undefined
+          ? undefined
+          : new Promise<void>((done) => {
+              const id = ++this.#pingId
+              this.#pongs.set(id, { index, done })
+              this.#post(index, { type: 'ping', id })
+            }),
+      ),
+    )
   }
 
   // ---- changes of single keys ----
@@ -247,10 +249,10 @@ export class Agent implements AgentIO, OwnerEvents {
    * second, and answers of requests made before it are refused by their fences. Rejects with
    * ChangeNotConfirmedError if a live peer does not confirm a round within peerTimeout + heartbeat.
    */
-  async change(change: KeyChange, here: (change: KeyChange) => Promise<void>): Promise<void> {
+  async change(change: KeyChange, epoch: number): Promise<void> {
     for (const again of [false, true]) {
       const round: KeyChange = { ...change, again }
-      await here(round)
+      await this.#options.apply(round, epoch)
       await this.#announce(round)
     }
   }
@@ -287,27 +289,13 @@ export class Agent implements AgentIO, OwnerEvents {
     }
   }
 
-  /** Carries out a peer's change in this process's owners; a prefix's fence moves once every owner is done. */
-  async #apply(change: KeyChange): Promise<void> {
-    const { key } = change
-    if (change.type === 'set') {
-      const { value, buffers, life } = change
-      await this.#ownerDone(ownerIndexOf(key, this.#owners.length), (id) => ({ type: 'set', id, key, epoch: this.epoch(), value, buffers, life }))
-      return
-    }
-    const { prefix, again } = change
-    const owners = prefix ? this.#owners.map((_, i) => i) : [ownerIndexOf(key, this.#owners.length)]
-    const changed = await Promise.all(owners.map((index) => this.#ownerDone(index, (id) => ({ type: 'invalidate', id, key, prefix, again }))))
-    if (prefix && (!again || changed.some((c) => c))) this.#shared.fences.movePrefixes()
-  }
-
   /** A peer's change: carried out once, and confirmed to it (again, for a repeat). */
   #applyFor(from: string, n: number, change: KeyChange): void {
     const name = `${from}\u0000${n}`
     let applied = this.#applied.get(name)
     if (applied === undefined) {
       if (!change.again) announce(this.#options.name, change, false)
-      applied = { at: Date.now(), done: this.#apply(change) }
+      applied = { at: Date.now(), done: this.#options.apply(change, this.epoch()) }
       this.#applied.set(name, applied)
     }
     void applied.done.then(() => this.send(from, { t: 'applied', ci: n }))

@@ -102,34 +102,7 @@ export interface GiveMessage {
   readonly buffers: boolean
 }
 
-/**
- * Requester → owner: drop `key`'s value (with `prefix`, every key under the array key `key`),
- * and fence the flights of those keys as a reset fences all of them; answered with `pong` `id`.
- */
-export interface InvalidateMessage {
-  readonly type: 'invalidate'
-  readonly id: number
-  readonly key: string
-  readonly prefix: boolean
-  /** the second round of a change (see KeyChange) */
-  readonly again: boolean
-}
-
-/**
- * Requester → owner: store this value for `key` as if it had been computed in `epoch` (ignored
- * in another), replacing any; a flight of the key ends with it. Answered with `pong` `id`.
- */
-export interface SetMessage {
-  readonly type: 'set'
-  readonly id: number
-  readonly key: string
-  readonly epoch: number
-  readonly value: Uint8Array
-  readonly buffers: boolean
-  readonly life: Lifetime
-}
-
-export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage | InvalidateMessage | SetMessage
+export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage
 
 /**
  * Owner → requester: the value of request `id`, of epoch `epoch`. A small value travels as
@@ -210,8 +183,6 @@ export interface NoneMessage {
 export interface PongMessage {
   readonly type: 'pong'
   readonly id: number
-  /** the answer to an invalidate: whether it dropped a value or fenced a flight */
-  readonly changed?: boolean
 }
 
 export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | NoneMessage | PongMessage
@@ -379,7 +350,7 @@ export interface OwnerControl {
    * from the process that computed it is handed over too.
    */
   entries(epoch: number, ms: number): Promise<HandedEntry[]>
-  /** Carries out a change of keys made in this process, a `set` being of `epoch` (see InvalidateMessage, SetMessage); says whether it dropped or fenced anything. */
+  /** Carries out a change of keys (an invalidation, or a `set` of `epoch`, ignored in another) in this process, its own or a peer's; says whether it dropped or fenced anything. */
   change(change: KeyChange, epoch: number): boolean
 }
 
