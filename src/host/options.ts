@@ -102,6 +102,17 @@ export interface CacheOptions {
    * once (COOP_CACHE_NO_SECRET).
    */
   readonly secret?: string | Uint8Array | readonly (string | Uint8Array)[]
+  /**
+   * With a bus: how many processes hold each stored value. `'all'`: every process keeps a copy
+   * of every value stored anywhere, so a value computed in one process is a local hit in every
+   * other, and a process that is lost loses nothing. A number r: the key's owner and the r − 1
+   * processes that rank next for it (the same rendezvous ranking that picks the owner) keep it;
+   * 1 keeps each value in its owner alone, and the other processes fetch it over the bus when
+   * they first need it. Copies are of the same version as the owner's, reached by every reset,
+   * invalidation and `set`, and count against each process's memoryLimit.
+   * @default 'all'
+   */
+  readonly replicas?: 'all' | number
 }
 
 /** Options with every default filled in. */
@@ -121,11 +132,13 @@ export interface Settings {
   readonly secrets: readonly Uint8Array[]
   readonly ttl: number
   readonly grace: number
+  /** Infinity for 'all' */
+  readonly replicas: number
 }
 
 const MiB = 1024 * 1024
 const SECRET_MIN = 16
-const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset', 'partition', 'secret', 'ttl', 'grace'])
+const known = new Set(['name', 'memoryLimit', 'version', 'threads', 'computeTimeout', 'policy', 'nearLimit', 'bus', 'heartbeat', 'peerTimeout', 'onReset', 'partition', 'secret', 'ttl', 'grace', 'replicas'])
 
 /** Checks the options once, at creation, with a message that names the option at fault. */
 export function settingsOf(options: CacheOptions): Settings {
@@ -156,7 +169,8 @@ export function settingsOf(options: CacheOptions): Settings {
   const secrets = secretsOf(options.secret)
   const ttl = count('ttl', options.ttl, 0, 0, 'ms, 0 for no expiry')
   const grace = count('grace', options.grace, 0, 0, 'ms')
-  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets, ttl, grace }
+  const replicas = options.replicas === 'all' || options.replicas === undefined ? Infinity : count('replicas', options.replicas, 1, 1, "processes, or 'all'")
+  return { name, memoryLimit, version: options.version ?? 0, threads, computeTimeout, policy, nearLimit, bus, heartbeat, peerTimeout, onReset, partition, secrets, ttl, grace, replicas }
 }
 
 /** The keys of a `secret` option (as createCache and observe take it), each checked. */
