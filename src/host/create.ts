@@ -9,7 +9,7 @@ import { Shared } from '../shared/memory/shared.js'
 import { serveHost } from '../shared/host-channel.js'
 import { relayOwnerEvents } from '../events/forward.js'
 import { announce } from '../events/channels.js'
-import type { KeyChange } from '../shared/protocol.js'
+import type { HandedEntry, KeyChange } from '../shared/protocol.js'
 import { serializeVersion } from '../shared/values.js'
 import { settingsOf, type CacheOptions } from './options.js'
 import { register } from './registry.js'
@@ -40,7 +40,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     const changed = await supervisor.change(change, epoch)
     if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
   }
-  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here })
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch): Promise<HandedEntry[]> => supervisor.entries(epoch, 0) })
   const supervisor = new Supervisor(
     shared,
     {
@@ -51,6 +51,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
       policy: settings.policy,
       partition: settings.partition,
       peerTimeout: settings.peerTimeout,
+      replicas: bus === undefined ? 1 : settings.replicas,
     },
     agent,
   )

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, RequesterMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, ReplicaMessage, RequesterMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
@@ -173,6 +173,7 @@ export class Owner {
         return
     }
     if (link !== this.#agent) return
+    if (message.type === 'replica') return this.#replica(message)
     if (message.type === 'view') return this.#view(message.members, message.joined)
     // An answer for a flight that has ended here is late, and harmless; one for another key is not.
     const flight = this.#flights.upstream(message.rid)
@@ -218,6 +219,17 @@ export class Owner {
   #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
     this.#store.offer(key, entryOf(key, value, buffers, FOREVER, Date.now()))
+  }
+
+  /**
+   * A copy of a value its owner stored in another process (see ReplicaMessage): kept as a
+   * fetched value, replacing only another fetched one, unless the key was invalidated or set
+   * here since the copy reached the agent (its fence moved), or the epoch moved on.
+   */
+  #replica({ key, epoch, fence, value, buffers, life }: ReplicaMessage): void {
+    if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
+    if (this.#store.get(key)?.fetched === false) return
+    this.#store.offer(key, entryOf(key, value, buffers, life, Date.now(), false, true))
   }
 
   /**
@@ -449,6 +461,10 @@ export class Owner {
     this.#end(flight)
     const entry = entryOf(flight.key, value, buffers, how.life, Date.now(), how.stale, how.remote)
     const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
+    // A value computed for this process's own flight goes to the processes that keep copies.
+    if (stored && !how.remote && flight.kind === 'here' && this.#data.replicas > 1) {
+      this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value, expires: entry.expires, staleUntil: entry.staleUntil })
+    }
     // A stale value from another process: this process's callers refresh it (see #place).
     this.#answer(flight, entry, { stored, hit: how.hit, remote: how.remote, stale: how.stale })
   }

@@ -17,6 +17,9 @@
 //               the peer timeout and a heartbeat, by when a peer that did not hear it stopped
 //               serving
 //   requests    between this process's owners and the others' (asks.ts out, relays.ts in)
+//   replicas    a value an owner of this process stores for a key it owns goes as a copy to
+//               the processes that keep the key's replicas; a copy from a peer goes to the key's
+//               owner thread here; a peer that joins is sent copies of what this process owns
 //   the wire    every message sealed (seal.ts) and read once (wire.ts), each sender's messages
 //               taken once (replay.ts); what is refused is counted, and nothing a message holds
 //               can make the agent throw into the bus's client
@@ -26,10 +29,11 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, OwnerToAgent, PongMessage, RequesterMessage } from '../shared/protocol.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
 import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
-import { ownerOf as ownerIndexOf, showKey } from '../shared/key.js'
-import { peerOf } from '../shared/ring.js'
+import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
+import { lifeLeft } from '../shared/lifetime.js'
+import { peerOf, ranked } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
@@ -41,7 +45,7 @@ import { Relays } from './relays.js'
 import { Replays } from './replay.js'
 import { Seal } from './seal.js'
 import { announce, events } from '../events/channels.js'
-import { decode, type Outgoing, type PeerMessage, type Reader } from './wire.js'
+import { decode, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
 
 export interface AgentOptions {
   readonly name: string
@@ -54,6 +58,10 @@ export interface AgentOptions {
   readonly secrets: readonly Uint8Array[]
   /** Carries out a change of keys in this process's owners, a set being of `epoch`; resolves when they have. */
   readonly apply: (change: KeyChange, epoch: number) => Promise<void>
+  /** How many processes keep each value (Infinity: all). */
+  readonly replicas: number
+  /** Every entry this process's owners hold of `epoch` (that never expires), as bytes: copies for a peer that joins. */
+  readonly entries: (epoch: number) => Promise<HandedEntry[]>
 }
 
 /** A reset of this process waiting for every live peer to take it. */
@@ -113,6 +121,9 @@ export class Agent implements AgentIO, OwnerEvents {
   #changeId = 0
   /** Peers' changes carried out here (or under way), by sender and number, with when: a repeat is answered, not carried out again. */
   readonly #applied = new Map<string, { readonly at: number; readonly done: Promise<void> }>()
+  /** When a change of each key (and of each prefix) was last begun here: a copy from a peer is not kept for a while after (see #replica). */
+  readonly #changedKeys = new Map<string, number>()
+  readonly #changedPrefixes = new Map<string, number>()
   #closed = false
   #warnedThrow = false
 
@@ -169,6 +180,8 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'up-fail':
       case 'up-drop':
         return this.#asks.fromOwner(index, incarnation, message)
+      case 'up-stored':
+        return this.#replicate(message)
       default:
         return this.#relays.answer(index, message)
     }
@@ -194,6 +207,90 @@ export class Agent implements AgentIO, OwnerEvents {
     }
     this.#goLive()
     this.#beat()
+  }
+
+  // ---- replicas ----
+
+  /** The peers that keep copies of `key` besides this process: 'all' of them, or those that rank first for it. */
+  #replicasOf(key: string, members: readonly string[]): readonly string[] | 'all' {
+    const { replicas } = this.#options
+    if (replicas <= 1 || members.length < 2) return []
+    if (replicas >= members.length) return 'all'
+    return ranked(key, members, replicas).filter((member) => member !== this.#self)
+  }
+
+  /** An owner here stored a value of a key it owns: copies go to the peers that keep them. */
+  #replicate({ key, epoch, value, expires, staleUntil }: UpStoredMessage): void {
+    if (this.#mode !== 'live' || epoch !== this.epoch()) return
+    const to = this.#replicasOf(key, this.#members.view())
+    const { ttl: tl, grace: gr } = lifeLeft({ expires, staleUntil }, Date.now())
+    const message: Outgoing = { t: 'rep', s: this.stamp(), k: key, v: value, tl, gr }
+    if (to === 'all') this.#broadcast(message)
+    else for (const peer of to) this.send(peer, message)
+  }
+
+  /**
+   * A peer's copy of a value: kept by the key's owner thread here, if it is of this process's
+   * reset, and the key has not been changed here lately. A copy travels outside any request, so
+   * nothing else fences it: one sent before an invalidation (or a set) that its sender had not
+   * yet carried out may arrive after the change has been carried out here, even after both its
+   * rounds. So a copy is not kept if it was sent more than the quiet time ago (by its sender's
+   * clock), or if the key (or a prefix of it) was changed here within the quiet time; and the
+   * key's fence, read now, makes its owner thread refuse it if a change is carried out there
+   * before the copy is stored. The quiet time is that of a reset's (peerTimeout + heartbeat):
+   * a message later than that finds its receiver cut off, its values dropped.
+   */
+  #replica(message: Replica): void {
+    const { k: key } = message
+    const now = Date.now()
+    if (this.#options.replicas <= 1 || this.#mode !== 'live' || compareStamps(message.s, this.stamp()) !== 0) return
+    if (now - message.ts > this.#quiet() || this.#changedLately(key, now)) return
+    const { fences } = this.#shared
+    const life = { ttl: message.tl, grace: message.gr }
+    this.#post(ownerIndexOf(key, this.#owners.length), { type: 'replica', key, epoch: this.epoch(), fence: fences.read(fences.slotOf(key)), value: message.v, buffers: message.buffers, life })
+  }
+
+  /**
+   * Peer `to` has joined (or caught up) and asks for copies: this process sends it a copy of
+   * each value whose key it owns (without `to`: so each value comes once, from its owner) and
+   * that `to` should keep. Values with a time to live are left to be fetched when asked for.
+   */
+  async #fill(to: string): Promise<void> {
+    if (this.#options.replicas <= 1 || this.#mode !== 'live') return
+    const epoch = this.epoch()
+    const entries = await this.#options.entries(epoch)
+    const members = this.#members.view()
+    const before = members.filter((member) => member !== to)
+    if (!members.includes(to) || before.length === 0) return
+    let sent = 0
+    for (const { key, value } of entries) {
+      if (this.#closed || epoch !== this.epoch()) return
+      if (peerOf(key, before) !== this.#self) continue
+      const keepers = this.#replicasOf(key, members)
+      if (keepers !== 'all' && !keepers.includes(to)) continue
+      this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: 0, gr: 0 })
+      // A few hundred at a time: the calls and beats of this thread go on meanwhile.
+      if (++sent % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
+  #quiet(): number {
+    return this.#options.peerTimeout + this.#options.heartbeat
+  }
+
+  /** A change of keys begins here, this process's or a peer's. */
+  #changing(change: KeyChange): void {
+    const now = Date.now()
+    this.#changedKeys.set(change.key, now)
+    if (change.type === 'invalidate' && change.prefix) this.#changedPrefixes.set(prefixStart(change.key), now)
+  }
+
+  #changedLately(key: string, now: number): boolean {
+    const quiet = this.#quiet()
+    const at = this.#changedKeys.get(key)
+    if (at !== undefined && now - at <= quiet) return true
+    for (const [start, at] of this.#changedPrefixes) if (now - at <= quiet && key.startsWith(start)) return true
+    return false
   }
 
   /**
@@ -252,6 +349,7 @@ export class Agent implements AgentIO, OwnerEvents {
   async change(change: KeyChange, epoch: number): Promise<void> {
     for (const again of [false, true]) {
       const round: KeyChange = { ...change, again }
+      this.#changing(round)
       await this.#options.apply(round, epoch)
       await this.#announce(round)
     }
@@ -295,6 +393,7 @@ export class Agent implements AgentIO, OwnerEvents {
     let applied = this.#applied.get(name)
     if (applied === undefined) {
       if (!change.again) announce(this.#options.name, change, false)
+      this.#changing(change)
       applied = { at: Date.now(), done: this.#options.apply(change, this.epoch()) }
       this.#applied.set(name, applied)
     }
@@ -418,6 +517,10 @@ export class Agent implements AgentIO, OwnerEvents {
             : { type: 'invalidate', key: message.k, prefix: false, again: message.a }
         return this.#applyFor(from, message.ci, change)
       }
+      case 'rep':
+        return this.#replica(message)
+      case 'fill':
+        return void this.#fill(from).catch(() => {})
       case 'applied': {
         const announced = this.#announced.get(message.ci)
         announced?.waiting.delete(from)
@@ -431,7 +534,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#request(from, message)
   }
 
-  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' }>): void {
+  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' | 'rep' | 'fill' }>): void {
     switch (message.t) {
       case 'give':
         this.#post(ownerIndexOf(message.k, this.#owners.length), { type: 'give', key: message.k, epoch: this.epoch(), value: message.v, buffers: message.buffers })
@@ -522,12 +625,15 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#replays.prune(now)
     const keep = Math.max(30_000, 4 * this.#options.peerTimeout)
     for (const [name, applied] of this.#applied) if (now - applied.at > keep) this.#applied.delete(name)
+    for (const changed of [this.#changedKeys, this.#changedPrefixes]) for (const [key, at] of changed) if (now - at > this.#quiet()) changed.delete(key)
     this.#acknowledged()
   }
 
   #goLive(): void {
     this.#mode = 'live'
     this.#shared.liveness.serveUntil(this.#heard + this.#options.peerTimeout)
+    // Joined, or caught up, with what it stored dropped: the peers send it copies.
+    if (this.#options.replicas > 1 && this.#members.others().length > 0) this.#broadcast({ t: 'fill' })
   }
 
   #cutOff(): void {

@@ -6,7 +6,7 @@
 // messages, and the renewal is the lease of a computation this process runs for another. The
 // owner asked answers every renewal (`wait`, or `compute` again); one that answers nothing for a
 // peer timeout though it still beats is given up on, and the flight is computed here.
-import type { OwnerToAgent } from '../shared/protocol.js'
+import type { OwnerToAgent, UpStoredMessage } from '../shared/protocol.js'
 import type { AgentIO } from './io.js'
 import type { AnswerMessage } from './wire.js'
 
@@ -37,7 +37,7 @@ export class Asks {
   }
 
   /** A message from owner `o`'s instance `i` about one of its upstream requests. */
-  fromOwner(o: number, i: string, message: OwnerToAgent): void {
+  fromOwner(o: number, i: string, message: Exclude<OwnerToAgent, UpStoredMessage>): void {
     const r = message.rid
     const name = nameOf(o, i, r)
     const s = this.#io.stamp()

@@ -16,7 +16,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
  * wire versions refuse each other's messages for that reason, before reading them (counted as
  * dropped), so each goes on as a cluster of its own version rather than half-understand the other.
  */
-export const WIRE_VERSION = 2
+export const WIRE_VERSION = 3
 const HEAD = 2
 const KEY_ID = 4
 const MAC = 32

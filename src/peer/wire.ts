@@ -192,7 +192,29 @@ export interface Applied extends Base {
   readonly ci: number
 }
 
-export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied
+/**
+ * A copy of the value the sender, the owner of key `k`, stored under reset `s`, for the
+ * recipient to keep (see CacheOptions.replicas): to every peer at once, or to each of the
+ * peers that rank next for the key. A copy does not replace a value the recipient has of its
+ * own, and is not kept where the key was invalidated or set lately (see Agent#replica).
+ */
+export interface Replica extends Base {
+  readonly t: 'rep'
+  readonly s: Stamp
+  readonly k: string
+  readonly v: Uint8Array
+  /** ms it has left until it expires (0: it never does), and of grace after that */
+  readonly tl: number
+  readonly gr: number
+  /** found by decode: the value holds Buffers */
+  readonly buffers: boolean
+}
+/** The sender has just joined (or caught up): each peer sends it copies of the values it owns that it should hold. */
+export interface Fill extends Base {
+  readonly t: 'fill'
+}
+
+export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied | Replica | Fill
 /** Messages about one request, from the process that asked. */
 export type AskMessage = Get | Put | Fail | Drop
 /** Messages about one request, from the process asked. */
@@ -266,6 +288,8 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   inv: { ci: isPositive, k: isString, p: isBoolean, a: isBoolean },
   set: { ci: isPositive, s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount, a: isBoolean },
   applied: { ci: isPositive },
+  rep: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
+  fill: {},
 }
 const base = ['c', 'f', 'q', 'ts', 'to', 't']
 
@@ -302,7 +326,7 @@ export function decode(bytes: Uint8Array, reader: Reader): PeerMessage | string 
     if (!check(message[field])) return `its field ${field} is malformed`
   }
   if (isString(message.k) && Buffer.byteLength(message.k) > reader.memoryLimit) return `its key is longer than memoryLimit (${reader.memoryLimit} bytes)`
-  if (t === 'put' || t === 'value' || t === 'give' || t === 'set') {
+  if (t === 'put' || t === 'value' || t === 'give' || t === 'set' || t === 'rep') {
     const v = message.v
     if (!(v instanceof Uint8Array)) return 'its field v is malformed'
     if (v.byteLength > reader.memoryLimit) return `its value is ${v.byteLength} bytes, more than ${reader.memoryLimit}`

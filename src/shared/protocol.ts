@@ -248,7 +248,22 @@ export interface UpDropMessage {
   readonly key: string
 }
 
-export type OwnerToAgent = UpGetMessage | UpPutMessage | UpFailMessage | UpDropMessage
+/**
+ * Owner → agent: this owner stored a value of `epoch` for `key`, computed for this process's
+ * flight (not one fetched or copied from another process): the agent sends copies of it to the
+ * processes that keep replicas (see CacheOptions.replicas). Sent only with replicas > 1.
+ */
+export interface UpStoredMessage {
+  readonly type: 'up-stored'
+  readonly key: string
+  readonly epoch: number
+  readonly value: Uint8Array
+  /** its instants in this process's clock (lifetime.ts), made time left on the bus */
+  readonly expires: number
+  readonly staleUntil: number
+}
+
+export type OwnerToAgent = UpGetMessage | UpPutMessage | UpFailMessage | UpDropMessage | UpStoredMessage
 
 /**
  * Agent → owner: the live members of the cluster (peer ids, this process's included), and the
@@ -318,7 +333,23 @@ export interface UpLostMessage {
   readonly key: string
 }
 
-export type AgentToOwner = ViewMessage | UpValueMessage | UpComputeMessage | UpAbortMessage | UpErrorMessage | UpNoneMessage | UpLostMessage
+/**
+ * Agent → owner: a copy of a value that its owner, another process, stored under `epoch`, as
+ * checked bytes. Kept as a fetched value unless the key has a value of this process's own, or
+ * its fence has moved since `fence`, read when the copy reached the agent: an invalidation or a
+ * `set` of the key carried out here meanwhile has the last word.
+ */
+export interface ReplicaMessage {
+  readonly type: 'replica'
+  readonly key: string
+  readonly epoch: number
+  readonly fence: Fence
+  readonly value: Uint8Array
+  readonly buffers: boolean
+  readonly life: Lifetime
+}
+
+export type AgentToOwner = ReplicaMessage | ViewMessage | UpValueMessage | UpComputeMessage | UpAbortMessage | UpErrorMessage | UpNoneMessage | UpLostMessage
 
 /** What an owner thread is started with (its `workerData`). */
 export interface OwnerData {
@@ -334,6 +365,8 @@ export interface OwnerData {
   /** What a miss does while the process may not serve: compute uncached, or reject. */
   readonly partition: 'compute' | 'reject'
   readonly peerTimeout: number
+  /** How many processes keep each value (Infinity: all); above 1, the owner tells the agent what it stores. */
+  readonly replicas: number
   /** The port to the peer agent, when the cache has a bus. */
   readonly agent?: unknown
 }

@@ -14,16 +14,30 @@ function mix(hash: number): number {
   return hash >>> 0
 }
 
+const scoreOf = (key: string, member: string) => mix(fnv1a(key, fnv1a(member)))
+
 /** The member that owns `key` (an encoded key); `members` must not be empty. */
 export function peerOf(key: string, members: readonly string[]): string {
   let best = members[0] as string
   let bestScore = -1
   for (const member of members) {
-    const score = mix(fnv1a(key, fnv1a(member)))
+    const score = scoreOf(key, member)
     if (score > bestScore || (score === bestScore && member > best)) {
       best = member
       bestScore = score
     }
   }
   return best
+}
+
+/**
+ * The `n` members that rank first for `key`, its owner first: those that keep its value with
+ * replicas n. When a member leaves, the next in rank owns the key, and already holds it.
+ */
+export function ranked(key: string, members: readonly string[], n: number): string[] {
+  return members
+    .map((member) => ({ member, score: scoreOf(key, member) }))
+    .sort((a, b) => b.score - a.score || (a.member < b.member ? 1 : -1))
+    .slice(0, n)
+    .map(({ member }) => member)
 }

@@ -39,6 +39,8 @@ export interface ClusterOptions {
   readonly peerTimeout?: number
   /** every peer's initial version @default 0 */
   readonly version?: unknown
+  /** the cache's replicas option @default the cache's default ('all') */
+  readonly replicas?: number | 'all'
 }
 
 /** One peer of a test cluster, wherever it runs. */
@@ -207,7 +209,7 @@ const fixture = fileURLToPath(new URL('../fixtures/peer-process.js', import.meta
 
 /** Starts a cluster of `options.size` peers, and waits until each of them sees all the others. */
 export async function startCluster(t: ExecutionContext, options: ClusterOptions): Promise<Cluster> {
-  const { bus, size, threads = 2, callers = 2, heartbeat = 100, peerTimeout = 1000, version = 0 } = options
+  const { bus, size, threads = 2, callers = 2, heartbeat = 100, peerTimeout = 1000, version = 0, replicas } = options
   const name = `${options.name ?? 'cluster'}-${randomUUID().slice(0, 8)}`
   const peers: (ProcessPeer | MemoryPeer)[] = []
   let hub: IpcBus | undefined
@@ -224,7 +226,7 @@ export async function startCluster(t: ExecutionContext, options: ClusterOptions)
     memory = memoryBus()
     for (let index = 0; index < size; index++) {
       const resets: unknown[] = []
-      const cache = await createCache({ name, bus: memory, threads, heartbeat, peerTimeout, version, onReset: (v) => resets.push(v) })
+      const cache = await createCache({ name, bus: memory, threads, heartbeat, peerTimeout, version, replicas, onReset: (v) => resets.push(v) })
       peers.push(new MemoryPeer(index, await ClusterPeer.start(cache, callers, resets)))
     }
   } else {
@@ -232,7 +234,7 @@ export async function startCluster(t: ExecutionContext, options: ClusterOptions)
     // it has a channel to the test runner, which runs no ipcBus: hence parent: false.
     if (bus === 'ipc') hub = ipcBus({ parent: false })
     const url = bus === 'ipc' ? undefined : brokerUrl[bus]
-    const config: PeerConfig = { bus, url, name, threads, callers, heartbeat, peerTimeout, version, lifetime: 90_000 }
+    const config: PeerConfig = { bus, url, name, threads, callers, heartbeat, peerTimeout, version, replicas, lifetime: 90_000 }
     for (let index = 0; index < size; index++) {
       const child = fork(fixture, [JSON.stringify(config)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       hub?.adopt(child)

@@ -1,0 +1,227 @@
+// Replicated values (CacheOptions.replicas): a value stored by its key's owner is copied to the
+// processes that keep the key's replicas — every process by default — so that a first hit there
+// is local, a lost owner loses nothing, a newcomer is filled, and every reset, invalidation and
+// set reaches every copy.
+import test, { type ExecutionContext } from 'ava'
+import { cached, createCache, invalidate, memoryBus, peek, reset, set, type Cache, type CallStatus, type MemoryBus } from 'coop-cache'
+import { address } from '../src/bus/address.js'
+import { encodeKey, type Key } from '../src/shared/key.js'
+import { ranked } from '../src/shared/ring.js'
+import { brokerTest, brokerUrl } from './helpers/brokers.js'
+import { eventually, outcomesOf, startCluster, within, type Cluster, type Peer } from './helpers/cluster.js'
+import { tap } from './helpers/tap.js'
+
+const natsTest = await brokerTest('nats')
+
+/** A call answered in its own process: from its owner thread's store, or from the thread's near copy (a peek leaves one). */
+const LOCAL = ['hit', 'near']
+const KEYS: Key[] = Array.from({ length: 12 }, (_, i) => ['page', i])
+
+/** Waits until each of `peers` holds a value of each key, by its own process-local view. */
+async function heldEverywhere(t: ExecutionContext, peers: readonly Peer[], keys: readonly Key[]): Promise<void> {
+  let missing: string[] = []
+  await eventually(
+    t,
+    () => `copies missing: ${missing.join(', ')}`,
+    async () => {
+      missing = []
+      for (const p of peers) for (const key of keys) if (!(await p.do({ op: 'peek', key })).has) missing.push(`${JSON.stringify(key)} in peer ${p.index}`)
+      return missing.length === 0
+    },
+  )
+}
+
+/** Every key computed once, from `peer`'s callers. */
+async function computeAll(cluster: Cluster, from: Peer): Promise<void> {
+  const run = from.stampede(KEYS, 1, {})
+  const done = await within(run.done, 20_000, 'the keys to be computed')
+  const wrong = outcomesOf([done]).filter(({ key, outcome }) => !outcome.ok || JSON.stringify(outcome.value) !== JSON.stringify(key))
+  if (wrong.length > 0) throw new Error(`wrong values: ${JSON.stringify(wrong)}`)
+  if ((await cluster.computed()) !== KEYS.length) throw new Error(`${await cluster.computed()} computations for ${KEYS.length} keys`)
+}
+
+/** Three caches, each a process of its own to the others, on one memory bus; closed by t.teardown. */
+async function threeOn(t: ExecutionContext, bus: MemoryBus, name: string, peerTimeout: number): Promise<[Cache, Cache, Cache]> {
+  const caches: Cache[] = []
+  t.teardown(() => Promise.all(caches.map((c) => c.close())))
+  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 2, bus, heartbeat: 50, peerTimeout }))
+  await caches[0]!.ready({ peers: 3, timeout: 5000 })
+  return caches as [Cache, Cache, Cache]
+}
+
+natsTest('a value computed in one process is a local hit in each other process: no request for it crosses the bus', async (t) => {
+  const cluster = await startCluster(t, { bus: 'nats', size: 3, name: 'replicas-local' })
+  const wire = await tap(t, 'nats', brokerUrl.nats, [address(cluster.name), ...cluster.peers.map((p) => address(cluster.name, p.peer))])
+  const key: Key = ['report', 1]
+  const [a, ...others] = cluster.peers as [Peer, Peer, Peer]
+  t.like(await a.do({ op: 'call', key, spec: {} }), { ok: true, value: key })
+  await heldEverywhere(t, cluster.peers, [key])
+  const from = wire.heard.length
+  for (const p of others) {
+    const answer = await p.do({ op: 'call', key, spec: {} })
+    t.like(answer, { ok: true, value: key }, `peer ${p.index}`)
+    t.true(LOCAL.includes(String(answer.status)), `peer ${p.index}'s call was ${answer.status}`)
+  }
+  const asked = wire.heard.slice(from).filter(({ message }) => message?.t === 'get' || message?.t === 'value')
+  t.deepEqual(asked, [], 'no get nor value on the bus after the copies landed')
+  t.is(await cluster.computed(), 1)
+})
+
+natsTest('with replicas: 1, a process other than the owner fetches the value over the bus on its first hit', async (t) => {
+  const cluster = await startCluster(t, { bus: 'nats', size: 3, name: 'replicas-one', replicas: 1 })
+  const key: Key = ['report', 2]
+  const owner = cluster.ownerOf(key)
+  const others = cluster.peers.filter((p) => p !== owner)
+  t.like(await owner.do({ op: 'call', key, spec: {} }), { ok: true, value: key, status: 'computed' })
+  for (const p of others) {
+    t.false((await p.do({ op: 'peek', key })).has, `peer ${p.index} keeps no copy`)
+    t.like(await p.do({ op: 'call', key, spec: {} }), { ok: true, value: key, status: 'remote' }, `peer ${p.index}`)
+  }
+  t.is(await cluster.computed(), 1)
+})
+
+test('with replicas: 2, a value is kept by its owner and the process that ranks next for its key, and no other', async (t) => {
+  const cluster = await startCluster(t, { bus: 'memory', size: 4, name: 'replicas-two', replicas: 2 })
+  await computeAll(cluster, cluster.peers[0] as Peer)
+  const ids = cluster.peers.map((p) => p.peer)
+  for (const key of KEYS) {
+    const keepers = ranked(encodeKey(key), ids, 2)
+    await heldEverywhere(
+      t,
+      cluster.peers.filter((p) => keepers.includes(p.peer)),
+      [key],
+    )
+  }
+  for (const key of KEYS) {
+    const keepers = ranked(encodeKey(key), ids, 2)
+    // The caller's process (peer 0) keeps what it computed or fetched, whatever its rank.
+    for (const p of cluster.peers.slice(1)) {
+      if (!keepers.includes(p.peer)) t.false((await p.do({ op: 'peek', key })).has, `peer ${p.index} ranks past 2 for ${JSON.stringify(key)}`)
+    }
+  }
+})
+
+test('the owner of every key killed with SIGKILL loses none of their values: the survivors serve them all and compute nothing again', async (t) => {
+  const cluster = await startCluster(t, { bus: 'ipc', size: 3, name: 'replicas-kill' })
+  const [first, second, third] = cluster.peers as [Peer, Peer, Peer]
+  await computeAll(cluster, first)
+  await heldEverywhere(t, cluster.peers, KEYS)
+  const computed = await Promise.all([second, third].map((p) => p.computed()))
+  // the peer that owns the most keys goes
+  const owned = new Map(cluster.peers.map((p) => [p, 0]))
+  for (const key of KEYS) owned.set(cluster.ownerOf(key), (owned.get(cluster.ownerOf(key)) ?? 0) + 1)
+  const victim = [...owned].sort((x, y) => y[1] - x[1])[0]![0]
+  t.log(`killing peer ${victim.index}, the owner of ${owned.get(victim)} of ${KEYS.length} keys`)
+  await victim.kill()
+  await cluster.settled(8000)
+  const survivors = cluster.live()
+  for (const p of survivors) {
+    const run = await within(p.stampede(KEYS, 2, {}).done, 20_000, `peer ${p.index}'s calls`)
+    const outcomes = outcomesOf([run])
+    t.deepEqual(
+      outcomes.filter(({ key, outcome }) => !outcome.ok || JSON.stringify(outcome.value) !== JSON.stringify(key)),
+      [],
+    )
+  }
+  const after = await Promise.all(survivors.map((p) => p.computed()))
+  const before = survivors.map((p) => (p === first ? KEYS.length : computed[[second, third].indexOf(p)]!))
+  t.deepEqual(after, before, 'no key was computed again')
+})
+
+test('a process that joins is sent copies of every value: it computes nothing for keys that have one', async (t) => {
+  const cluster = await startCluster(t, { bus: 'memory', size: 2, name: 'replicas-fill' })
+  await computeAll(cluster, cluster.peers[0] as Peer)
+  await heldEverywhere(t, cluster.peers, KEYS)
+  const newcomer = await createCache({ name: cluster.name, bus: cluster.bus, threads: 2, heartbeat: 100, peerTimeout: 1000 })
+  t.teardown(() => newcomer.close())
+  await newcomer.ready({ peers: 3, timeout: 5000 })
+  let missing: Key[] = []
+  await eventually(
+    t,
+    () => `the newcomer has no copy of ${JSON.stringify(missing)}`,
+    async () => {
+      missing = []
+      for (const key of KEYS) if ((await peek(newcomer, key)) === undefined) missing.push(key)
+      return missing.length === 0
+    },
+  )
+  let ran = 0
+  for (const key of KEYS) {
+    const status: CallStatus = {}
+    t.deepEqual(await cached(newcomer, key, () => (ran++, 'computed again'), { status }), key)
+    t.true(LOCAL.includes(String(status.outcome)), `the call was ${status.outcome}`)
+  }
+  t.is(ran, 0)
+})
+
+test('reset, invalidate and set reach every copy of a value', async (t) => {
+  const bus = memoryBus()
+  const caches = await threeOn(t, bus, 'replicas-changes', 1000)
+  const everywhere = (key: Key) => Promise.all(caches.map((c) => peek(c, key)))
+  const copied = async (key: Key, value: unknown) => {
+    const all = () => everywhere(key).then((seen) => seen.every((v) => v === value))
+    await eventually(t, () => `every process to hold ${String(value)} for ${JSON.stringify(key)}`, all)
+  }
+  await cached(caches[0]!, 'a', () => 'a@0')
+  await cached(caches[1]!, 'b', () => 'b@0')
+  await cached(caches[2]!, ['p', 1], () => 'p1@0')
+  await copied('a', 'a@0')
+  await copied('b', 'b@0')
+  await copied(['p', 1], 'p1@0')
+  await invalidate(caches[1]!, 'a')
+  t.deepEqual(await everywhere('a'), [undefined, undefined, undefined], 'invalidate')
+  await invalidate(caches[0]!, ['p'], { prefix: true })
+  t.deepEqual(await everywhere(['p', 1]), [undefined, undefined, undefined], 'invalidate by prefix')
+  await set(caches[2]!, 'b', 'b@set')
+  t.deepEqual(await everywhere('b'), ['b@set', 'b@set', 'b@set'], 'set')
+  await reset(caches[0]!, 1)
+  t.deepEqual(await everywhere('b'), [undefined, undefined, undefined], 'reset')
+})
+
+test('after a reset or an invalidation resolves, no copy of an older value is served, over a bus that drops a fifth of its messages and delays the rest', async (t) => {
+  const bus = memoryBus()
+  const caches = await threeOn(t, bus, 'replicas-faults', 2000)
+  const keys = Array.from({ length: 6 }, (_, i) => `k${i}`)
+  bus.faults({ drop: 0.2, delay: 30 })
+  let round = 0
+  const stale: string[] = []
+  for (; round < 12; round++) {
+    const label = round
+    // every process asks for every key: each computed once, copied everywhere meanwhile
+    await Promise.all(caches.flatMap((c) => keys.map((k) => cached(c, k, () => `${k}@${label}`))))
+    // a change from a process chosen by the round: a reset, or an invalidation of one key
+    const from = caches[round % 3]!
+    const changed = round % 2 === 0 ? keys : [keys[round % keys.length]!]
+    if (round % 2 === 0) await reset(from, round + 1)
+    else await invalidate(from, changed[0]!)
+    // Once it resolved, right away and a little later (copies on their way land meanwhile):
+    // no process serves what was computed before it.
+    for (const wait of [0, 60]) {
+      await new Promise((resolve) => setTimeout(resolve, wait))
+      const seen = await Promise.all(caches.flatMap((c, i) => changed.map(async (k) => ({ i, k, v: await peek<string>(c, k) }))))
+      for (const { i, k, v } of seen) if (v !== undefined && Number(v.split('@')[1]) <= label) stale.push(`round ${label}: process ${i} serves ${v} for ${k}, ${wait} ms after`)
+    }
+  }
+  t.deepEqual(stale, [])
+})
+
+test('a copy held back on the bus until after an invalidation has resolved is not kept', async (t) => {
+  const bus = memoryBus()
+  const caches = await threeOn(t, bus, 'replicas-late', 2000)
+  const [a, b] = caches
+  // Every message from or to a is held back up to 300 ms: its copies, and its confirmations of
+  // b's invalidations, so that a copy often lands after both rounds of the change elsewhere.
+  bus.faults({ delay: 300, peers: [a.peer as string] })
+  const stale: string[] = []
+  await Promise.all(
+    Array.from({ length: 16 }, async (_, i) => {
+      const key = `late${i}`
+      await cached(a, key, () => `${key}@old`)
+      await invalidate(b, key)
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      const seen = await Promise.all(caches.map((c) => peek(c, key)))
+      for (const [at, v] of seen.entries()) if (v !== undefined) stale.push(`process ${at} serves ${String(v)} for ${key}`)
+    }),
+  )
+  t.deepEqual(stale, [])
+})
