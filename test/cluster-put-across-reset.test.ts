@@ -24,7 +24,10 @@ function hooked(inner: Bus, after: (peer: string, heard: Heard) => void): Bus {
       inner.join(topic, peer, (bytes) => {
         receive(bytes)
         const payload = new Seal(topic, []).open(bytes)
-        if (typeof payload !== 'string') after(peer, deserialize(payload) as Heard)
+        if (typeof payload === 'string') return
+        // an envelope may hold several messages (its sender's turn): each was handled
+        const read: unknown = deserialize(payload)
+        for (const heard of Array.isArray(read) ? read : [read]) after(peer, heard as Heard)
       }),
   }
 }

@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
 import { serialize } from 'node:v8'
 import { Seal } from '../src/peer/seal.js'
-import { decode, type Reader } from '../src/peer/wire.js'
+import { BATCH_MAX, decode, decodeAll, type Reader } from '../src/peer/wire.js'
 import { envelopeBytes, envelopePlan, materialize, messagePlan, type World } from './helpers/arbitraries.js'
 import type { Heard } from './helpers/rogue.js'
 
@@ -106,4 +106,38 @@ test('with a secret, nothing but a whole message sealed with the cache’s key g
     { numRuns: 500 },
   )
   t.true(opened > 20, `${opened} envelopes sealed with the right key were opened`)
+})
+
+test('an envelope of several messages yields each one that is right, and refuses each one that is not, alone', (t) => {
+  const reader = readerFor('peer-a')
+  const base = { c: NAME, f: 'peer-b', ts: Date.now(), to: 'peer-a' }
+  const good = (q: number) => ({ ...base, q, t: 'wait', s: stamp, o: 1, i: incarnation, r: q, k: `k${q}` })
+  const batch = [good(1), { ...good(2), o: 999 }, good(3), { ...good(4), c: 'another cache' }, good(5)]
+  const decoded = decodeAll(serialize(batch), reader)
+  if (typeof decoded === 'string') return t.fail(decoded)
+  t.deepEqual(
+    decoded.messages.map((m) => m.q),
+    [1, 3, 5],
+  )
+  t.is(decoded.refused.length, 2)
+  // a batch is two to BATCH_MAX messages; an empty one, one of one, or a longer one is refused whole
+  for (const length of [0, 1, BATCH_MAX + 1]) {
+    t.is(typeof decodeAll(serialize(Array.from({ length }, (_, i) => good(i + 1))), reader), 'string', `a batch of ${length}`)
+  }
+  // decode() takes one message, never a batch
+  t.is(typeof decode(serialize([good(1), good(2)]), reader), 'string')
+  t.like(decode(serialize(good(1)), reader), { t: 'wait', q: 1 })
+})
+
+test('whatever an envelope of several messages holds, decoding it never throws', (t) => {
+  const w = world({ own: [] })
+  fc.assert(
+    fc.property(fc.array(messagePlan({ weights: { good: 4, edge: 1, bad: 2 } }), { minLength: 2, maxLength: 8 }), (plans) => {
+      const messages = plans.map((plan) => materialize(plan, w).message)
+      const decoded = decodeAll(serialize(messages), readerFor('peer-a'))
+      return typeof decoded === 'string' || decoded.messages.length + decoded.refused.length === messages.length
+    }),
+    { numRuns: 300 },
+  )
+  t.pass()
 })

@@ -12,7 +12,7 @@ import type { Bus, BusMember } from '../bus/bus.js'
 import { count, secretsOf, type CacheOptions } from '../host/options.js'
 import { Replays } from '../peer/replay.js'
 import { claimsSigned, Seal } from '../peer/seal.js'
-import { decode, type Beat, type Reader } from '../peer/wire.js'
+import { decodeAll, type Beat, type Reader } from '../peer/wire.js'
 import { countersOf, type PeerCounters } from '../shared/stats.js'
 
 export type { PeerCounters } from '../shared/stats.js'
@@ -191,13 +191,15 @@ class Watcher implements Observer {
     if (!this.#seal.signed && claimsSigned(bytes)) return 'it is signed, and the observer was given no secret'
     const payload = this.#seal.open(bytes)
     if (typeof payload === 'string') return payload
-    const message = decode(payload, this.#reader)
-    if (typeof message === 'string') return message
+    const decoded = decodeAll(payload, this.#reader)
+    if (typeof decoded === 'string') return decoded
     const now = Date.now()
-    if (!this.#replays.accept(message.f, message.q, message.ts, now)) return 'it was heard before, or its clock is too far off'
-    if (message.t === 'bye') this.#peers.delete(message.f)
-    else if (message.t === 'beat') this.#beat(message, now)
-    return undefined
+    for (const message of decoded.messages) {
+      if (!this.#replays.accept(message.f, message.q, message.ts, now)) return 'it was heard before, or its clock is too far off'
+      if (message.t === 'bye') this.#peers.delete(message.f)
+      else if (message.t === 'beat') this.#beat(message, now)
+    }
+    return decoded.refused[0]
   }
 
   #beat(beat: Beat, now: number): void {

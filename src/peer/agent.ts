@@ -22,7 +22,8 @@
 //               owner thread here; a peer that joins is sent copies of what this process owns
 //   the wire    every message sealed (seal.ts) and read once (wire.ts), each sender's messages
 //               taken once (replay.ts); what is refused is counted, and nothing a message holds
-//               can make the agent throw into the bus's client
+//               can make the agent throw into the bus's client. The messages to each peer (and
+//               to all) made in one turn of the event loop go in one envelope
 import type { MessagePort } from 'node:worker_threads'
 import { hostname } from 'node:os'
 import { serialize } from 'node:v8'
@@ -45,7 +46,7 @@ import { Relays } from './relays.js'
 import { Replays } from './replay.js'
 import { Seal } from './seal.js'
 import { announce, events } from '../events/channels.js'
-import { decode, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
+import { BATCH_MAX, decodeAll, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
 
 export interface AgentOptions {
   readonly name: string
@@ -88,6 +89,11 @@ interface OwnerPort {
 let warnedNoSecret = false
 /** ms past a heartbeat for a beat to be sent, travel and be heard */
 const HOLD_MARGIN = 20
+/** A message carrying a value at least this large goes in an envelope of its own: a batch stays small for any broker. */
+const ALONE_BYTES = 16 * 1024
+
+/** A message on its way, with its envelope fields (wire.ts Base) filled in. */
+type Enveloped = Outgoing & { readonly c: string; readonly f: string; readonly q: number; readonly ts: number; readonly to: string }
 
 export class Agent implements AgentIO, OwnerEvents {
   readonly #options: AgentOptions
@@ -126,6 +132,9 @@ export class Agent implements AgentIO, OwnerEvents {
   readonly #changedPrefixes = new Map<string, number>()
   #closed = false
   #warnedThrow = false
+  /** Messages made this turn, by recipient ('' for all), sent at its end (see #flush). */
+  readonly #outbox = new Map<string, Enveloped[]>()
+  #flushing = false
 
   constructor(options: AgentOptions) {
     this.#options = options
@@ -407,13 +416,14 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const announced of [...this.#announced.values()]) announced.done(new CacheClosedError())
     clearInterval(this.#timer)
     this.#broadcast({ t: 'bye' })
+    this.#flush()
     await this.#member?.leave()
   }
 
   // ---- AgentIO ----
 
   send(peer: string, message: Outgoing): void {
-    this.#member?.send(peer, this.#encode(message, peer))
+    this.#enqueue(peer, message)
   }
 
   post(owner: number, message: RequesterMessage | AgentToOwner): boolean {
@@ -441,13 +451,41 @@ export class Agent implements AgentIO, OwnerEvents {
 
   // ---- the bus ----
 
-  #encode(message: Outgoing, to: string): Uint8Array {
-    const payload = serialize({ ...message, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to })
-    return this.#seal.seal(payload)
+  /**
+   * Queues a message for `to` ('' for every peer). The messages of one turn of the event loop
+   * go out together at its end, one envelope per recipient: the requests, answers and renewals
+   * of a busy turn cost the bus one message each way, not one per request. A message with a
+   * large value goes alone, after those queued before it.
+   */
+  #enqueue(to: string, message: Outgoing): void {
+    if (this.#member === undefined) return
+    const enveloped = { ...message, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to } as Enveloped
+    let queued = this.#outbox.get(to)
+    if (queued === undefined) this.#outbox.set(to, (queued = []))
+    queued.push(enveloped)
+    const alone = 'v' in message && message.v instanceof Uint8Array && message.v.byteLength >= ALONE_BYTES
+    if (alone || queued.length >= BATCH_MAX) this.#flushTo(to, queued)
+    else if (!this.#flushing) {
+      this.#flushing = true
+      setImmediate(() => this.#flush())
+    }
+  }
+
+  #flush(): void {
+    this.#flushing = false
+    for (const [to, queued] of this.#outbox) this.#flushTo(to, queued)
+  }
+
+  #flushTo(to: string, queued: Enveloped[]): void {
+    this.#outbox.delete(to)
+    if (queued.length === 0 || this.#member === undefined) return
+    const envelope = this.#seal.seal(serialize(queued.length === 1 ? queued[0] : queued))
+    if (to === '') this.#member.broadcast(envelope)
+    else this.#member.send(to, envelope)
   }
 
   #broadcast(message: Outgoing): void {
-    this.#member?.broadcast(this.#encode(message, ''))
+    this.#enqueue('', message)
   }
 
   #beat(to?: string): void {
@@ -472,8 +510,14 @@ export class Agent implements AgentIO, OwnerEvents {
   #hear(bytes: Uint8Array): void {
     if (this.#closed || !(bytes instanceof Uint8Array)) return
     const payload = this.#seal.open(bytes)
-    const message = typeof payload === 'string' ? payload : decode(payload, this.#reader)
-    if (typeof message === 'string') return this.refused()
+    const decoded = typeof payload === 'string' ? payload : decodeAll(payload, this.#reader)
+    if (typeof decoded === 'string') return this.refused()
+    for (const _ of decoded.refused) this.refused()
+    for (const message of decoded.messages) this.#hearOne(message)
+  }
+
+  #hearOne(message: PeerMessage): void {
+    if (this.#closed) return
     const now = Date.now()
     if (!this.#replays.accept(message.f, message.q, message.ts, now)) return this.refused()
     this.#heardAt(now)

@@ -300,18 +300,54 @@ export interface Reader {
   readonly memoryLimit: number
 }
 
+/** The most messages one envelope carries (see Agent#flush). */
+export const BATCH_MAX = 256
+
+/**
+ * The messages in `bytes` (a sealed envelope's payload: one message, or an array of up to
+ * BATCH_MAX, each whole, that its sender gathered over one turn of its event loop), or why the
+ * payload is refused. A message of a batch that is refused is left out and counted as one
+ * refusal; the others are taken.
+ */
+export function decodeAll(bytes: Uint8Array, reader: Reader): { readonly messages: PeerMessage[]; readonly refused: string[] } | string {
+  const payload = parse(bytes)
+  if (typeof payload === 'string') return payload
+  if (!Array.isArray(payload)) {
+    const message = check(payload.message, reader)
+    return typeof message === 'string' ? message : { messages: [message], refused: [] }
+  }
+  if (payload.length < 2 || payload.length > BATCH_MAX) return `it is a batch of ${payload.length} messages, not 2 to ${BATCH_MAX}`
+  const messages: PeerMessage[] = []
+  const refused: string[] = []
+  for (const item of payload) {
+    const message = check(item, reader)
+    if (typeof message === 'string') refused.push(message)
+    else messages.push(message)
+  }
+  return { messages, refused }
+}
+
 /**
  * The message in `bytes` (a sealed envelope's payload), or why it is refused: it does not parse,
  * is not for this cache or this process, has a field missing, extra or out of range, or carries
  * a value that is too large or cannot be read.
  */
 export function decode(bytes: Uint8Array, reader: Reader): PeerMessage | string {
-  let message: unknown
+  const payload = parse(bytes)
+  if (typeof payload === 'string') return payload
+  return Array.isArray(payload) ? 'it is a batch' : check(payload.message, reader)
+}
+
+function parse(bytes: Uint8Array): { readonly message: unknown } | unknown[] | string {
   try {
-    message = deserialize(bytes)
+    const payload: unknown = deserialize(bytes)
+    return Array.isArray(payload) ? payload : { message: payload }
   } catch {
     return 'it does not parse'
   }
+}
+
+function check(message: unknown, reader: Reader): PeerMessage | string {
   if (!isPlain(message)) return 'it is not a message'
   const { c, f, q, ts, to, t } = message
   if (c !== reader.name) return `it is not for cache ${JSON.stringify(reader.name)}`

@@ -25,7 +25,7 @@ import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../../src/shared/memory/la
 import type { Heard } from './rogue.js'
 
 /** Every message type of wire.ts. */
-export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied'] as const
+export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied', 'rep', 'fill'] as const
 export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
@@ -51,6 +51,8 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   inv: ['ci', 'k', 'p', 'a'],
   set: ['ci', 's', 'k', 'v', 'tl', 'gr', 'a'],
   applied: ['ci'],
+  rep: ['s', 'k', 'v', 'tl', 'gr'],
+  fill: [],
 }
 const BASE = ['c', 'f', 'q', 'ts', 'to'] as const
 const ABOUT = new Set(['s', 'o', 'i', 'r', 'k'])
@@ -321,7 +323,7 @@ export const versionField: FieldArbitraries = versionBytes
 
 /** The arbitraries of field `field` of a message of type `t`. */
 export function fieldOf(t: MessageType, field: string): FieldArbitraries {
-  if (field === 'v') return t === 'put' || t === 'value' || t === 'give' || t === 'set' ? valueField : versionField
+  if (field === 'v') return t === 'put' || t === 'value' || t === 'give' || t === 'set' || t === 'rep' ? valueField : versionField
   const found = fields[field]
   if (found === undefined) throw new Error(`no arbitraries for field ${field}`)
   return found
@@ -435,7 +437,7 @@ export function materialize(plan: MessagePlan, world: World): { message: Record<
  */
 function ownValue(message: Record<string, unknown>, world: World): Record<string, unknown> {
   const v = message.v
-  if (!(v instanceof Uint8Array) || !['value', 'put', 'give', 'set'].includes(message.t as string)) return message
+  if (!(v instanceof Uint8Array) || !['value', 'put', 'give', 'set', 'rep'].includes(message.t as string)) return message
   const other = world.heard().some((m) => m.v instanceof Uint8Array && m.k !== message.k && Buffer.compare(m.v, v) === 0)
   return other ? { ...message, v: serialize(`${ROGUE}: a value of another key`) } : message
 }

@@ -46,7 +46,9 @@ export class Rogue {
     const payload = this.#reader.open(bytes)
     if (typeof payload === 'string') return
     try {
-      this.heard.push(deserialize(payload) as Heard)
+      const read: unknown = deserialize(payload)
+      // an envelope of several messages (a sender's turn): each is heard
+      for (const message of Array.isArray(read) ? read : [read]) this.heard.push(message as Heard)
     } catch {
       // not a message anyone could read
     }

@@ -27,13 +27,15 @@ export async function tap(t: ExecutionContext, bus: 'redis' | 'nats', url: strin
   const opener = new Seal('', [])
   const hear = (subject: string, bytes: Uint8Array) => {
     const payload = opener.open(bytes)
-    let message: Tapped['message']
+    let messages: Tapped['message'][]
     try {
-      message = typeof payload === 'string' ? undefined : (deserialize(payload) as Tapped['message'])
+      const read: unknown = typeof payload === 'string' ? undefined : deserialize(payload)
+      // an envelope of several messages (a sender's turn): each is heard
+      messages = (Array.isArray(read) ? read : [read]) as Tapped['message'][]
     } catch {
-      message = undefined
+      messages = [undefined]
     }
-    heard.push({ subject, at: Date.now(), message })
+    for (const message of messages) heard.push({ subject, at: Date.now(), message })
   }
   let publish: Tap['publish']
   if (bus === 'redis') {
