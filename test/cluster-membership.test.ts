@@ -1,7 +1,8 @@
 // When the members change without a fault, nothing is computed twice and no version goes back:
 // a process that joins a running cluster takes the cluster's version (only reset() changes it),
 // and a key that already has a value in this version keeps it when it moves to the newcomer,
-// which fetches it from the process that held it instead of computing it again.
+// which fetches it from the process that held it instead of computing it again. (These run with
+// replicas: 1, where no process holds a copy beforehand; with copies, see replicas.test.ts.)
 import test from 'ava'
 import { cached, reset } from 'coop-cache'
 import { within } from './helpers/cluster.js'
@@ -36,7 +37,7 @@ test.serial('processes started on different versions at the same time settle on 
 })
 
 test.serial('keys that move to a process joining the cluster keep their values: nothing is computed again', async (t) => {
-  const cluster = await peers(t, 'join-keys', 2, { version: 1 })
+  const cluster = await peers(t, 'join-keys', 2, { version: 1, replicas: 1 })
   const keys = Array.from({ length: 30 }, (_, i) => `page-${i}`)
   const first = new Map<string, string>()
   for (const key of keys) first.set(key, await valueOf(cluster.members[0] as Member, 0, key))
@@ -90,7 +91,7 @@ test.serial('after a reset the newcomer owns its keys outright: a miss computes 
 })
 
 test.serial('keys whose owner leaves the cluster with close() keep their values: it hands them over, and nothing is computed again', async (t) => {
-  const cluster = await peers(t, 'leave-keys', 3, { version: 1 })
+  const cluster = await peers(t, 'leave-keys', 3, { version: 1, replicas: 1 })
   const [a, b, c] = cluster.members as [Member, Member, Member]
   const keys = Array.from({ length: 30 }, (_, i) => `page-${i}`)
   const first = new Map<string, string>()

@@ -303,7 +303,7 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /**
-   * Before leaving: gives every entry to the process that owns its key once this one has left,
+   * Before leaving: gives every entry of a key this process owns to the process that owns it once this one has left,
    * and waits (at most the peer timeout) until each has taken them, so that a key with a value
    * keeps it when its owner leaves the cluster without a fault.
    */
@@ -312,7 +312,10 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#closed || this.#mode !== 'live' || others.length === 0 || entries.length === 0) return
     const s = this.stamp()
     const waiting = new Set<string>()
+    const members = [this.#self, ...others]
     for (const { key, value } of entries) {
+      // A value of a key another process owns is its owner's already (a copy, or fetched from it).
+      if (peerOf(key, members) !== this.#self) continue
       const peer = peerOf(key, others)
       this.send(peer, { t: 'give', s, k: key, v: value })
       waiting.add(peer)
