@@ -10,15 +10,12 @@ import { Redis } from 'ioredis'
 import { cached, createCache, has, invalidate, ipcBus, peek, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
-// Not public API: the hashing the owners use (src/ring.ts), to pick keys that B owns.
-import { encodeKey } from '../../src/shared/key.js'
-import { peerOf } from '../../src/shared/ring.js'
 import { breathe, latencies, pipelined, quantile } from './measure.js'
+import { NATS_URL, REDIS_URL } from './brokers.js'
+import { Floor, echo } from './floor.js'
+import { keysOwnedBy } from './owned-keys.js'
 import { forkedRole, servePeer } from './processes.js'
 import { RedisLock } from './redis-lock.js'
-
-export const NATS_URL = process.env.COOP_CACHE_NATS_URL || 'nats://127.0.0.1:4222'
-export const REDIS_URL = process.env.COOP_CACHE_REDIS_URL || 'redis://127.0.0.1:6379'
 
 export type BusName = 'ipc' | 'nats' | 'redis'
 
@@ -107,53 +104,6 @@ export interface Tally {
   readonly misses: number
 }
 
-/** The first `count` keys (`k:<i>`) that `owner` owns among `members`, as every process hashes them. */
-function keysOwnedBy(owner: string, members: readonly string[], count: number): string[] {
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) {
-    const key = `k:${i}`
-    if (peerOf(encodeKey(key), members) === owner) keys.push(key)
-  }
-  return keys
-}
-
-/**
- * The 16-byte ping of the floor: its id in the first 4 bytes; byte 4 is 1 when it travels
- * "split": sent, and sent back, each in an event-loop task of its own (setImmediate).
- */
-class Floor {
-  readonly #pending = new Map<number, () => void>()
-  #id = 0
-  member: BusMember | undefined
-
-  readonly receive = (bytes: Uint8Array): void => {
-    const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
-    const resolve = this.#pending.get(id)
-    this.#pending.delete(id)
-    resolve?.()
-  }
-
-  ping(split: boolean): Promise<void> {
-    const id = ++this.#id
-    const bytes = new Uint8Array(16)
-    new DataView(bytes.buffer).setUint32(0, id)
-    bytes[4] = split ? 1 : 0
-    return new Promise<void>((resolve) => {
-      this.#pending.set(id, resolve)
-      if (split) setImmediate(() => this.member!.send('B', bytes))
-      else this.member!.send('B', bytes)
-    })
-  }
-}
-
-/** B's side of the floor: sends each ping straight back, or from a task of its own if split. */
-function echo(member: () => BusMember): (bytes: Uint8Array) => void {
-  return (bytes) => {
-    if (bytes[4] === 1) setImmediate(() => member().send('A', bytes))
-    else member().send('A', bytes)
-  }
-}
-
 function peerProcess(): void {
   let ipc: IpcBus | undefined
   // The cache without a secret (every measurement) and the one with a secret (remote hits and resets).
@@ -218,10 +168,10 @@ function peerProcess(): void {
       }
       case 'floor': {
         if (c.as === 'A') {
-          floor = new Floor()
+          floor = new Floor('B')
           floorMember = floor.member = await bus!.join(c.topic, 'A', floor.receive)
         } else {
-          const member: BusMember = await bus!.join(c.topic, 'B', echo(() => member))
+          const member: BusMember = await bus!.join(c.topic, 'B', echo(() => member, 'A'))
           floorMember = member
         }
         return true
