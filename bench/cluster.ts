@@ -53,9 +53,6 @@ import {
   valueOf,
   type BusName,
   type Command,
-  type Gone,
-  type Invalidated,
-  type Measured,
   type Opened,
   type StampedeDone,
   type Subject,
@@ -64,6 +61,7 @@ import {
 } from './lib/cluster-peer.js'
 import { Rounds, median, ns, quantile, rate, ratio, table, throughputSync } from './lib/measure.js'
 import { NATS_URL, REDIS_URL, unreachable } from './lib/brokers.js'
+import type { Gone, Measured, Timed } from './lib/probes.js'
 import { startPeer, type Peer } from './lib/processes.js'
 // Not public API: the envelope every bus message travels in, and key encoding, for the anatomy of a secret's cost.
 import { Seal } from '../src/peer/seal.js'
@@ -283,7 +281,7 @@ async function invalidateRounds(peers: Peer[], name: string, sizes: Sizes): Prom
     await a.ask({ cmd: 'inv-hold', key } satisfies Command)
     const held = await Promise.all(others.map((peer) => peer.ask<boolean>({ cmd: 'inv-hold', key } satisfies Command)))
     if (watched) await Promise.all(others.map((peer) => peer.ask({ cmd: 'inv-watch', key } satisfies Command)))
-    const done = await a.ask<Invalidated>({ cmd: 'invalidate', key } satisfies Command)
+    const done = await a.ask<Timed>({ cmd: 'invalidate', key } satisfies Command)
     const gone = watched ? await Promise.all(others.map((peer) => peer.ask<Gone>({ cmd: 'inv-gone' } satisfies Command))) : []
     // Spread out, as invalidations are in real use.
     await sleep(20)
@@ -293,7 +291,7 @@ async function invalidateRounds(peers: Peer[], name: string, sizes: Sizes): Prom
     if (done.error !== undefined) trouble.failed.push(done.error)
     if (gone.some((g) => g.at === null)) trouble.notGone++
     const ms = (g: Gone | undefined) => (g === undefined || g.at === null ? Number.NaN : Number(BigInt(g.at) - t0) / 1e6)
-    invalidations.push({ resolved: Number(BigInt(done.t1) - t0) / 1e6, watched, b: ms(gone[0]), c: ms(gone[1]), peekNs: gone.map((g) => g.ns / g.polls) })
+    invalidations.push({ resolved: Number(BigInt(done.t1) - t0) / 1e6, watched, b: ms(gone[0]), c: ms(gone[1]), peekNs: gone.map((g) => g.ns / g.looks) })
   }
   return { invalidations, trouble }
 }

@@ -10,10 +10,11 @@ import { Redis } from 'ioredis'
 import { cached, createCache, has, invalidate, ipcBus, peek, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
-import { breathe, latencies, pipelined, quantile } from './measure.js'
+import { pipelined } from './measure.js'
 import { NATS_URL, REDIS_URL } from './brokers.js'
 import { Floor, echo } from './floor.js'
 import { keysOwnedBy } from './owned-keys.js'
+import { measureOp, timed, watchUntilGone, type Gone } from './probes.js'
 import { forkedRole, servePeer } from './processes.js'
 import { RedisLock } from './redis-lock.js'
 
@@ -59,13 +60,6 @@ export type Command =
   | { cmd: 'close' }
   | { cmd: 'exit' }
 
-export interface Measured {
-  readonly p50?: number
-  readonly p99?: number
-  /** calls/s: 1 / mean latency, or the pipelined rate */
-  readonly rate: number
-}
-
 export interface StampedeDone {
   readonly computations: number
   readonly ms: number
@@ -73,20 +67,6 @@ export interface StampedeDone {
   readonly errors: string[]
   readonly commands: number
   readonly rechecks: number
-}
-
-/** What 'invalidate' answers: hrtime (ns, as strings) at the call and when it settled; why it rejected. */
-export interface Invalidated {
-  readonly t0: string
-  readonly t1: string
-  readonly error?: string
-}
-
-/** What 'inv-gone' answers: hrtime (ns) of the first peek that found the key gone, or null; peeks made and ns spent watching. */
-export interface Gone {
-  readonly at: string | null
-  readonly polls: number
-  readonly ns: number
 }
 
 /** ms a watcher peeks for a key before it gives up */
@@ -190,12 +170,7 @@ function peerProcess(): void {
             : c.subject === 'get'
               ? (i) => lock!.hit(getKeys[(c.from + i) % GET_KEYS] as string)
               : (i) => cached(c0, mine[c.from + i] as string, mustNotCompute(variant))
-        await breathe()
-        if (c.mode === 'pipelined') return { rate: await pipelined(c.n, IN_FLIGHT, op) } satisfies Measured
-        const sorted = await latencies(c.n, op)
-        let sum = 0
-        for (const x of sorted) sum += x
-        return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), rate: 1e9 / (sum / c.n) } satisfies Measured
+        return measureOp(c.mode, c.n, IN_FLIGHT, op)
       }
       case 'stampede-set': {
         const { subject, prefix, keys: k, callers } = c
@@ -264,32 +239,13 @@ function peerProcess(): void {
       }
       case 'inv-watch': {
         const c0 = cache!
-        const start = process.hrtime.bigint()
-        const deadline = start + BigInt(WATCH_MS) * 1_000_000n
-        watching = (async () => {
-          let polls = 0
-          let now = start
-          while (now < deadline) {
-            polls++
-            const value = await peek(c0, c.key)
-            now = process.hrtime.bigint()
-            if (value === undefined) return { at: String(now), polls, ns: Number(now - start) }
-          }
-          return { at: null, polls, ns: Number(now - start) }
-        })()
+        watching = watchUntilGone(async () => (await peek(c0, c.key)) === undefined, WATCH_MS)
         return true
       }
       case 'inv-gone':
         return watching!
-      case 'invalidate': {
-        const t0 = process.hrtime.bigint()
-        const error = await invalidate(cache!, c.key).then(
-          () => undefined,
-          (e: unknown) => String((e as Error)?.message ?? e),
-        )
-        const t1 = process.hrtime.bigint()
-        return { t0: String(t0), t1: String(t1), ...(error === undefined ? {} : { error }) } satisfies Invalidated
-      }
+      case 'invalidate':
+        return timed(() => invalidate(cache!, c.key))
       case 'close':
         await floorMember?.leave()
         floorMember = undefined
