@@ -39,7 +39,6 @@
 // Alone: `npm run build && node dist/bench/cluster.js`
 
 import { randomBytes, randomUUID } from 'node:crypto'
-import { connect } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { serialize } from 'node:v8'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -50,15 +49,10 @@ import {
   GET_KEYS,
   WATCH_MS,
   IN_FLIGHT,
-  NATS_URL,
   POLL_MS,
-  REDIS_URL,
   valueOf,
   type BusName,
   type Command,
-  type Gone,
-  type Invalidated,
-  type Measured,
   type Opened,
   type StampedeDone,
   type Subject,
@@ -66,6 +60,8 @@ import {
   type Variant,
 } from './lib/cluster-peer.js'
 import { Rounds, median, ns, quantile, rate, ratio, table, throughputSync } from './lib/measure.js'
+import { NATS_URL, REDIS_URL, unreachable } from './lib/brokers.js'
+import type { Gone, Measured, Timed } from './lib/probes.js'
 import { startPeer, type Peer } from './lib/processes.js'
 // Not public API: the envelope every bus message travels in, and key encoding, for the anatomy of a secret's cost.
 import { Seal } from '../src/peer/seal.js'
@@ -144,23 +140,6 @@ interface BusResult {
   readonly invalidations?: InvalidateTimes[]
   /** invalidations where B or C did not hold the key first; that rejected; whose key a watcher still saw after WATCH_MS */
   readonly invalidateTrouble?: { notHeld: number; failed: string[]; notGone: number }
-}
-
-/** Whether a TCP connection to the broker's address opens within 500 ms; else why not. */
-function unreachable(bus: 'nats' | 'redis'): Promise<string | undefined> {
-  const url = new URL(bus === 'nats' && !NATS_URL.includes('://') ? `nats://${NATS_URL}` : bus === 'nats' ? NATS_URL : REDIS_URL)
-  const port = Number(url.port) || (bus === 'nats' ? 4222 : 6379)
-  return new Promise((resolve) => {
-    const socket = connect({ host: url.hostname || '127.0.0.1', port, timeout: 500 })
-    const done = (why: string | undefined) => {
-      socket.destroy()
-      resolve(why)
-    }
-    socket
-      .once('connect', () => done(undefined))
-      .once('timeout', () => done(`nothing answered on ${url.hostname}:${port} within 500 ms`))
-      .once('error', (error) => done(`${url.hostname}:${port}: ${error.message}`))
-  })
 }
 
 export async function cluster(options: Options): Promise<Section> {
@@ -302,7 +281,7 @@ async function invalidateRounds(peers: Peer[], name: string, sizes: Sizes): Prom
     await a.ask({ cmd: 'inv-hold', key } satisfies Command)
     const held = await Promise.all(others.map((peer) => peer.ask<boolean>({ cmd: 'inv-hold', key } satisfies Command)))
     if (watched) await Promise.all(others.map((peer) => peer.ask({ cmd: 'inv-watch', key } satisfies Command)))
-    const done = await a.ask<Invalidated>({ cmd: 'invalidate', key } satisfies Command)
+    const done = await a.ask<Timed>({ cmd: 'invalidate', key } satisfies Command)
     const gone = watched ? await Promise.all(others.map((peer) => peer.ask<Gone>({ cmd: 'inv-gone' } satisfies Command))) : []
     // Spread out, as invalidations are in real use.
     await sleep(20)
@@ -312,7 +291,7 @@ async function invalidateRounds(peers: Peer[], name: string, sizes: Sizes): Prom
     if (done.error !== undefined) trouble.failed.push(done.error)
     if (gone.some((g) => g.at === null)) trouble.notGone++
     const ms = (g: Gone | undefined) => (g === undefined || g.at === null ? Number.NaN : Number(BigInt(g.at) - t0) / 1e6)
-    invalidations.push({ resolved: Number(BigInt(done.t1) - t0) / 1e6, watched, b: ms(gone[0]), c: ms(gone[1]), peekNs: gone.map((g) => g.ns / g.polls) })
+    invalidations.push({ resolved: Number(BigInt(done.t1) - t0) / 1e6, watched, b: ms(gone[0]), c: ms(gone[1]), peekNs: gone.map((g) => g.ns / g.looks) })
   }
   return { invalidations, trouble }
 }

@@ -34,6 +34,7 @@ const scenarios: readonly Entry[] = [
   { name: 'scale', file: 'scale.js', deadline: 300, title: '5. Hit latency against the number of entries' },
   { name: 'memory', file: 'memory.js', deadline: 120, title: '6. Stored bytes against memoryLimit' },
   { name: 'cluster', file: 'cluster.js', deadline: 300, title: '7. Across processes: ipc, NATS, Redis' },
+  { name: 'peers', file: 'peers.js', deadline: 420, title: '8. Beside the peers: lru-cache, bentocache, async-cache-dedupe' },
 ]
 
 interface Outcome {

@@ -4,6 +4,7 @@
 // `figures`, and a scenario that did not run is said to be missing.
 
 import { bytes, ns, rate, ratio } from './measure.js'
+import { peers } from './aims-peers.js'
 
 type Figures = Record<string, Record<string, number> | undefined>
 
@@ -326,5 +327,6 @@ export function whatStandsBetween(figures: Figures, ran: readonly string[]): str
   add('memory', memory)
   // Its other paragraphs are in section 7 itself; the aims are the stampede's and the secret's.
   add('cluster', (f) => [...cluster(f).slice(0, 1), ...clusterSecret(f)])
+  add('peers', peers)
   return parts.join('\n\n')
 }

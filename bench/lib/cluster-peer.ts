@@ -10,15 +10,13 @@ import { Redis } from 'ioredis'
 import { cached, createCache, has, invalidate, ipcBus, peek, reset, type Bus, type BusMember, type Cache, type IpcBus } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
-// Not public API: the hashing the owners use (src/ring.ts), to pick keys that B owns.
-import { encodeKey } from '../../src/shared/key.js'
-import { peerOf } from '../../src/shared/ring.js'
-import { breathe, latencies, pipelined, quantile } from './measure.js'
+import { pipelined } from './measure.js'
+import { NATS_URL, REDIS_URL } from './brokers.js'
+import { Floor, echo } from './floor.js'
+import { keysOwnedBy } from './owned-keys.js'
+import { measureOp, timed, watchUntilGone, type Gone } from './probes.js'
 import { forkedRole, servePeer } from './processes.js'
 import { RedisLock } from './redis-lock.js'
-
-export const NATS_URL = process.env.COOP_CACHE_NATS_URL || 'nats://127.0.0.1:4222'
-export const REDIS_URL = process.env.COOP_CACHE_REDIS_URL || 'redis://127.0.0.1:6379'
 
 export type BusName = 'ipc' | 'nats' | 'redis'
 
@@ -62,13 +60,6 @@ export type Command =
   | { cmd: 'close' }
   | { cmd: 'exit' }
 
-export interface Measured {
-  readonly p50?: number
-  readonly p99?: number
-  /** calls/s: 1 / mean latency, or the pipelined rate */
-  readonly rate: number
-}
-
 export interface StampedeDone {
   readonly computations: number
   readonly ms: number
@@ -76,20 +67,6 @@ export interface StampedeDone {
   readonly errors: string[]
   readonly commands: number
   readonly rechecks: number
-}
-
-/** What 'invalidate' answers: hrtime (ns, as strings) at the call and when it settled; why it rejected. */
-export interface Invalidated {
-  readonly t0: string
-  readonly t1: string
-  readonly error?: string
-}
-
-/** What 'inv-gone' answers: hrtime (ns) of the first peek that found the key gone, or null; peeks made and ns spent watching. */
-export interface Gone {
-  readonly at: string | null
-  readonly polls: number
-  readonly ns: number
 }
 
 /** ms a watcher peeks for a key before it gives up */
@@ -105,53 +82,6 @@ export interface Tally {
   readonly dropped: number
   readonly hits: number
   readonly misses: number
-}
-
-/** The first `count` keys (`k:<i>`) that `owner` owns among `members`, as every process hashes them. */
-function keysOwnedBy(owner: string, members: readonly string[], count: number): string[] {
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) {
-    const key = `k:${i}`
-    if (peerOf(encodeKey(key), members) === owner) keys.push(key)
-  }
-  return keys
-}
-
-/**
- * The 16-byte ping of the floor: its id in the first 4 bytes; byte 4 is 1 when it travels
- * "split": sent, and sent back, each in an event-loop task of its own (setImmediate).
- */
-class Floor {
-  readonly #pending = new Map<number, () => void>()
-  #id = 0
-  member: BusMember | undefined
-
-  readonly receive = (bytes: Uint8Array): void => {
-    const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
-    const resolve = this.#pending.get(id)
-    this.#pending.delete(id)
-    resolve?.()
-  }
-
-  ping(split: boolean): Promise<void> {
-    const id = ++this.#id
-    const bytes = new Uint8Array(16)
-    new DataView(bytes.buffer).setUint32(0, id)
-    bytes[4] = split ? 1 : 0
-    return new Promise<void>((resolve) => {
-      this.#pending.set(id, resolve)
-      if (split) setImmediate(() => this.member!.send('B', bytes))
-      else this.member!.send('B', bytes)
-    })
-  }
-}
-
-/** B's side of the floor: sends each ping straight back, or from a task of its own if split. */
-function echo(member: () => BusMember): (bytes: Uint8Array) => void {
-  return (bytes) => {
-    if (bytes[4] === 1) setImmediate(() => member().send('A', bytes))
-    else member().send('A', bytes)
-  }
 }
 
 function peerProcess(): void {
@@ -218,10 +148,10 @@ function peerProcess(): void {
       }
       case 'floor': {
         if (c.as === 'A') {
-          floor = new Floor()
+          floor = new Floor('B')
           floorMember = floor.member = await bus!.join(c.topic, 'A', floor.receive)
         } else {
-          const member: BusMember = await bus!.join(c.topic, 'B', echo(() => member))
+          const member: BusMember = await bus!.join(c.topic, 'B', echo(() => member, 'A'))
           floorMember = member
         }
         return true
@@ -240,12 +170,7 @@ function peerProcess(): void {
             : c.subject === 'get'
               ? (i) => lock!.hit(getKeys[(c.from + i) % GET_KEYS] as string)
               : (i) => cached(c0, mine[c.from + i] as string, mustNotCompute(variant))
-        await breathe()
-        if (c.mode === 'pipelined') return { rate: await pipelined(c.n, IN_FLIGHT, op) } satisfies Measured
-        const sorted = await latencies(c.n, op)
-        let sum = 0
-        for (const x of sorted) sum += x
-        return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), rate: 1e9 / (sum / c.n) } satisfies Measured
+        return measureOp(c.mode, c.n, IN_FLIGHT, op)
       }
       case 'stampede-set': {
         const { subject, prefix, keys: k, callers } = c
@@ -314,32 +239,13 @@ function peerProcess(): void {
       }
       case 'inv-watch': {
         const c0 = cache!
-        const start = process.hrtime.bigint()
-        const deadline = start + BigInt(WATCH_MS) * 1_000_000n
-        watching = (async () => {
-          let polls = 0
-          let now = start
-          while (now < deadline) {
-            polls++
-            const value = await peek(c0, c.key)
-            now = process.hrtime.bigint()
-            if (value === undefined) return { at: String(now), polls, ns: Number(now - start) }
-          }
-          return { at: null, polls, ns: Number(now - start) }
-        })()
+        watching = watchUntilGone(async () => (await peek(c0, c.key)) === undefined, WATCH_MS)
         return true
       }
       case 'inv-gone':
         return watching!
-      case 'invalidate': {
-        const t0 = process.hrtime.bigint()
-        const error = await invalidate(cache!, c.key).then(
-          () => undefined,
-          (e: unknown) => String((e as Error)?.message ?? e),
-        )
-        const t1 = process.hrtime.bigint()
-        return { t0: String(t0), t1: String(t1), ...(error === undefined ? {} : { error }) } satisfies Invalidated
-      }
+      case 'invalidate':
+        return timed(() => invalidate(cache!, c.key))
       case 'close':
         await floorMember?.leave()
         floorMember = undefined

@@ -52,9 +52,12 @@ export class Peer {
   }
 }
 
-/** Forks `moduleUrl` with `role` and `label` as its arguments; resolves once it answers. */
-export async function startPeer(moduleUrl: string | URL, role: string, label: string): Promise<Peer> {
-  const child = fork(fileURLToPath(moduleUrl), [role, label], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/**
+ * Forks `moduleUrl` with `role` and `label` as its arguments; resolves once it answers. `execArgv`
+ * are node's flags for it (by default this process's own, as fork has it).
+ */
+export async function startPeer(moduleUrl: string | URL, role: string, label: string, execArgv?: string[]): Promise<Peer> {
+  const child = fork(fileURLToPath(moduleUrl), [role, label], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(execArgv !== undefined ? { execArgv } : {}) })
   const peer = new Peer(child, label)
   await peer.ask({ cmd: 'ping' })
   return peer
