@@ -136,14 +136,23 @@ class CoopCache implements Cache {
 const opened = new Map<string, CoopCache>()
 
 /** The cache for `handle` in the thread that created it, with its host. */
-export function hostedCache(handle: CacheHandle, shared: Shared, host: Host): Cache {
-  const cache = new CoopCache(handle, clientOfHandle(handle, shared), host)
+/** The creating thread's cache: resolves once its links to the owners are up (or a second has passed), so its first calls wait for no link. */
+export async function hostedCache(handle: CacheHandle, shared: Shared, host: Host): Promise<Cache> {
+  const client = clientOfHandle(handle, shared)
+  const cache = new CoopCache(handle, client, host)
   opened.set(handle.id, cache)
+  await Promise.race([client.connect(), new Promise((resolve) => setTimeout(resolve, LINK_WAIT).unref())])
   return cache
 }
 
+/** The longest createCache waits for its thread's links to the owners. */
+const LINK_WAIT = 1000
+
+/** A thread's client of the cache, linking to every owner at once: the first call of a key finds its link made or on its way. */
 function clientOfHandle(handle: CacheHandle, shared: Shared): Client {
-  return new Client(shared, handle.name, handle.id, handle.nearLimit, handle.computeTimeout, { ttl: handle.ttl, grace: handle.grace })
+  const client = new Client(shared, handle.name, handle.id, handle.nearLimit, handle.computeTimeout, { ttl: handle.ttl, grace: handle.grace })
+  void client.connect()
+  return client
 }
 
 /**

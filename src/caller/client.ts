@@ -104,7 +104,7 @@ interface Group {
   /** asking: waiting for the owner's answer; computing: running a joiner's fn under `token` */
   state: 'asking' | 'computing'
   token: number
-  controller: AbortController | undefined
+  controller: LazyAbort | undefined
   /** the key's fence when the owner gave this thread the computation */
   fence: Fence | undefined
   /** performance.now() when this thread's fn started, for compute:end (0 when nobody listens) */
@@ -112,6 +112,32 @@ interface Group {
   /** the joiner whose fn runs, and how long its value lives */
   computer: Joiner | undefined
   noStore: boolean
+}
+
+/**
+ * A computation's abort signal, made only when `fn` reads it: most never do, and an
+ * AbortController and its signal cost more than the rest of a miss on the calling thread.
+ * Aborted before it is read, the signal it then makes is aborted already, with the reason.
+ */
+class LazyAbort {
+  #controller: AbortController | undefined
+  #aborted = false
+  #reason: unknown
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#aborted) this.#controller.abort(this.#reason)
+    }
+    return this.#controller.signal
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return
+    this.#aborted = true
+    this.#reason = reason
+    this.#controller?.abort(reason)
+  }
 }
 
 /**
@@ -275,9 +301,14 @@ export class Client {
     group.token = 0
     link.open.set(group.id, group)
     link.hold()
-    if (!link.connected) return link.connect()
+    if (!link.connected) return void link.connect()
     const { id, key, kind } = group
     link.post(kind === 'call' ? { type: 'get', id, key } : kind === 'refresh' ? { type: 'get', id, key, refresh: true } : { type: 'get', id, key, look: true })
+  }
+
+  /** Links to every owner now, rather than at each one's first call: resolves when they are up (or found unreachable). */
+  connect(): Promise<unknown> {
+    return Promise.all(this.#links.map((link) => link.connect()))
   }
 
   #receive(link: OwnerLink<Group>, message: AnswerMessage): void {
@@ -342,7 +373,7 @@ export class Client {
       group.link.post({ type: 'drop', id: group.id, key: group.key })
       return this.#forget(group)
     }
-    const controller = new AbortController()
+    const controller = new LazyAbort()
     group.state = 'computing'
     group.token = token
     group.controller = controller
@@ -357,7 +388,14 @@ export class Client {
       group.started = performance.now()
       events.computeStart.publish({ cache: this.#name, key: showKey(group.key) })
     }
-    new Promise((resolve) => resolve(leader.fn({ signal: controller.signal, version, noStore }))).then(
+    const context: ComputeContext = {
+      get signal() {
+        return controller.signal
+      },
+      version,
+      noStore,
+    }
+    new Promise((resolve) => resolve(leader.fn(context))).then(
       (value) => this.#offer(group, token, epoch, value),
       (error) => this.#failed(group, token, epoch, error),
     )

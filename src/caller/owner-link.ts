@@ -33,7 +33,7 @@ export class OwnerLink<R> {
   readonly #hello: () => RequesterMessage | undefined
   readonly #pings = new Map<number, () => void>()
   #port: MessagePort | undefined
-  #connecting = false
+  #connecting: Promise<void> | undefined
   #closed = false
   #lastId = 0
 
@@ -68,17 +68,18 @@ export class OwnerLink<R> {
     if (this.open.size === 0 && this.#pings.size === 0) this.#port?.unref()
   }
 
-  /** Starts making the link, unless it is up or on its way. */
-  connect(): void {
-    if (this.#port !== undefined || this.#connecting || this.#closed) return
-    this.#connecting = true
+  /** Starts making the link, unless it is up or on its way; resolves when this attempt ends. */
+  connect(): Promise<void> {
+    if (this.#port !== undefined || this.#closed) return Promise.resolve()
+    if (this.#connecting !== undefined) return this.#connecting
     // The calls waiting for this link hold the thread open until it is made.
-    void holdingOpen(this.#connect()).finally(() => {
-      this.#connecting = false
+    this.#connecting = holdingOpen(this.#connect()).finally(() => {
+      this.#connecting = undefined
       // A port whose instance was found gone as it was linked is let go of while this
       // connection is still under way, when connect() does nothing: make the link again.
-      if (this.#port === undefined && this.open.size > 0) this.connect()
+      if (this.#port === undefined && this.open.size > 0) void this.connect()
     })
+    return this.#connecting
   }
 
   async #connect(): Promise<void> {
@@ -139,7 +140,7 @@ export class OwnerLink<R> {
     if (this.#port !== port) return
     this.#port = undefined
     this.#answerPings()
-    if (this.open.size > 0) this.connect()
+    if (this.open.size > 0) void this.connect()
   }
 
   /** Resolves when the owner has handled everything sent on this link so far. */

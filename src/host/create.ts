@@ -100,7 +100,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     ttl: settings.ttl,
     grace: settings.grace,
   }
-  const cache = hostedCache(handle, shared, host)
+  const cache = await hostedCache(handle, shared, host)
   register(cache, supervisor)
   return cache
 }

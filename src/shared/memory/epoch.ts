@@ -104,6 +104,9 @@ export class Epochs {
 
   /** The version as a value, deserialized once per epoch in each thread. */
   versionValue(deserialize: (bytes: Uint8Array) => unknown): { epoch: number; version: unknown } {
+    // An epoch's version never changes: once read in this epoch, no record needs reading again
+    // (a record is read by copying it out of shared memory, on every computation otherwise).
+    if (this.epoch() === this.#valueEpoch) return { epoch: this.#valueEpoch, version: this.#value }
     const { epoch, bytes } = this.record()
     if (epoch !== this.#valueEpoch) {
       this.#value = deserialize(bytes)
