@@ -367,7 +367,7 @@ function report(results: BusResult[], sizes: Sizes, options: Options, run: { sta
   const cpu = cpus()
   out.push(
     `Run on ${cpu[0]?.model.trim() ?? 'unknown'} (${cpu.length} cores), Node ${process.version}, ${run.startedAt.toISOString()}, load average at the start of this scenario ${run.load.map((x) => x.toFixed(2)).join(', ')}. ` +
-      `Three peer processes A, B, C forked by the scenario (which is the ipcBus hub, as a node:cluster primary is), each with two caches of one owner thread (\`threads: 1\`) and \`nearLimit: 0\`, one without a \`secret\` and one with (see "The cost of \`secret\`" below; every measurement but those is of the first), on one bus at a time: ${BUSES.map((b) => BUS_LABEL[b]).join(', ')}; NATS at ${NATS_URL}, Redis at ${REDIS_URL}, both on this machine. ${options.rounds} rounds of every measurement, subjects interleaved, medians over rounds.`,
+      `Three peer processes A, B, C forked by the scenario (which is the ipcBus hub, as a node:cluster primary is), each with two caches of one owner thread (\`threads: 1\`), \`nearLimit: 0\` and \`replicas: 1\` (so that a value lives in its owner alone, and another process must ask for it: scenario 8 sets the default, \`replicas: 'all'\`, beside it), one without a \`secret\` and one with (see "The cost of \`secret\`" below; every measurement but those is of the first), on one bus at a time: ${BUSES.map((b) => BUS_LABEL[b]).join(', ')}; NATS at ${NATS_URL}, Redis at ${REDIS_URL}, both on this machine. ${options.rounds} rounds of every measurement, subjects interleaved, medians over rounds.`,
   )
   for (const r of results) if (r.skipped !== undefined) out.push(`**${BUS_LABEL[r.bus]} was left out:** its broker is not reachable (${r.skipped}).`)
 

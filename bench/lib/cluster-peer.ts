@@ -123,8 +123,8 @@ function peerProcess(): void {
         heard.clear()
         unexpected.plain = unexpected.sealed = 0
         // One bus (one connection, on NATS and Redis) for both caches, as one process would have.
-        cache = await createCache({ name: c.name, bus, threads: 1, nearLimit: 0, onReset })
-        sealed = await createCache({ name: `${c.name}-sealed`, bus, threads: 1, nearLimit: 0, onReset, secret: Buffer.from(c.secret, 'hex') })
+        cache = await createCache({ name: c.name, bus, threads: 1, nearLimit: 0, replicas: 1, onReset })
+        sealed = await createCache({ name: `${c.name}-sealed`, bus, threads: 1, nearLimit: 0, replicas: 1, onReset, secret: Buffer.from(c.secret, 'hex') })
         for (const opened of [cache, sealed]) while ((await opened.stats({ local: true })).peers < c.peers) await sleep(20)
         if (c.redis) {
           redis = new Redis(REDIS_URL, { lazyConnect: true })
