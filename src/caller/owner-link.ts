@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads'
 import type { AnswerMessage, OwnerMessage, PingMessage, RequesterMessage } from '../shared/protocol.js'
 import { connectToOwner } from '../shared/handoff.js'
 import { holdingOpen } from '../shared/hold.js'
+import { Outbox, each } from '../shared/outbox.js'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
 
@@ -33,6 +34,8 @@ export class OwnerLink<R> {
   readonly #hello: () => RequesterMessage | undefined
   readonly #pings = new Map<number, () => void>()
   #port: MessagePort | undefined
+  /** what this thread posts on #port, a turn at a time */
+  #outbox: Outbox<RequesterMessage> | undefined
   #connecting: Promise<void> | undefined
   #closed = false
   #lastId = 0
@@ -56,7 +59,7 @@ export class OwnerLink<R> {
 
   /** Sends to the owner; without a link the message is dropped (see `linked`). */
   post(message: RequesterMessage, transfer?: ArrayBuffer[]): void {
-    this.#port?.postMessage(message, transfer)
+    this.#outbox?.post(message, transfer)
   }
 
   /** A link with requests open keeps the thread alive; an idle one does not. */
@@ -103,11 +106,14 @@ export class OwnerLink<R> {
   #linked(port: MessagePort, generation: number): void {
     if (this.#closed) return port.close()
     this.#port = port
-    port.on('message', (message: OwnerMessage) => {
-      if (message.type !== 'pong') return this.#events.receive(message)
-      this.#pings.get(message.id)?.()
-      this.#pings.delete(message.id)
-    })
+    this.#outbox = new Outbox(port)
+    port.on('message', (received: OwnerMessage | OwnerMessage[]) =>
+      each(received, (message) => {
+        if (message.type !== 'pong') return this.#events.receive(message)
+        this.#pings.get(message.id)?.()
+        this.#pings.delete(message.id)
+      }),
+    )
     port.on('close', () => this.#unlinked(port))
     if (this.open.size === 0) port.unref()
     this.sayHello()
@@ -139,6 +145,7 @@ export class OwnerLink<R> {
   #unlinked(port: MessagePort): void {
     if (this.#port !== port) return
     this.#port = undefined
+    this.#outbox = undefined
     this.#answerPings()
     if (this.open.size > 0) void this.connect()
   }
@@ -152,7 +159,7 @@ export class OwnerLink<R> {
       this.#pings.set(id, resolve)
       port.ref()
       const ping: PingMessage = { type: 'ping', id }
-      port.postMessage(ping)
+      this.post(ping)
     })
     this.release()
   }
@@ -165,8 +172,10 @@ export class OwnerLink<R> {
   /** Ends the link for good. */
   close(): void {
     this.#closed = true
+    this.#outbox?.flush()
     this.#port?.close()
     this.#port = undefined
+    this.#outbox = undefined
     this.#answerPings()
   }
 }

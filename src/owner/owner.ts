@@ -10,6 +10,7 @@ import { Requester, type Request, type ValueHow } from './requester.js'
 import { FOREVER, freshness } from '../shared/lifetime.js'
 import { Store, entryOf, type Entry } from './store.js'
 import { OwnerEvents } from '../events/forward.js'
+import { each } from '../shared/outbox.js'
 
 /** The longest a failed refresh of a stale value holds off the next. */
 const RETRY_MS = 1000
@@ -69,7 +70,7 @@ export class Owner {
     }
     const link = new Requester(port, relayed)
     this.#links.add(link)
-    port.on('message', (message: RequesterMessage | AgentToOwner) => this.#receive(link, message))
+    port.on('message', (received: RequesterMessage | AgentToOwner | (RequesterMessage | AgentToOwner)[]) => each(received, (message) => this.#receive(link, message)))
     port.on('close', () => this.#lost(link))
     port.unref()
     return link
@@ -83,6 +84,7 @@ export class Owner {
     for (const link of this.#links) {
       for (const request of link.open.values()) link.send({ type: 'error', id: request.id, key: request.key, error })
       link.open.clear()
+      link.flush()
       link.port.close()
     }
     this.#links.clear()
@@ -564,7 +566,7 @@ export class Owner {
   }
 
   #toAgent(message: OwnerToAgent): void {
-    this.#agent?.port.postMessage(message)
+    this.#agent?.send(message)
   }
 
   /** The callers of a remote flight were counted as misses; the value came from a store. */

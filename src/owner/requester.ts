@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AnswerMessage, PongMessage } from '../shared/protocol.js'
+import type { AnswerMessage, OwnerToAgent, PongMessage } from '../shared/protocol.js'
+import { Outbox } from '../shared/outbox.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Entry } from './store.js'
 import type { Flight } from './flights.js'
@@ -42,14 +43,22 @@ export class Requester {
   /** the near slot of the caller thread, given back if the link closes first (see counters.ts) */
   nearSlot = -1
   nearToken = 0
+  /** what the owner posts on the port, a turn at a time (see outbox.ts) */
+  readonly #outbox: Outbox<AnswerMessage | PongMessage | OwnerToAgent>
 
   constructor(port: MessagePort, relayed: boolean) {
     this.port = port
     this.relayed = relayed
+    this.#outbox = new Outbox(port)
   }
 
-  send(message: AnswerMessage | PongMessage): void {
-    this.port.postMessage(message)
+  send(message: AnswerMessage | PongMessage | OwnerToAgent): void {
+    this.#outbox.post(message)
+  }
+
+  /** Posts what is queued now: before the port closes. */
+  flush(): void {
+    this.#outbox.flush()
   }
 
   /** Answers `request` with a value of `epoch`: as itself when the entry keeps it, else as bytes. */

@@ -45,6 +45,7 @@ import { Members } from './members.js'
 import { Relays } from './relays.js'
 import { Replays } from './replay.js'
 import { Seal } from './seal.js'
+import { Outbox, each } from '../shared/outbox.js'
 import { announce, events } from '../events/channels.js'
 import { BATCH_MAX, decodeAll, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
 
@@ -83,8 +84,12 @@ interface Announced {
 
 interface OwnerPort {
   readonly port: MessagePort
+  readonly outbox: Outbox<RequesterMessage | AgentToOwner>
   readonly incarnation: string
 }
+
+/** What an owner thread posts to the agent. */
+type OwnerMessage = OwnerAnswer | OwnerToAgent | PongMessage
 
 let warnedNoSecret = false
 /** ms past a heartbeat for a beat to be sent, travel and be heard */
@@ -156,8 +161,8 @@ export class Agent implements AgentIO, OwnerEvents {
   started(index: number, incarnation: string, port: MessagePort): void {
     const previous = this.#owners[index]
     if (previous !== undefined) this.ended(index, previous.incarnation, false)
-    this.#owners[index] = { port, incarnation }
-    port.on('message', (message: OwnerAnswer | OwnerToAgent | PongMessage) => this.#fromOwner(index, incarnation, message))
+    this.#owners[index] = { port, outbox: new Outbox(port), incarnation }
+    port.on('message', (received: OwnerMessage | OwnerMessage[]) => each(received, (message) => this.#fromOwner(index, incarnation, message)))
     port.on('close', () => this.ended(index, incarnation, false))
     port.unref()
     this.#post(index, this.#view())
@@ -177,7 +182,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#relays.ownerEnded(index, gaveUp)
   }
 
-  #fromOwner(index: number, incarnation: string, message: OwnerAnswer | OwnerToAgent | PongMessage): void {
+  #fromOwner(index: number, incarnation: string, message: OwnerMessage): void {
     if (this.#owners[index]?.incarnation !== incarnation) return
     switch (message.type) {
       case 'pong':
@@ -447,9 +452,9 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #post(owner: number, message: RequesterMessage | AgentToOwner): boolean {
-    const port = this.#owners[owner]?.port
-    port?.postMessage(message)
-    return port !== undefined
+    const outbox = this.#owners[owner]?.outbox
+    outbox?.post(message)
+    return outbox !== undefined
   }
 
   // ---- the bus ----

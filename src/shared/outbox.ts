@@ -1,0 +1,49 @@
+// What a thread posts on one port while it handles one event (a message, a timer, a call and the
+// promise callbacks that follow it) goes as one message: an array of them when there are several.
+// Flushed when the event's microtasks are done, not at the end of the loop's turn: a thread that
+// is terminated right after it answered (a pool recycling an idle worker) must not take a put or
+// a hello with it. Batches carry batches on: an owner that handles a caller's batch of requests
+// answers them in one message, whose computations resolve in one go, whose puts go together. Each postMessage costs a structured clone's setup, a lock, a
+// wake-up of the receiving thread, and a message event there; under load one event leads to many
+// requests and answers on the same link, and these costs, paid once per event rather than once
+// per message, were a large share of a miss (a fill through cached()). Order on the port is
+// kept: everything posted on it goes through its outbox. Every message of the protocol is an
+// object, so an array on a port is always a batch (see `each`).
+import type { MessagePort } from 'node:worker_threads'
+
+export class Outbox<M> {
+  readonly port: MessagePort
+  #queue: M[] = []
+  #transfer: ArrayBuffer[] = []
+  #scheduled = false
+
+  constructor(port: MessagePort) {
+    this.port = port
+  }
+
+  /** Posts `message` once the current event's microtasks are done, after what was posted before it. */
+  post(message: M, transfer?: readonly ArrayBuffer[]): void {
+    this.#queue.push(message)
+    if (transfer !== undefined) this.#transfer.push(...transfer)
+    if (this.#scheduled) return
+    this.#scheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  /** Posts what is queued now (before the port is closed, say). */
+  flush(): void {
+    this.#scheduled = false
+    const queue = this.#queue
+    if (queue.length === 0) return
+    const transfer = this.#transfer
+    this.#queue = []
+    this.#transfer = []
+    this.port.postMessage(queue.length === 1 ? queue[0] : queue, transfer)
+  }
+}
+
+/** Calls `handle` with each message of what a port received: one message, or a batch. */
+export function each<M>(received: M | readonly M[], handle: (message: M) => void): void {
+  if (!Array.isArray(received)) return handle(received as M)
+  for (const message of received as readonly M[]) handle(message)
+}
