@@ -32,7 +32,7 @@ const scenarios: readonly Entry[] = [
   { name: 'cross-thread', file: 'cross-thread.js', deadline: 150, title: '3. Hit that must cross threads (nearLimit: 0)' },
   { name: 'stampede', file: 'stampede.js', deadline: 90, title: '4. Cold-key stampede' },
   { name: 'scale', file: 'scale.js', deadline: 300, title: '5. Hit latency against the number of entries' },
-  { name: 'memory', file: 'memory.js', deadline: 120, title: '6. Stored bytes against memoryLimit' },
+  { name: 'memory', file: 'memory.js', deadline: 480, title: '6. Stored bytes and RSS against memoryLimit' },
   { name: 'cluster', file: 'cluster.js', deadline: 300, title: '7. Across processes: ipc, NATS, Redis' },
   { name: 'peers', file: 'peers.js', deadline: 420, title: '8. Beside the peers: lru-cache, bentocache, async-cache-dedupe' },
 ]

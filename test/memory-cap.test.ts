@@ -71,3 +71,23 @@ test('a reset gives every stored byte back', (t) =>
     t.like(await cache.stats(), { bytes: 0, entries: 0 })
   }),
 )
+
+test('array keys count their prefix index, and every byte of it is given back as their entries go', async (t) => {
+  const { createCache, invalidate, set } = await import('coop-cache')
+  const cache = await createCache({ name: 'cap-prefixes', threads: 2, nearLimit: 0 })
+  t.teardown(() => cache.close())
+  // Each key makes a prefix of its own (["user",i,), which the owner's index keeps a set for.
+  for (let i = 0; i < 50; i++) await cached(cache, ['user', i, 'profile'], () => ({ id: i }))
+  const stored = (await cache.stats()).bytes
+  // The same values under keys that share their prefixes ({ id } of the same size) count less.
+  for (let i = 0; i < 50; i++) await cached(cache, ['page', 'en', i], () => ({ id: i }))
+  const shared = (await cache.stats()).bytes - stored
+  t.true(shared < stored, `${shared} bytes for keys under shared prefixes, ${stored} for keys under prefixes of their own`)
+  // Replacing a value keeps its key's place in the index, and counts the same.
+  for (let round = 0; round < 3; round++) await set(cache, ['user', 7, 'profile'], { id: 7 })
+  t.is((await cache.stats()).bytes, stored + shared)
+  await invalidate(cache, ['user'], { prefix: true })
+  t.is((await cache.stats()).bytes, shared)
+  await invalidate(cache, ['page'], { prefix: true })
+  t.like(await cache.stats(), { bytes: 0, entries: 0 })
+})

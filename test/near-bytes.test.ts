@@ -5,16 +5,17 @@
 // bounded by the threads alive.
 import test, { type ExecutionContext } from 'ava'
 import { once } from 'node:events'
-import { serialize } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { cached, createCache, reset, type Cache } from 'coop-cache'
 import { eventually, within } from './helpers/cluster.js'
 import type { Ending } from './fixtures/near-thread.js'
+import { copySize as counted } from '../src/caller/near.js'
+import { encodeKey } from '../src/shared/key.js'
 
 const VALUE = 'x'.repeat(1000)
-/** What one near copy of `key`'s value counts: its serialized size plus its key's. */
-const copySize = (key: string) => serialize(VALUE).byteLength + Buffer.byteLength(key)
+/** What one near copy of `key`'s value counts: what it takes in memory (near.ts). */
+const copySize = (key: string) => counted(encodeKey(key), VALUE)
 
 async function cacheWith(t: ExecutionContext, name: string, keys: readonly string[]): Promise<Cache> {
   const cache = await createCache({ name, threads: 2 })

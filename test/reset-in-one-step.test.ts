@@ -6,13 +6,15 @@ import test from 'ava'
 import { serialize } from 'node:v8'
 import { cached, createCache, reset } from 'coop-cache'
 import { encodeKey } from '../src/shared/key.js'
+import { FOREVER } from '../src/shared/lifetime.js'
+import { entryOf } from '../src/owner/store.js'
 
 for (const entries of [1_000, 200_000]) {
   test(`a reset with ${entries.toLocaleString('en')} entries gives every byte back and serves nothing from before`, async (t) => {
     // Room for the entries once and a half: if the reset kept any of its bytes reserved, the
     // second fill would not fit.
     let size = 0
-    for (let k = 0; k < entries; k++) size += serialize(1).byteLength + Buffer.byteLength(encodeKey(k))
+    for (let k = 0; k < entries; k++) size += entryOf(encodeKey(k), serialize(1), false, FOREVER, 0).size
     const cache = await createCache({ name: `reset-one-step-${entries}`, threads: 2, nearLimit: 0, memoryLimit: Math.floor(size * 1.5) })
     t.teardown(() => cache.close())
     const fill = async (version: number) => {

@@ -335,7 +335,7 @@ export class Client {
           group.controller?.abort(new CacheResetError(showKey(group.key)))
         }
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
-        if (message.stored && !message.stale) this.#near.keep(group.key, value, message.size, message.epoch, message.expires, message.fence)
+        if (message.stored && !message.stale) this.#near.keep(group.key, value, message.epoch, message.expires, message.fence)
         const outcome: Outcome = message.stale ? 'stale' : message.remote ? 'remote' : message.hit ? 'hit' : 'coalesced'
         const first = group.joiners[0]
         if (group.kind === 'look') return this.#finish(group, (joiner) => joiner.resolve({ value }))

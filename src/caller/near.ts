@@ -1,11 +1,26 @@
 import { randomInt } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { footprintOf, stringSize } from '../shared/footprint.js'
 import type { Fence } from '../shared/memory/fences.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 
 /** Hits on copies with an expiry served under one reading of the clock, at most (see #now). */
 const CLOCK_HITS = 256
+
+/**
+ * What a copy takes beside its key and its value: on the heap, the Copy record, its resolved
+ * promise, its fence, and its slots in lru-cache's map and arrays, 230 to 270 bytes (a thread
+ * holding 20,000 to 80,000 copies, heap used after gc less the keys and values); and, as for an
+ * owner's entries (store.ts ENTRY), about 100 more of old space left unused between copies
+ * (Node 20, x64).
+ */
+const COPY = 370
+
+/** What a copy of `value` under the encoded key `key` counts against nearLimit. */
+export function copySize(key: string, value: unknown): number {
+  return COPY + stringSize(key) + footprintOf(value)
+}
 
 interface Copy {
   /** The value, already resolved: every hit returns this one promise, allocating nothing. */
@@ -22,8 +37,9 @@ interface Copy {
  * later hits without a message, as long as the epoch has not moved since it was made (the first
  * look after a reset finds a new epoch and drops every copy) and, with a bus, as long as this
  * process may serve (liveness.ts: the check is made here, at every hit, as the owners make it).
- * Bounded by nearLimit bytes (the serialized size), least recently used first out; not counted
- * in memoryLimit. A copy is not served past its expiry, nor once its key's fence has moved (an
+ * Bounded by nearLimit bytes, least recently used first out; not counted in memoryLimit. A copy
+ * counts what it takes in memory: its value as this thread holds it (footprint.ts: an object's
+ * heap, Buffers with the bytes they are views into), its key, and COPY. A copy is not served past its expiry, nor once its key's fence has moved (an
  * invalidation or `set` of the key, fences.ts). The thread's near bytes are kept in a slot of shared memory of its own, which
  * the owners give back if the thread dies without closing (see counters.ts).
  */
@@ -111,7 +127,7 @@ export class Near {
   }
 
   /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
-  keep(key: string, value: unknown, size: number, epoch: number, expires: number, fence: Fence): void {
+  keep(key: string, value: unknown, epoch: number, expires: number, fence: Fence): void {
     const copies = this.#copies
     if (copies === undefined || epoch !== this.#shared.epochs.epoch()) return
     if (epoch !== this.#epoch) this.#follow(copies, epoch)
@@ -121,6 +137,7 @@ export class Near {
       if (this.#slot < 0) return
       this.onSlot?.()
     }
+    const size = copySize(key, value)
     if (copies.set(key, { promise: Promise.resolve(value), size, expires, fence }).has(key)) this.#account(size)
   }
 

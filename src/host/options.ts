@@ -6,8 +6,13 @@ export interface CacheOptions {
   /** The cache's name: it says which cache errors and warnings are about. */
   readonly name: string
   /**
-   * The most bytes the stored entries of the whole cache may take, over all threads. An entry
-   * costs its serialized size (what crosses the thread boundary) plus its key.
+   * The most bytes the stored entries of the whole cache may take in memory, over all threads.
+   * An entry counts what it takes: its value as the owner keeps it (a small value as JavaScript
+   * on the heap, `{ id }` about 60 bytes; a value over 16 KiB serialized, or one holding
+   * Buffers, as its bytes), its key, and about 320 bytes of the owner's own per entry (its
+   * record, the LRU's slots, heap left between entries). Filling the cache grows the process's
+   * RSS by about this much, and a fixed cost beside it: each owner thread's young generation
+   * (8 MiB) and what the allocator keeps of messages. `stats().bytes` is what is counted.
    * @default 67108864 (64 MiB)
    */
   readonly memoryLimit?: number
@@ -36,7 +41,9 @@ export interface CacheOptions {
   readonly policy?: 'reject' | 'evict'
   /**
    * The most bytes of near copies each thread keeps (values it received, served again
-   * without a message while the epoch holds). 0 turns near copies off.
+   * without a message while the epoch holds), counted as memoryLimit counts entries: what a
+   * copy takes in the thread (its value as JavaScript, a Buffer with the bytes it is a view
+   * into), its key, and about 370 bytes of the copy's own. 0 turns near copies off.
    * @default 16777216 (16 MiB)
    */
   readonly nearLimit?: number

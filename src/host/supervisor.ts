@@ -9,6 +9,17 @@ import type { HandedEntry, KeyChange, OwnerControl, OwnerData } from '../shared/
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
+/**
+ * The young generation of an owner's V8 heap, in MiB. V8 lets a busy thread's grow to 48 MiB by
+ * default (two semispaces of 16 MiB and a third for large young objects), whatever the thread
+ * holds: filling a cache grew each owner's by 28 MiB of RSS beside its entries. An owner's young
+ * objects are its messages, which die at once, and its entries, which it keeps: a small young
+ * generation only moves the entries to the old one sooner. At 12 MiB an owner's young generation
+ * takes 8 MiB, and owner hits (bench cross-thread, 3 runs each way) and fills were no slower
+ * than at 48, within this 2-core machine's noise.
+ */
+const OWNER_YOUNG_MB = 12
+
 /** How often an owner may crash in RESTART_WINDOW ms before supervision gives up on it. */
 const MAX_RESTARTS = 5
 const RESTART_WINDOW = 10_000
@@ -58,7 +69,7 @@ export class Supervisor {
     const incarnation = randomUUID()
     const channel = this.#events === undefined ? undefined : new MessageChannel()
     const data: OwnerData = { ...this.#data, index, incarnation, agent: channel?.port1 }
-    const worker = new Worker(ownerEntry, { workerData: data, transferList: channel === undefined ? [] : [channel.port1], name: `coop-cache owner ${index}` })
+    const worker = new Worker(ownerEntry, { workerData: data, transferList: channel === undefined ? [] : [channel.port1], name: `coop-cache owner ${index}`, resourceLimits: { maxYoungGenerationSizeMb: OWNER_YOUNG_MB } })
     const control = wrap<OwnerControl>(nodeEndpoint(worker))
     // Owners do not keep the process alive: a caller's pending request does (see owner-link.ts).
     // After wrap(): listening for messages on a worker refs it again.

@@ -1,6 +1,7 @@
 import { deserialize, serialize } from 'node:v8'
 import { LRUCache } from 'lru-cache'
 import type { HandedEntry, Lifetime } from '../shared/protocol.js'
+import { footprintOf, stringSize } from '../shared/footprint.js'
 import { prefixesOf } from '../shared/key.js'
 import { instantsOf, type Instants } from '../shared/lifetime.js'
 import type { Budget } from '../shared/memory/budget.js'
@@ -11,11 +12,31 @@ import { Row } from '../shared/memory/layout.js'
 export const INLINE_MAX = 16 * 1024
 
 /**
+ * What an entry takes beside its key and its value. On the heap, the Entry record and its slots
+ * in lru-cache's map and arrays: 160 to 220 bytes (an owner thread holding 2,000 to 200,000
+ * entries, heap used after gc, less the keys and values; the map and arrays grow by steps). And
+ * about 100 more of old space left unused between entries, among the messages that were promoted
+ * with them and died there: owners filled to 32 MiB with 16 B to 1 KiB values grew RSS (after gc
+ * in every thread, less what the same calls grew it by with nothing stored) by 280 to 350 bytes
+ * per entry beyond its key and value (Node 20, x64; bench/lib/fill.ts).
+ */
+export const ENTRY = 320
+/** An entry's place in the set of each prefix of its array key (see #index). */
+export const INDEX_SLOT = 32
+/** A set of the prefix index, and its slot in the index, beside the prefix's string (measured as ENTRY was). */
+export const INDEX_SET = 184
+
+/**
  * A value as an owner holds it. Small values are kept as themselves, deserialized once when
  * offered: postMessage clones them for each hit faster than the receiver could run
  * v8.deserialize on bytes. Large ones, and ones that hold Buffers (a clone would make them
- * Uint8Arrays; v8.deserialize keeps them Buffers), stay bytes, copied for each hit. Either way
- * `size` is the serialized size plus the key's, which is what memoryLimit counts.
+ * Uint8Arrays; v8.deserialize keeps them Buffers), stay bytes, copied for each hit. Only one
+ * form is kept: the bytes of a small value are let go once it is deserialized.
+ *
+ * `size` is what memoryLimit counts: what the entry takes in memory. That is the value's
+ * footprint in the form it is kept in (footprint.ts: an object's on the heap, not its serialized
+ * size, which for `{ id }` is a sixth of it; bytes with their ArrayBuffer's bookkeeping), its
+ * key's string, and ENTRY for the record and its slots in the store.
  */
 export interface Entry extends Instants {
   readonly value: unknown
@@ -29,9 +50,12 @@ export interface Entry extends Instants {
 
 /** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
 export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false): Entry {
-  const size = bytes.byteLength + Buffer.byteLength(key)
   const inline = !buffers && bytes.byteLength <= INLINE_MAX
-  return { value: inline ? deserialize(bytes) : undefined, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
+  const value = inline ? deserialize(bytes) : undefined
+  // A string held in two bytes a character serializes as such and is counted so: no less than its bytes.
+  const held = inline ? Math.max(footprintOf(value), bytes.byteLength) : footprintOf(bytes)
+  const size = held + stringSize(key) + ENTRY + INDEX_SLOT * prefixesOf(key).length
+  return { value, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
 }
 
 /**
@@ -49,6 +73,12 @@ export class Store {
   #entries: LRUCache<string, Entry>
   /** For prefix invalidation: the keys stored under each array-key prefix (key.ts prefixesOf). */
   #under = new Map<string, Set<string>>()
+  /**
+   * The bytes of #under's sets, counted against memoryLimit beside the entries: a set is
+   * reserved by the entry that makes it and given back when its last key goes, whichever entry
+   * that is (an entry counts only its place in each set, INDEX_SLOT).
+   */
+  #indexBytes = 0
 
   readonly #events: ((kind: 'store' | 'reject' | 'evict', key: string, bytes: number) => void) | undefined
 
@@ -69,7 +99,8 @@ export class Store {
       maxSize: this.#limit,
       maxEntrySize: this.#limit,
       dispose: ({ size }, key, reason) => {
-        this.#unindex(key)
+        // A replaced entry's key stays, and with it its place in the index.
+        if (reason !== 'set') this.#unindex(key)
         counters.rowAdd(owner, Row.Bytes, -size)
         counters.rowAdd(owner, Row.Entries, -1)
         if (reason === 'evict') {
@@ -95,6 +126,13 @@ export class Store {
     return [...(this.#under.get(start) ?? [])]
   }
 
+  /** The bytes of the sets that indexing `key` would make. */
+  #newSets(key: string): number {
+    let bytes = 0
+    for (const start of prefixesOf(key)) if (!this.#under.has(start)) bytes += INDEX_SET + stringSize(start)
+    return bytes
+  }
+
   #index(key: string): void {
     for (const start of prefixesOf(key)) {
       let keys = this.#under.get(start)
@@ -104,19 +142,33 @@ export class Store {
   }
 
   #unindex(key: string): void {
+    let bytes = 0
     for (const start of prefixesOf(key)) {
       const keys = this.#under.get(start)
       keys?.delete(key)
-      if (keys?.size === 0) this.#under.delete(start)
+      if (keys?.size === 0) {
+        this.#under.delete(start)
+        bytes += INDEX_SET + stringSize(start)
+      }
     }
+    this.#indexed(-bytes)
+    this.#budget.release(bytes)
+  }
+
+  /** Counts `bytes` more (or fewer) in the index, in this owner's row. */
+  #indexed(bytes: number): void {
+    if (bytes === 0) return
+    this.#indexBytes += bytes
+    this.#counters.rowAdd(this.#owner, Row.Bytes, bytes)
   }
 
   /** Stores the entry if it fits under the cache's memoryLimit; says whether it did. */
   offer(key: string, entry: Entry): boolean {
     const { size } = entry
-    while (!this.#budget.reserve(size, this.#limit)) {
+    // The sets its key would add to the index are reserved with it (evicting may drop a set it needs).
+    for (let sets = this.#newSets(key); !this.#budget.reserve(size + sets, this.#limit); sets = this.#newSets(key)) {
       // With 'reject', or when this owner has nothing left to give back, the entry stays out.
-      if (!this.#evict || size > this.#limit || this.#entries.size === 0) {
+      if (!this.#evict || size + sets > this.#limit || this.#entries.size === 0) {
         this.#counters.rowAdd(this.#owner, Row.Rejected, 1)
         this.#events?.('reject', key, size)
         return false
@@ -127,8 +179,8 @@ export class Store {
     this.#counters.rowAdd(this.#owner, Row.Bytes, size)
     this.#counters.rowAdd(this.#owner, Row.Entries, 1)
     this.#counters.rowAdd(this.#owner, Row.Stored, 1)
-    // A value replaced is disposed of (and unindexed) first.
-    this.#entries.delete(key)
+    this.#indexed(this.#newSets(key))
+    // A value replaced is disposed of (reason 'set'), its place in the index kept.
     this.#entries.set(key, entry, { size })
     this.#index(key)
     this.#events?.('store', key, size)
@@ -146,10 +198,11 @@ export class Store {
    * bytes and count are given back in one step each, instead of a dispose per entry.
    */
   clear(): void {
-    const bytes = this.#entries.calculatedSize
+    const bytes = this.#entries.calculatedSize + this.#indexBytes
     const count = this.#entries.size
     this.#entries = this.#fresh()
     this.#under = new Map()
+    this.#indexBytes = 0
     this.#counters.rowAdd(this.#owner, Row.Bytes, -bytes)
     this.#counters.rowAdd(this.#owner, Row.Entries, -count)
     this.#budget.release(bytes)

@@ -6,9 +6,8 @@
 // restarted owner is reached on a new port) and an id unique on that link, and every message
 // about it carries its key: a message whose key is not its request's is dropped and counted.
 // The peer agent is one more requester on a link of its own, asking on behalf of other processes.
-// A computed value travels to its owner as the bytes of `v8.serialize`, so its size is exact;
-// owners answer with small values as themselves and large ones, or ones that hold Buffers, as
-// bytes (see ValueMessage).
+// A computed value travels to its owner as the bytes of `v8.serialize`; owners answer with small
+// values as themselves and large ones, or ones that hold Buffers, as bytes (see ValueMessage).
 
 import type { Fence } from './memory/fences.js'
 
@@ -118,7 +117,7 @@ export interface ValueMessage {
   readonly value?: unknown
   /** the value serialized */
   readonly bytes?: Uint8Array
-  /** the value's serialized size */
+  /** what the owner counts for the entry against memoryLimit (store.ts entryOf) */
   readonly size: number
   /** the owner holds this value: a caller may keep a near copy only of stored values */
   readonly stored: boolean
