@@ -423,18 +423,20 @@ export class Client {
     const { computer, noStore } = group
     this.#computed(group, 'ok')
     this.#published(group, 'coalesced', false, computer)
-    this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
+    // The put goes out before the calls resolve (the outbox flushes before the code that awaited
+    // them runs on): a call made once one of them has resolved finds the flight over at the owner.
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
     const life = computer?.life ?? this.#life
     group.link.post({ type: 'put', id: group.id, key: group.key, token, epoch, value: bytes, buffers, store: !noStore, life }, transfer)
+    this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
   }
 
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
     if (!this.#computing(group, token)) return
     if (this.#fenced(group, epoch)) return this.#again(group)
     this.#computed(group, 'error', error)
-    this.#finish(group, (joiner) => fail(joiner, error))
     group.link.post({ type: 'fail', id: group.id, key: group.key, token, epoch, error: toWire(cloneableError(error)) })
+    this.#finish(group, (joiner) => fail(joiner, error))
   }
 
   /** compute:end, for a computation of this thread that ended (once: `started` is cleared). */
