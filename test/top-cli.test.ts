@@ -55,6 +55,8 @@ async function cluster3(t: ExecutionContext, bus: 'redis' | 'nats' | 'ipc'): Pro
   // a computes six keys, b asks for the same ones (hits, or waits on their owner), c for two of its own
   const six = Array.from({ length: 6 }, (_, i) => `page-${i}`)
   await a.stampede(six, 2, {}).done
+  // b holds copies of them (every process keeps every value) before it asks: all hits
+  while ((await b.stats(true)).entries < six.length) await sleep(10)
   await b.stampede(six, 3, {}).done
   await c.stampede(['report-1', 'report-2'], 1, {}).done
   return cluster
