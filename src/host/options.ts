@@ -116,7 +116,9 @@ export interface CacheOptions {
    * processes that rank next for it (the same rendezvous ranking that picks the owner) keep it;
    * 1 keeps each value in its owner alone, and the other processes fetch it over the bus when
    * they first need it. Copies are of the same version as the owner's, reached by every reset,
-   * invalidation and `set`, and count against each process's memoryLimit.
+   * invalidation and `set`, and count against each process's memoryLimit: with `'all'` the
+   * cluster holds at most one memoryLimit of distinct values, with r about n / r of them over
+   * n processes.
    * @default 'all'
    */
   readonly replicas?: 'all' | number

@@ -38,8 +38,31 @@ export class Outbox<M> {
     const transfer = this.#transfer
     this.#queue = []
     this.#transfer = []
-    this.port.postMessage(queue.length === 1 ? queue[0] : queue, transfer)
+    try {
+      this.port.postMessage(queue.length === 1 ? queue[0] : queue, transfer)
+    } catch (error) {
+      // Not one message of the protocol fails to clone (values are checked before they are
+      // posted); should one ever, the others still go, and it is said once, rather than throw
+      // from a microtask into whichever thread this is.
+      if (queue.length > 1) for (const message of queue) this.#postAlone(message)
+      else warnOnce(error)
+    }
   }
+
+  #postAlone(message: M): void {
+    try {
+      this.port.postMessage(message)
+    } catch (error) {
+      warnOnce(error)
+    }
+  }
+}
+
+let warned = false
+function warnOnce(error: unknown): void {
+  if (warned) return
+  warned = true
+  process.emitWarning(`coop-cache: a message between threads could not be posted, and was dropped: ${String((error as Error)?.message ?? error)}`, { code: 'COOP_CACHE_POST_FAILED' })
 }
 
 /** Calls `handle` with each message of what a port received: one message, or a batch. */
