@@ -33,6 +33,10 @@ test('a value fn marks noStore reaches every waiter of every thread, is not stor
     // the next calls, here and in the worker, compute again
     const again = await cached(cache, 'k', board.fn(spec))
     t.not(again, [...values][0])
+    // Asked on the same link as the put that ended that computation, after it: once this answers,
+    // the owner has ended it (a call from another thread could otherwise reach the owner first,
+    // on its own link, and join the computation still open there).
+    t.is(await peek(cache, 'k'), undefined, 'nothing kept of the second computation either')
     const [workerAgain] = await worker!.cached('k', spec).done
     t.true(workerAgain?.ok === true && workerAgain.value !== again)
     t.is(board.computed, 3)
