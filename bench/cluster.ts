@@ -61,7 +61,7 @@ import {
 } from './lib/cluster-peer.js'
 import { Rounds, median, ns, quantile, rate, ratio, table, throughputSync } from './lib/measure.js'
 import { NATS_URL, REDIS_URL, unreachable } from './lib/brokers.js'
-import type { Gone, Measured, Timed } from './lib/probes.js'
+import { stampedeRoundOf, type Gone, type Measured, type StampedeRound as Round, type Timed } from './lib/probes.js'
 import { startPeer, type Peer } from './lib/processes.js'
 // Not public API: the envelope every bus message travels in, and key encoding, for the anatomy of a secret's cost.
 import { Seal } from '../src/peer/seal.js'
@@ -94,12 +94,8 @@ function sizesOf(options: Options): Sizes {
 // ---------------------------------------------------------------------------------------------
 // The scenario's side: this process, the ipcBus hub
 
-interface StampedeRound {
-  readonly computations: number
-  readonly perProcess: number[]
-  readonly wallMs: number
-  readonly wrong: number
-  readonly errors: string[]
+/** A stampede round, with the Redis commands the lock baseline took. */
+interface StampedeRound extends Round {
   readonly commands: number
   readonly rechecks: number
 }
@@ -301,15 +297,7 @@ async function stampedeRound(peers: Peer[], subject: 'coop' | 'lock', prefix: st
   // The three 'go's leave here one after the other, within microseconds.
   const dones = await Promise.all(peers.map((peer) => peer.ask<StampedeDone>({ cmd: 'stampede-go' } satisfies Command)))
   const sum = (f: (d: StampedeDone) => number) => dones.reduce((s, d) => s + f(d), 0)
-  return {
-    computations: sum((d) => d.computations),
-    perProcess: dones.map((d) => d.computations),
-    wallMs: Math.max(...dones.map((d) => d.ms)),
-    wrong: sum((d) => d.wrong),
-    errors: dones.flatMap((d) => d.errors),
-    commands: sum((d) => d.commands),
-    rechecks: sum((d) => d.rechecks),
-  }
+  return { ...stampedeRoundOf(dones, Math.max(...dones.map((d) => d.ms))), commands: sum((d) => d.commands), rechecks: sum((d) => d.rechecks) }
 }
 
 /** The aim for `secret`: under 10% on a remote hit and on reset propagation. */

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Sizes } from '../peers.js'
 import { Rounds } from './measure.js'
 import type { Command, FirstSubject, HotSubject, StampedeDone, Tally } from './peers-process.js'
-import type { Gone, Measured, Timed } from './probes.js'
+import { stampedeRoundOf, type Gone, type Measured, type StampedeRound, type Timed } from './probes.js'
 import { startPeer, type Peer } from './processes.js'
 import { COOPS, LIBS, type Coop, type Lib } from './subjects.js'
 import { trace, type Options } from './scenario.js'
@@ -20,13 +20,6 @@ export const rotate = <T>(list: readonly T[], r: number): T[] => [...list.slice(
 export const HOT_SUBJECTS: readonly HotSubject[] = ['coopAll', 'lru', 'bento', 'acd']
 export const FIRST_SUBJECTS: readonly FirstSubject[] = ['floor', 'coop1', 'coopAll', 'bento', 'acd', 'get']
 
-interface StampedeRound {
-  readonly computations: number
-  readonly perProcess: number[]
-  readonly wallMs: number
-  readonly wrong: number
-  readonly errors: string[]
-}
 
 /** One clear: ms from the call in A to it resolving there, and, if B and C watched, to the old value gone in B, in C. */
 interface ClearTimes {
@@ -151,13 +144,7 @@ async function stampedeRounds(procs: Peer[], sizes: Sizes, options: Options): Pr
       // Released here: the three 'go's leave one after the other, within microseconds.
       const t0 = process.hrtime.bigint()
       const dones = await Promise.all(procs.map((peer) => peer.ask<StampedeDone>({ cmd: 'stampede-go' } satisfies Command)))
-      out[lib].push({
-        computations: dones.reduce((s, d) => s + d.computations, 0),
-        perProcess: dones.map((d) => d.computations),
-        wallMs: Math.max(...dones.map((d) => Number(BigInt(d.end) - t0) / 1e6)),
-        wrong: dones.reduce((s, d) => s + d.wrong, 0),
-        errors: dones.flatMap((d) => d.errors),
-      })
+      out[lib].push(stampedeRoundOf(dones, Math.max(...dones.map((d) => Number(BigInt(d.end) - t0) / 1e6))))
     }
   }
   return out

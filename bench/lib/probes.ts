@@ -73,3 +73,30 @@ export function watchUntilGone(isGone: () => Promise<boolean>, ms: number, betwe
     return { at: null, lastSeen, looks, ns: Number(now - start) }
   })()
 }
+
+/** What each process says of its part of a cold-key stampede. */
+export interface StampedePart {
+  readonly computations: number
+  readonly wrong: number
+  readonly errors: readonly string[]
+}
+
+/** A cold-key stampede over several processes, summed up: computations in all and in each, the wall time, what went wrong. */
+export interface StampedeRound {
+  readonly computations: number
+  readonly perProcess: number[]
+  readonly wallMs: number
+  readonly wrong: number
+  readonly errors: string[]
+}
+
+/** The round the processes' `parts` make, which took `wallMs`. */
+export function stampedeRoundOf(parts: readonly StampedePart[], wallMs: number): StampedeRound {
+  return {
+    computations: parts.reduce((s, d) => s + d.computations, 0),
+    perProcess: parts.map((d) => d.computations),
+    wallMs,
+    wrong: parts.reduce((s, d) => s + d.wrong, 0),
+    errors: parts.flatMap((d) => d.errors),
+  }
+}
