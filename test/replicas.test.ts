@@ -46,10 +46,10 @@ async function computeAll(cluster: Cluster, from: Peer): Promise<void> {
 }
 
 /** Three caches, each a process of its own to the others, on one memory bus; closed by t.teardown. */
-async function threeOn(t: ExecutionContext, bus: MemoryBus, name: string, peerTimeout: number): Promise<[Cache, Cache, Cache]> {
+async function threeOn(t: ExecutionContext, bus: MemoryBus, name: string): Promise<[Cache, Cache, Cache]> {
   const caches: Cache[] = []
   t.teardown(() => Promise.all(caches.map((c) => c.close())))
-  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 2, bus, heartbeat: 50, peerTimeout }))
+  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 2, bus, heartbeat: 50, peerTimeout: PEER_TIMEOUT }))
   await caches[0]!.ready({ peers: 3, timeout: 5000 })
   return caches as [Cache, Cache, Cache]
 }
@@ -161,7 +161,7 @@ test('a process that joins is sent copies of every value: it computes nothing fo
 
 test('reset, invalidate and set reach every copy of a value', async (t) => {
   const bus = memoryBus()
-  const caches = await threeOn(t, bus, 'replicas-changes', 1000)
+  const caches = await threeOn(t, bus, 'replicas-changes')
   const everywhere = (key: Key) => Promise.all(caches.map((c) => peek(c, key)))
   const copied = async (key: Key, value: unknown) => {
     const all = () => everywhere(key).then((seen) => seen.every((v) => v === value))
@@ -185,7 +185,7 @@ test('reset, invalidate and set reach every copy of a value', async (t) => {
 
 test('after a reset or an invalidation resolves, no copy of an older value is served, over a bus that drops a fifth of its messages and delays the rest', async (t) => {
   const bus = memoryBus()
-  const caches = await threeOn(t, bus, 'replicas-faults', 2000)
+  const caches = await threeOn(t, bus, 'replicas-faults')
   const keys = Array.from({ length: 6 }, (_, i) => `k${i}`)
   bus.faults({ drop: 0.2, delay: 30 })
   let round = 0
@@ -212,7 +212,7 @@ test('after a reset or an invalidation resolves, no copy of an older value is se
 
 test('a copy held back on the bus until after an invalidation has resolved is not kept', async (t) => {
   const bus = memoryBus()
-  const caches = await threeOn(t, bus, 'replicas-late', 2000)
+  const caches = await threeOn(t, bus, 'replicas-late')
   const [a, b] = caches
   // Every message from or to a is held back up to 300 ms: its copies, and its confirmations of
   // b's invalidations, so that a copy often lands after both rounds of the change elsewhere.
