@@ -6,8 +6,13 @@ import { listenForCallers } from '../shared/handoff.js'
 import { Shared } from '../shared/memory/shared.js'
 import type { OwnerControl, OwnerData } from '../shared/protocol.js'
 import { Owner } from './owner.js'
+import { rehearse } from './rehearsal.js'
 
 const data = workerData as OwnerData
+// Before the owner listens: the cache is ready once its owners are warm (see rehearsal.ts).
+await rehearse(data).catch((error: unknown) => {
+  process.emitWarning(`coop-cache: an owner thread's rehearsal failed, and its first requests will be slower: ${String(error)}`, { code: 'COOP_CACHE_REHEARSAL_FAILED' })
+})
 const owner = new Owner(data, Shared.of(data.shared))
 const stopListening = listenForCallers(data.id, data.index, (port) => owner.attach(port))
 
