@@ -39,6 +39,8 @@ export interface Across {
   readonly first: Record<FirstSubject, { latency: Rounds; again: Rounds; pipelined: Rounds }>
   readonly stampede: Record<Lib, StampedeRound[]>
   readonly clears: Record<Lib, ClearTimes[]>
+  /** ms from A's broadcast ping to both B's and C's answers, taken between the clears: their bus floor */
+  readonly clearFloor: number[]
   /** Redis keys (all of them, everyone's) when the clears began */
   readonly dbsize: number
   /** entries A's fill added in C, per coop-cache cache: the values replicated to C */
@@ -67,9 +69,9 @@ export async function acrossProcesses(sizes: Sizes, options: Options): Promise<A
     trace('peers: drop what the peers keep in Redis before the clears')
     await ask(a, { cmd: 'drop-redis' })
     const dbsize = await ask<number>(a, { cmd: 'dbsize' })
-    const clears = await clearRounds(procs, sizes)
+    const { clears, clearFloor } = await clearRounds(procs, run, sizes)
     const tally = await Promise.all(procs.map((peer) => ask<Tally>(peer, { cmd: 'tally' })))
-    return { hot, first, stampede, clears, dbsize, replicatedToC, tally, firstKeys }
+    return { hot, first, stampede, clears, clearFloor, dbsize, replicatedToC, tally, firstKeys }
   } finally {
     // Leave nothing behind: the peers' keys and the plain GET's keys deleted (they expire anyway).
     await ask(a, { cmd: 'drop-redis' }).catch(() => undefined)
@@ -156,12 +158,19 @@ async function stampedeRounds(procs: Peer[], sizes: Sizes, options: Options): Pr
  * the time to resolve is taken from the unwatched ones, and the watched ones say when the old
  * value was gone.
  */
-async function clearRounds(procs: Peer[], sizes: Sizes): Promise<Record<Lib, ClearTimes[]>> {
+async function clearRounds(procs: Peer[], run: string, sizes: Sizes): Promise<{ clears: Record<Lib, ClearTimes[]>; clearFloor: number[] }> {
   const [a, b, c] = procs as [Peer, Peer, Peer]
   const watchers = [b, c]
   const out = Object.fromEntries(LIBS.map((lib) => [lib, [] as ClearTimes[]])) as Record<Lib, ClearTimes[]>
+  const floor: number[] = []
+  await Promise.all(watchers.map((peer) => peer.ask({ cmd: 'fan', topic: `${run}-fan`, as: 'echo', to: 'fan-ping' } satisfies Command)))
+  await a.ask({ cmd: 'fan', topic: `${run}-fan`, as: 'ping', to: '' } satisfies Command)
   // The first clear of each subject is not counted: it also drops what the measurements above left.
   for (let i = 0; i <= 2 * sizes.clears; i++) {
+    // The bus's own part of a clear that waits for both other processes, spread out as the clears are.
+    const fanned = await a.ask<Timed>({ cmd: 'fan-ping', answers: watchers.length } satisfies Command)
+    if (i > 0) floor.push(Number(BigInt(fanned.t1) - BigInt(fanned.t0)) / 1e6)
+    await sleep(20)
     const watched = i % 2 === 1
     for (const lib of rotate(LIBS, i)) {
       trace(`peers: clear ${lib}, ${i}`)
@@ -187,6 +196,6 @@ async function clearRounds(procs: Peer[], sizes: Sizes): Promise<Record<Lib, Cle
       })
     }
   }
-  return out
+  return { clears: out, clearFloor: floor }
 }
 

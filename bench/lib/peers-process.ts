@@ -40,6 +40,8 @@ export type Command =
   | { cmd: 'keys'; count: number; owners: Record<Coop, { members: string[]; owner: string }> }
   | { cmd: 'fill' }
   | { cmd: 'floor'; topic: string; as: 'ping' | 'echo'; to: string }
+  | { cmd: 'fan'; topic: string; as: 'ping' | 'echo'; to: string }
+  | { cmd: 'fan-ping'; answers: number }
   | { cmd: 'hot'; subject: HotSubject; n: number }
   | { cmd: 'measure'; subject: FirstSubject; mode: 'latency' | 'again' | 'pipelined'; from: number; n: number }
   | { cmd: 'stampede-set'; lib: Lib; prefix: string; keys: number; callers: number }
@@ -82,6 +84,9 @@ function peerProcess(): void {
   let getKeys: string[] = []
   let floor: Floor | undefined
   let floorMember: BusMember | undefined
+  // The floor of a clear: A broadcasts, B and C answer (Floor#pingAll).
+  let fan: Floor | undefined
+  let fanMember: BusMember | undefined
   const unexpected = Object.fromEntries(LIBS.map((lib) => [lib, 0])) as Record<Lib, number>
   const mustNotCompute = (lib: Lib) => (key: string) => {
     unexpected[lib]++
@@ -151,6 +156,18 @@ function peerProcess(): void {
         }
         return true
       }
+      case 'fan': {
+        if (c.as === 'ping') {
+          fan = new Floor(c.to)
+          fanMember = fan.member = await s().bus.join(c.topic, 'fan-ping', fan.receive)
+        } else {
+          const member: BusMember = await s().bus.join(c.topic, `fan-echo-${process.pid}`, echo(() => member, c.to))
+          fanMember = member
+        }
+        return true
+      }
+      case 'fan-ping':
+        return timed(() => fan!.pingAll(c.answers))
       case 'hot': {
         hot ??= await hotSubjects()
         const op = hot[c.subject]
@@ -222,8 +239,9 @@ function peerProcess(): void {
         return s().redis.dbsize()
       case 'close':
         await floorMember?.leave()
-        floorMember = undefined
-        floor = undefined
+        await fanMember?.leave()
+        floorMember = fanMember = undefined
+        floor = fan = undefined
         await subjects?.close()
         subjects = undefined
         return true

@@ -198,6 +198,10 @@ function acrossSection(across: Across, sizes: Sizes, figures: Record<string, num
       ns(median(watched.flatMap((x) => x.lookNs))),
     ])
   }
+  const [fP50, fP99] = q(across.clearFloor)
+  figures.clr_floorP50 = fP50
+  figures.clr_floorP99 = fP99
+  clRows.push(['the Redis bus alone: A broadcasts a ping, B and C each answer (**the floor**)', '–', `**${msInf(fP50)} / ${msInf(fP99)}**`, '–', '–', '–', '–', '–'])
   figures.clrDbsize = across.dbsize
   figures.clears = sizes.clears
   out.push(
@@ -207,6 +211,10 @@ function acrossSection(across: Across, sizes: Sizes, figures: Record<string, num
     `Before each clear, A stored ${sizes.entries.toLocaleString('en-US')} entries (new keys each time) and B and C each asked for ${sizes.held} of them, so each held them (coop-cache: kept in the process; bentocache: in its L1). Then A invalidated everything, and the time from its call to the call resolving there was read on the machine's monotonic clock. Every other clear, B and C watched one of the keys they held, from before A's call: looking, one look after another with a turn of the event loop between two (so that a bus message can be read), at what that process would serve without computing — coop-cache \`peek\`, bentocache \`get\` (its L1, then L2), async-cache-dedupe its storage's \`get\` — and noting the first look that found the old value gone. Watching keeps B and C busy on the cores A and Redis share, so the time to resolve is given from the unwatched clears; the watched ones give when the old value was gone in both B and C, "everywhere" (the latest of resolved in A, gone in B, gone in C), and how often a look that began after the call had resolved in A still found the old value. ${sizes.clears} clears of each kind per subject (after one not counted), interleaved, 20 ms apart; with so few, p99 is the slowest. A watched value still served after ${WATCH_MS / 1000} s counts as not gone. Redis held ${Number.isFinite(across.dbsize) ? across.dbsize.toLocaleString('en-US') : 'an unknown number of'} keys (everyone's) as the clears began, and a SCAN or KEYS walks all of them. 1,000,000 entries were left out: storing them in each peer and in Redis before every clear would take far past the time budget (scenario 5 measures \`reset()\` at sizes up to 1,000,000 in one process).`,
     '',
     table(['subject', 'call', 'resolved in A (unwatched), p50 / p99', 'watched: old value gone in B and C, p50 / p99', 'watched: everywhere, p50 / p99', 'watched: old value found by a look begun after it resolved', 'watched: not gone', 'one look, median'], clRows),
+    '',
+    `The floor row is the bus's own part of any clear that waits to hear from both other processes: a 16-byte ping that A broadcasts on the Redis bus and B and C each send straight back (bench/lib/floor.ts), ${across.clearFloor.length} of them, one before each clear, 20 ms after the one before, so that the processes and Redis have gone idle in between, as they have before a clear. An idle process answers later than a busy one (scenario 7's floor, pings back to back, is a fraction of it): the wake-ups are part of the floor.`,
+    '',
+    ...COOPS.map((coop) => `${LIB_LABEL[coop]}: \`reset()\` resolved in A (unwatched), p50 / p99, vs the floor: **${ratio(figures[`clr_${coop}ResolvedP50`]! / fP50)}** / ${ratio(figures[`clr_${coop}ResolvedP99`]! / fP99)}.`),
     '',
     ...COOPS.map((coop) => {
       const x = againstBest(figures[`clr_${coop}EverywhereP50`]!, { bento: figures.clr_bentoEverywhereP50, acd: figures.clr_acdEverywhereP50 }, false)
