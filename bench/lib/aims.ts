@@ -20,6 +20,12 @@ export const TTL_AIM = 0.9
  * sizes, each of a typical shape (scenario 6 measures the slope of RSS against memoryLimit).
  */
 export const RSS_AIM = 1.25
+/**
+ * Cross-thread hits with 1,000 in flight, against a bare round trip that sends one message per
+ * call: issue 10 raised it from half to the whole, since callers and owners now send what one
+ * event gives them as one message.
+ */
+export const PIPE_AIM = 1.0
 export const RSS_CELLS: readonly { readonly shape: Shape; readonly size: number; readonly label: string }[] = [
   { shape: 'id', size: 16, label: '`{ id }`, 16 B' },
   { shape: 'string', size: 100, label: 'string, 100 B' },
@@ -108,7 +114,7 @@ function cross(f: Record<string, number>): string[] {
   const side = (who: 'main' | 'worker') => {
     const latency = f[`${who}LatencyRatio`] as number
     const pipe = f[`${who}PipeRatio`] as number
-    return { latency, pipe, latencyMet: latency <= 1.5, pipeMet: pipe >= 0.5 }
+    return { latency, pipe, latencyMet: latency <= 1.5, pipeMet: pipe >= PIPE_AIM }
   }
   const m = side('main')
   const w = side('worker')
@@ -116,7 +122,7 @@ function cross(f: Record<string, number>): string[] {
     `**Cross-thread hit p50 within 1.5x a bare round trip**: main thread ${ratio(m.latency)} (${m.latencyMet ? 'met' : 'missed'}; ${ns(f.mainCoopP50 as number)} against ${ns(f.mainBareP50 as number)}), worker thread ${ratio(w.latency)} (${w.latencyMet ? 'met' : 'missed'}; ${ns(f.workerCoopP50 as number)} against ${ns(f.workerBareP50 as number)}).${Math.min(m.latency, w.latency) < 0.9 ? ' A cross-thread hit cannot be faster than a bare round trip: a ratio well below 1 says that one-at-a-time figures here are dominated by how soon a sleeping thread wakes up, which varies with the load on the machine.' : ''}`,
   )
   out.push(
-    `**Pipelined cross-thread throughput at least half the bare one** (1,000 in flight): main thread ${ratio(m.pipe)} (${m.pipeMet ? 'met' : 'missed'}; ${rate(f.mainCoopPipeRate as number)} against ${rate(f.mainBarePipeRate as number)}), worker thread ${ratio(w.pipe)} (${w.pipeMet ? 'met' : 'missed'}; ${rate(f.workerCoopPipeRate as number)} against ${rate(f.workerBarePipeRate as number)}).`,
+    `**Pipelined cross-thread throughput ≥ ${ratio(PIPE_AIM)} the bare one-message-per-call round trip** (1,000 in flight): main thread ${ratio(m.pipe)} (${m.pipeMet ? 'met' : 'missed'}; ${rate(f.mainCoopPipeRate as number)} against ${rate(f.mainBarePipeRate as number)}), worker thread ${ratio(w.pipe)} (${w.pipeMet ? 'met' : 'missed'}; ${rate(f.workerCoopPipeRate as number)} against ${rate(f.workerBarePipeRate as number)}).`,
   )
   const perCall = (r: number) => 1e9 / r
   const coop = perCall(f.mainCoopPipeRate as number)
