@@ -16,6 +16,7 @@ import { Counter } from '../shared/memory/layout.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { serializeValue } from '../shared/values.js'
+import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { events } from '../events/channels.js'
 import { Near } from './near.js'
 import { OwnerLink } from './owner-link.js'
@@ -335,13 +336,16 @@ export class Client {
           group.controller?.abort(new CacheResetError(showKey(group.key)))
         }
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
-        if (message.stored && !message.stale) this.#near.keep(group.key, value, message.epoch, message.expires, message.fence)
-        const outcome: Outcome = message.stale ? 'stale' : message.remote ? 'remote' : message.hit ? 'hit' : 'coalesced'
+        const { how } = message
+        const hit = (how & HIT) !== 0
+        const stale = (how & STALE) !== 0
+        if ((how & STORED) !== 0 && !stale) this.#near.keep(group.key, value, message.epoch, message.expires ?? 0, message.fence)
+        const outcome: Outcome = stale ? 'stale' : (how & REMOTE) !== 0 ? 'remote' : hit ? 'hit' : 'coalesced'
         const first = group.joiners[0]
         if (group.kind === 'look') return this.#finish(group, (joiner) => joiner.resolve({ value }))
-        this.#published(group, outcome, message.hit || message.stale)
-        this.#finish(group, (joiner) => settle(joiner, value, outcome), message.hit)
-        if (message.refresh && group.kind === 'call' && first !== undefined) this.#refresh(group.key, first)
+        this.#published(group, outcome, hit || stale)
+        this.#finish(group, (joiner) => settle(joiner, value, outcome), hit)
+        if ((how & REFRESH) !== 0 && group.kind === 'call' && first !== undefined) this.#refresh(group.key, first)
         return
       }
       case 'compute':

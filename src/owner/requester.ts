@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AnswerMessage, OwnerToAgent, PongMessage } from '../shared/protocol.js'
+import type { AnswerMessage, OwnerToAgent, PongMessage, ValueMessage } from '../shared/protocol.js'
+import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { Outbox } from '../shared/outbox.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Entry } from './store.js'
@@ -64,12 +65,17 @@ export class Requester {
   /** Answers `request` with a value of `epoch`: as itself when the entry keeps it, else as bytes. */
   sendValue(request: Request, epoch: number, entry: Entry, how: ValueHow): void {
     const { id, key } = request
-    const { size, expires, staleUntil } = entry
-    const { stored, hit, remote, stale, refresh, fence } = how
-    this.send(
-      entry.bytes === undefined
-        ? { type: 'value', id, key, epoch, value: entry.value, size, stored, hit, remote, expires, staleUntil, stale, refresh, fence }
-        : { type: 'value', id, key, epoch, bytes: entry.bytes, size, stored, hit, remote, expires, staleUntil, stale, refresh, fence },
-    )
+    const { expires, staleUntil } = entry
+    const { fence } = how
+    const bits = (how.stored ? STORED : 0) | (how.hit ? HIT : 0) | (how.remote ? REMOTE : 0) | (how.stale ? STALE : 0) | (how.refresh ? REFRESH : 0)
+    const message: Mutable<ValueMessage> =
+      entry.bytes === undefined ? { type: 'value', id, key, epoch, value: entry.value, how: bits, fence } : { type: 'value', id, key, epoch, bytes: entry.bytes, how: bits, fence }
+    if (expires !== 0) {
+      message.expires = expires
+      if (staleUntil !== 0) message.staleUntil = staleUntil
+    }
+    this.send(message)
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }

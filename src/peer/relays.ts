@@ -17,6 +17,7 @@ import type { AnswerMessage as OwnerAnswer } from '../shared/protocol.js'
 import { OwnerUnavailableError, toWire } from '../shared/errors.js'
 import { ownerOf, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
+import { HIT, STALE } from '../shared/answer-bits.js'
 import type { AgentIO } from './io.js'
 import type { AskMessage } from './wire.js'
 
@@ -146,8 +147,8 @@ export class Relays {
         // A value of an epoch this process has left is not sent; the requester asks again.
         if (message.epoch !== this.#io.epoch()) return
         const v = message.bytes ?? serialize(message.value)
-        const { ttl: tl, grace: gr } = lifeLeft(message, Date.now())
-        return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: message.hit, tl, gr, st: message.stale })
+        const { ttl: tl, grace: gr } = lifeLeft({ expires: message.expires ?? 0, staleUntil: message.staleUntil ?? 0 }, Date.now())
+        return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: (message.how & HIT) !== 0, tl, gr, st: (message.how & STALE) !== 0 })
       }
       case 'compute':
         relayed.state = 'computing'

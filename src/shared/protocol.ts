@@ -106,7 +106,9 @@ export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessa
 /**
  * Owner → requester: the value of request `id`, of epoch `epoch`. A small value travels as
  * itself (postMessage clones it, which costs less than v8.deserialize for small values); a
- * large one, or one that holds Buffers, as its serialized bytes.
+ * large one, or one that holds Buffers, as its serialized bytes. Every hit is one of these, so
+ * it carries no field it can do without: what the answer is, in the bits of `how`
+ * (answer-bits.ts), and its instants only when it has them.
  */
 export interface ValueMessage {
   readonly type: 'value'
@@ -117,22 +119,17 @@ export interface ValueMessage {
   readonly value?: unknown
   /** the value serialized */
   readonly bytes?: Uint8Array
-  /** what the owner counts for the entry against memoryLimit (store.ts entryOf) */
-  readonly size: number
-  /** the owner holds this value: a caller may keep a near copy only of stored values */
-  readonly stored: boolean
-  /** the value came from the store, not from a computation just finished */
-  readonly hit: boolean
-  /** the value came from another process */
-  readonly remote: boolean
-  /** when it expires (Date.now() ms), 0 for never: a near copy is not served past it */
-  readonly expires: number
-  /** until when it may be served stale (0: not at all): for another process, told what it has left */
-  readonly staleUntil: number
-  /** it has expired, and is served within its grace */
-  readonly stale: boolean
-  /** stale, and nobody refreshes it: the caller should, in the background (GetMessage.refresh) */
-  readonly refresh: boolean
+  /**
+   * Bits (answer-bits.ts): STORED, the owner holds this value (a caller keeps near copies only
+   * of stored values); HIT, it came from the store, not from a computation just finished;
+   * REMOTE, from another process; STALE, it has expired and is served within its grace;
+   * REFRESH, stale and nobody refreshes it: the caller should, in the background.
+   */
+  readonly how: number
+  /** when it expires (Date.now() ms); absent for never: a near copy is not served past it */
+  readonly expires?: number
+  /** until when it may be served stale (absent: not at all): for another process, told what it has left */
+  readonly staleUntil?: number
   /** the key's fence when the value was sent: a value fenced off since is not delivered */
   readonly fence: Fence
 }
