@@ -3,9 +3,9 @@
 // like an owner's, to see what the shape of a reply costs apart from coop-cache's own work.
 //
 //   mode 'echo':  sends each message back as it came ({ type: 'get', id, key }).
-//   mode 'clone': answers as an owner answers a hit on a small value (src/owner.ts, values up
-//                 to 16 KiB serialized): { type: 'value', id, epoch, value, size, stored, hit }
-//                 with `value` the value itself, cloned by postMessage.
+//   mode 'clone': answers as an owner answers a hit on a small value (src/owner/requester.ts,
+//                 values up to 16 KiB serialized): { type: 'value', id, key, epoch, value, how,
+//                 fence } with `value` the value itself, cloned by postMessage.
 //   mode 'bytes': the same with `bytes`, the value's v8-serialized bytes, in place of `value`
 //                 (how an owner answers for values over 16 KiB); the asker deserializes them.
 
@@ -24,16 +24,18 @@ export interface EchoSetup {
 if (parentPort !== null) {
   parentPort.on('message', ({ port, mode, value }: EchoSetup) => {
     const bytes = serialize(value)
-    const size = bytes.byteLength
+    // stored and a hit (src/shared/answer-bits.ts), and a key's fence
+    const how = 3
+    const fence = { slot: 0, gen: 0, prefixes: 0 }
     if (mode === 'echo') {
       port.on('message', (message: unknown) => port.postMessage(message))
     } else if (mode === 'clone') {
-      port.on('message', (message: { id: number }) =>
-        port.postMessage({ type: 'value', id: message.id, epoch: 1, value, size, stored: true, hit: true }),
+      port.on('message', (message: { id: number; key: string }) =>
+        port.postMessage({ type: 'value', id: message.id, key: message.key, epoch: 1, value, how, fence }),
       )
     } else {
-      port.on('message', (message: { id: number }) =>
-        port.postMessage({ type: 'value', id: message.id, epoch: 1, bytes, size, stored: true, hit: true }),
+      port.on('message', (message: { id: number; key: string }) =>
+        port.postMessage({ type: 'value', id: message.id, key: message.key, epoch: 1, bytes, how, fence }),
       )
     }
   })
