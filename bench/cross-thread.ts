@@ -241,7 +241,7 @@ function report(main: Figures, worker: Figures, wideThreads: number, sizes: Size
   const m = section(main)
   const w = section(worker)
   const markdown = [
-    `${KEYS} hot keys (more than the ${IN_FLIGHT} calls in flight, so no two calls in flight share a key and a thread cannot merge them), values \`{ id, name, tags }\` (${valueSize} bytes serialized) as in 1–2. Latency: ${sizes.latencyCalls.toLocaleString('en-US')} calls one at a time per round; throughput: ${sizes.pipelinedCalls.toLocaleString('en-US')} calls with ${IN_FLIGHT} in flight per round; ${options.rounds} rounds, subjects interleaved, medians over rounds. The bare and owner-shaped round trips go through a \`MessageChannel\` port to one echo worker, as coop-cache's links are \`MessageChannel\` ports; an owner-shaped reply is \`{ type, id, epoch, value, size, stored, hit }\`.`,
+    `${KEYS} hot keys (more than the ${IN_FLIGHT} calls in flight, so no two calls in flight share a key and a thread cannot merge them), values \`{ id, name, tags }\` (${valueSize} bytes serialized) as in 1–2. Latency: ${sizes.latencyCalls.toLocaleString('en-US')} calls one at a time per round; throughput: ${sizes.pipelinedCalls.toLocaleString('en-US')} calls with ${IN_FLIGHT} in flight per round; ${options.rounds} rounds, subjects interleaved, medians over rounds. The bare and owner-shaped round trips go through a \`MessageChannel\` port to one echo worker, as coop-cache's links are \`MessageChannel\` ports; an owner-shaped reply is \`{ type, id, key, epoch, value, how, fence }\`.`,
     '',
     '### From the main thread',
     '',
