@@ -25,7 +25,7 @@ const WAVES = 4
 export async function rehearse(data: OwnerData): Promise<void> {
   const memory = Memory.create(1, `${data.id}/rehearsal`, '', false)
   const epochs = EpochWriter.start(memory, serialize(0), { clock: INITIAL_CLOCK, origin: '', born: Date.now() })
-  const owner = new Owner({ ...data, shared: memory.buffer, index: 0, memoryLimit: 1 << 20, replicas: 1, agent: undefined }, new Shared(memory, epochs))
+  const owner = new Owner({ ...data, shared: memory.buffer, index: 0, memoryLimit: 1 << 20, computeTimeout: 0, replicas: 1, agent: undefined }, new Shared(memory, epochs))
   const links = Array.from({ length: REQUESTERS }, () => new MessageChannel())
   let timer: NodeJS.Timeout | undefined
   try {
