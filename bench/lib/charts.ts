@@ -4,7 +4,7 @@
 // run drew them. As in aims.ts, nothing here is a figure of its own: every bar is a figure of the
 // run, and a figure that is missing leaves its bar out.
 
-import { BUS_NAMES } from './aims.js'
+import { BUS_NAMES, PIPE_AIM } from './aims.js'
 import { ns, rate, ratio } from './measure.js'
 import { barChart, type Bar, type Chart, type Group } from './svg.js'
 
@@ -84,7 +84,7 @@ function crossThread(f: Figures): Drawn {
     const show = what === 'P50' ? ns : rate
     return {
       label,
-      note: `coop-cache / bare: ${what === 'P50' ? verdict(get(f, `${who}LatencyRatio`), '≤', 1.5) : verdict(get(f, `${who}PipeRatio`), '≥', 0.5)}`,
+      note: `coop-cache / bare: ${what === 'P50' ? verdict(get(f, `${who}LatencyRatio`), '≤', 1.5) : verdict(get(f, `${who}PipeRatio`), '≥', PIPE_AIM)}`,
       bars: [bar('coop-cache hit, nearLimit 0', coop, show(coop), 'ours'), bar('bare postMessage round trip', bare, show(bare), 'other')],
     }
   }
