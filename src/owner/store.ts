@@ -7,9 +7,8 @@ import { instantsOf, type Instants } from '../shared/lifetime.js'
 import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
+import { INLINE_MAX } from '../shared/values.js'
 
-/** Values up to this many bytes serialized, without Buffers, are kept deserialized: a hit clones them. */
-export const INLINE_MAX = 16 * 1024
 
 /**
  * What an entry takes beside its key and its value. On the heap, the Entry record and its slots
@@ -27,8 +26,9 @@ export const INDEX_SLOT = 32
 export const INDEX_SET = 184
 
 /**
- * A value as an owner holds it. Small values are kept as themselves, deserialized once when
- * offered: postMessage clones them for each hit faster than the receiver could run
+ * A value as an owner holds it. Small values are kept as themselves: as they came, when their
+ * computer sent plain data as itself (values.ts travelsAsItself), else deserialized once when
+ * offered. postMessage clones them for each hit faster than the receiver could run
  * v8.deserialize on bytes. Large ones, and ones that hold Buffers (a clone would make them
  * Uint8Arrays; v8.deserialize keeps them Buffers), stay bytes, copied for each hit. Only one
  * form is kept: the bytes of a small value are let go once it is deserialized.
@@ -50,12 +50,29 @@ export interface Entry extends Instants {
 
 /** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
 export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false): Entry {
-  const inline = !buffers && bytes.byteLength <= INLINE_MAX
-  const value = inline ? deserialize(bytes) : undefined
+  if (buffers || bytes.byteLength > INLINE_MAX) return entry(key, undefined, bytes, footprintOf(bytes), life, now, stale, fetched)
+  const value = deserialize(bytes)
   // A string held in two bytes a character serializes as such and is counted so: no less than its bytes.
-  const held = inline ? Math.max(footprintOf(value), bytes.byteLength) : footprintOf(bytes)
+  return entry(key, value, undefined, Math.max(footprintOf(value), bytes.byteLength), life, now, stale, fetched)
+}
+
+/**
+ * The entry for a small value that came as itself (values.ts travelsAsItself), held as it came.
+ * Counted by its footprint alone: with no bytes to go by, a string of one-byte characters that
+ * its computer held in two bytes a character is counted at one (as near copies count values).
+ */
+export function entryOfValue(key: string, value: unknown, life: Lifetime, now: number): Entry {
+  return entry(key, value, undefined, footprintOf(value), life, now, false, false)
+}
+
+function entry(key: string, value: unknown, bytes: Uint8Array | undefined, held: number, life: Lifetime, now: number, stale: boolean, fetched: boolean): Entry {
   const size = held + stringSize(key) + ENTRY + INDEX_SLOT * prefixesOf(key).length
-  return { value, bytes: inline ? undefined : bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
+  return { value, bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
+}
+
+/** The bytes of an entry's value, for another process: serialized here when it is held as itself. */
+export function bytesOf(entry: Entry): Uint8Array {
+  return entry.bytes ?? serialize(entry.value)
 }
 
 /**
@@ -189,7 +206,7 @@ export class Store {
 
   /** Every entry that never expires, with its value as bytes (one with a time to live is left to be computed again). */
   *handed(): Generator<HandedEntry> {
-    for (const [key, entry] of this.#entries.entries()) if (entry.expires === 0) yield { key, value: entry.bytes ?? serialize(entry.value) }
+    for (const [key, entry] of this.#entries.entries()) if (entry.expires === 0) yield { key, value: bytesOf(entry) }
   }
 
   /**
