@@ -17,9 +17,13 @@ import { INLINE_MAX } from '../shared/values.js'
  * about 100 more of old space left unused between entries, among the messages that were promoted
  * with them and died there: owners filled to 32 MiB with 16 B to 1 KiB values grew RSS (after gc
  * in every thread, less what the same calls grew it by with nothing stored) by 280 to 350 bytes
- * per entry beyond its key and value (Node 20, x64; bench/lib/fill.ts).
+ * per entry beyond its key and value (Node 20, x64; bench/lib/fill.ts). That was with a record
+ * of seven slots made by a spread (112 bytes); the record of four slots that took its place
+ * takes 56, and the owners' heap used after the same fill fell by as much (200,000 `{ id }`
+ * under 45-character keys, bench/lib/fill.ts: 323 to 267 bytes an entry; 100,000 strings of
+ * 1,000 characters: 1,223 an entry, 143 beyond key and value), so ENTRY fell by 56.
  */
-export const ENTRY = 320
+export const ENTRY = 264
 /** An entry's place in the set of each prefix of its array key (see #index). */
 export const INDEX_SLOT = 32
 /** A set of the prefix index, and its slot in the index, beside the prefix's string (measured as ENTRY was). */
@@ -37,15 +41,63 @@ export const INDEX_SET = 184
  * footprint in the form it is kept in (footprint.ts: an object's on the heap, not its serialized
  * size, which for `{ id }` is a sixth of it; bytes with their ArrayBuffer's bookkeeping), its
  * key's string, and ENTRY for the record and its slots in the store.
+ *
+ * A record of four slots, since an owner may hold millions: the value or its bytes in one, and
+ * what most entries do not have (an expiry, a failed refresh) in an object only those have.
  */
-export interface Entry extends Instants {
-  readonly value: unknown
-  readonly bytes: Uint8Array | undefined
+export class Entry implements Instants {
   readonly size: number
-  /** a refresh failed: no other is asked for before then */
-  retryAt: number
+  /** the value as it is held: itself, or its bytes (BYTES) */
+  readonly #held: unknown
+  readonly #bits: number
+  readonly #timed: Timed | undefined
+
+  constructor(held: unknown, size: number, bits: number, timed: Timed | undefined) {
+    this.size = size
+    this.#held = held
+    this.#bits = bits
+    this.#timed = timed
+  }
+
+  /** the value, when it is held as itself */
+  get value(): unknown {
+    return (this.#bits & BYTES) === 0 ? this.#held : undefined
+  }
+
+  /** the value serialized, when it is held so */
+  get bytes(): Uint8Array | undefined {
+    return (this.#bits & BYTES) === 0 ? undefined : (this.#held as Uint8Array)
+  }
+
   /** it came from another process (see Owner#invalidate's second round) */
-  readonly fetched: boolean
+  get fetched(): boolean {
+    return (this.#bits & FETCHED) !== 0
+  }
+
+  get expires(): number {
+    return this.#timed?.expires ?? 0
+  }
+
+  get staleUntil(): number {
+    return this.#timed?.staleUntil ?? 0
+  }
+
+  /** a refresh failed: no other is asked for before then (only a value that expires is refreshed) */
+  get retryAt(): number {
+    return this.#timed?.retryAt ?? 0
+  }
+
+  set retryAt(at: number) {
+    if (this.#timed !== undefined) this.#timed.retryAt = at
+  }
+}
+
+/** Entry's bits. */
+const BYTES = 1
+const FETCHED = 2
+
+interface Timed extends Instants {
+  retryAt: number
 }
 
 /** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
@@ -67,8 +119,12 @@ export function entryOfValue(key: string, value: unknown, life: Lifetime, now: n
 
 function entry(key: string, value: unknown, bytes: Uint8Array | undefined, held: number, life: Lifetime, now: number, stale: boolean, fetched: boolean): Entry {
   const size = held + stringSize(key) + ENTRY + INDEX_SLOT * prefixesOf(key).length
-  return { value, bytes, size, ...instantsOf(life, now, stale), retryAt: 0, fetched }
+  const { expires, staleUntil } = life.ttl === 0 && !stale ? NEVER : instantsOf(life, now, stale)
+  const timed = expires === 0 ? undefined : { expires, staleUntil, retryAt: 0 }
+  return new Entry(bytes ?? value, size, (bytes === undefined ? 0 : BYTES) | (fetched ? FETCHED : 0), timed)
 }
+
+const NEVER: Instants = { expires: 0, staleUntil: 0 }
 
 /** The bytes of an entry's value, for another process: serialized here when it is held as itself. */
 export function bytesOf(entry: Entry): Uint8Array {
