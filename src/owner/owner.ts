@@ -8,7 +8,7 @@ import { peerOf } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request, type ValueHow } from './requester.js'
 import { FOREVER, freshness } from '../shared/lifetime.js'
-import { Store, bytesOf, entryOf, entryOfValue, type Entry } from './store.js'
+import { Store, bytesOf, type Entry } from './store.js'
 import { OwnerEvents } from '../events/forward.js'
 import { each } from '../shared/outbox.js'
 
@@ -187,7 +187,7 @@ export class Owner {
       case 'up-value':
         if (message.epoch !== this.#epoch) return this.#reroute(flight)
         if (message.hit) this.#countHitsOf(flight)
-        return this.#deliver(flight, entryOf(flight.key, message.value, message.buffers, message.life, Date.now(), message.stale, true), { hit: message.hit, remote: true, store: true, stale: message.stale })
+        return this.#deliver(flight, this.#store.fromBytes(flight.key, message.value, message.buffers, message.life, Date.now(), message.stale, true), { hit: message.hit, remote: true, store: true, stale: message.stale })
       case 'up-compute': {
         if (message.epoch !== this.#epoch || flight.kind !== 'remote' || flight.upstream === undefined) return
         flight.upstream.token = message.token
@@ -219,7 +219,7 @@ export class Owner {
   /** A value handed over by a process that left: kept, unless the key has one, or a flight, here. */
   #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
-    this.#store.offer(key, entryOf(key, value, buffers, FOREVER, Date.now()))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, FOREVER, Date.now()))
   }
 
   /**
@@ -230,7 +230,7 @@ export class Owner {
   #replica({ key, epoch, fence, value, buffers, life }: ReplicaMessage): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
     if (this.#store.get(key)?.fetched === false) return
-    this.#store.offer(key, entryOf(key, value, buffers, life, Date.now(), false, true))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, Date.now(), false, true))
   }
 
   /**
@@ -267,7 +267,7 @@ export class Owner {
     this.#store.delete(key)
     this.#shared.fences.moveKey(key)
     if (epoch !== this.#epoch || !(value instanceof Uint8Array)) return
-    const entry = entryOf(key, value, buffers, life, Date.now())
+    const entry = this.#store.fromBytes(key, value, buffers, life, Date.now())
     const stored = this.#shared.liveness.serving() && this.#store.offer(key, entry)
     for (const flight of this.#flights.all()) {
       if (flight.key !== key) continue
@@ -433,7 +433,7 @@ export class Owner {
   #put(link: Requester, { id, key, token, epoch, value, bytes, buffers, store, life = FOREVER }: PutMessage): void {
     const flight = this.#computing(link, id, key, token, epoch)
     if (flight === undefined || (bytes !== undefined && !(bytes instanceof Uint8Array))) return
-    const entry = bytes === undefined ? entryOfValue(key, value, life, Date.now()) : entryOf(key, bytes, buffers === true, life, Date.now())
+    const entry = bytes === undefined ? this.#store.fromValue(key, value, life, Date.now()) : this.#store.fromBytes(key, bytes, buffers === true, life, Date.now())
     const { upstream } = flight
     if (flight.kind === 'remote' && upstream !== undefined) {
       this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value: bytes ?? bytesOf(entry), store: store !== false, life })

@@ -8,6 +8,7 @@ import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
 import { INLINE_MAX } from '../shared/values.js'
+import { SizedMap } from './sized-map.js'
 
 
 /**
@@ -21,9 +22,14 @@ import { INLINE_MAX } from '../shared/values.js'
  * of seven slots made by a spread (112 bytes); the record of four slots that took its place
  * takes 56, and the owners' heap used after the same fill fell by as much (200,000 `{ id }`
  * under 45-character keys, bench/lib/fill.ts: 323 to 267 bytes an entry; 100,000 strings of
- * 1,000 characters: 1,223 an entry, 143 beyond key and value), so ENTRY fell by 56.
+ * 1,000 characters: 1,223 an entry, 143 beyond key and value), so ENTRY fell by 56, to 264.
+ * Under policy 'reject' the store is a plain map (sized-map.ts), without lru-cache's arrays:
+ * the owners' heap used after the same fills fell again, by 53 and 47 bytes an entry (267 to
+ * 214; 1,223 to 1,176), so ENTRY is 214 and RECENCY, counted under 'evict' alone, 50.
  */
-export const ENTRY = 264
+export const ENTRY = 214
+/** What an entry takes more under policy 'evict': its slots in lru-cache's arrays of recency and sizes (see ENTRY). */
+export const RECENCY = 50
 /** An entry's place in the set of each prefix of its array key (see #index). */
 export const INDEX_SLOT = 32
 /** A set of the prefix index, and its slot in the index, beside the prefix's string (measured as ENTRY was). */
@@ -100,12 +106,15 @@ interface Timed extends Instants {
   retryAt: number
 }
 
-/** The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts). */
-export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false): Entry {
-  if (buffers || bytes.byteLength > INLINE_MAX) return entry(key, undefined, bytes, footprintOf(bytes), life, now, stale, fetched)
+/**
+ * The entry for a value's bytes and its key, living `life` from `now` (see lifetime.ts), in a
+ * store whose own cost per entry is `overhead` (Store#overhead: ENTRY, and RECENCY under 'evict').
+ */
+export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false, overhead = ENTRY): Entry {
+  if (buffers || bytes.byteLength > INLINE_MAX) return entry(key, undefined, bytes, footprintOf(bytes) + overhead, life, now, stale, fetched)
   const value = deserialize(bytes)
   // A string held in two bytes a character serializes as such and is counted so: no less than its bytes.
-  return entry(key, value, undefined, Math.max(footprintOf(value), bytes.byteLength), life, now, stale, fetched)
+  return entry(key, value, undefined, Math.max(footprintOf(value), bytes.byteLength) + overhead, life, now, stale, fetched)
 }
 
 /**
@@ -113,12 +122,12 @@ export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: 
  * Counted by its footprint alone: with no bytes to go by, a string of one-byte characters that
  * its computer held in two bytes a character is counted at one (as near copies count values).
  */
-export function entryOfValue(key: string, value: unknown, life: Lifetime, now: number): Entry {
-  return entry(key, value, undefined, footprintOf(value), life, now, false, false)
+export function entryOfValue(key: string, value: unknown, life: Lifetime, now: number, overhead = ENTRY): Entry {
+  return entry(key, value, undefined, footprintOf(value) + overhead, life, now, false, false)
 }
 
 function entry(key: string, value: unknown, bytes: Uint8Array | undefined, held: number, life: Lifetime, now: number, stale: boolean, fetched: boolean): Entry {
-  const size = held + stringSize(key) + ENTRY + INDEX_SLOT * prefixesOf(key).length
+  const size = held + stringSize(key) + INDEX_SLOT * prefixesOf(key).length
   const { expires, staleUntil } = life.ttl === 0 && !stale ? NEVER : instantsOf(life, now, stale)
   const timed = expires === 0 ? undefined : { expires, staleUntil, retryAt: 0 }
   return new Entry(bytes ?? value, size, (bytes === undefined ? 0 : BYTES) | (fetched ? FETCHED : 0), timed)
@@ -134,8 +143,9 @@ export function bytesOf(entry: Entry): Uint8Array {
 /**
  * One owner's stored entries, under their encoded keys. The cap is the whole cache's, shared by
  * every owner: an entry is stored only once its bytes are reserved against memoryLimit in shared
- * memory (budget.ts), so the sum over owners can never pass the limit. lru-cache keeps the
- * recency order and each entry's size; its dispose hook gives bytes back.
+ * memory (budget.ts), so the sum over owners can never pass the limit. Under policy 'evict',
+ * lru-cache keeps the recency order and each entry's size; under 'reject', a plain map that
+ * sums the sizes (sized-map.ts). Their dispose hook gives bytes back.
  */
 export class Store {
   readonly #budget: Budget
@@ -143,7 +153,7 @@ export class Store {
   readonly #owner: number
   readonly #limit: number
   readonly #evict: boolean
-  #entries: LRUCache<string, Entry>
+  #entries: LRUCache<string, Entry> | SizedMap<Entry>
   /** For prefix invalidation: the keys stored under each array-key prefix (key.ts prefixesOf). */
   #under = new Map<string, Set<string>>()
   /**
@@ -165,24 +175,37 @@ export class Store {
     this.#entries = this.#fresh()
   }
 
-  #fresh(): LRUCache<string, Entry> {
+  #fresh(): LRUCache<string, Entry> | SizedMap<Entry> {
     const counters = this.#counters
     const owner = this.#owner
-    return new LRUCache<string, Entry>({
-      maxSize: this.#limit,
-      maxEntrySize: this.#limit,
-      dispose: ({ size }, key, reason) => {
-        // A replaced entry's key stays, and with it its place in the index.
-        if (reason !== 'set') this.#unindex(key)
-        counters.rowAdd(owner, Row.Bytes, -size)
-        counters.rowAdd(owner, Row.Entries, -1)
-        if (reason === 'evict') {
-          counters.rowAdd(owner, Row.Evicted, 1)
-          this.#events?.('evict', key, size)
-        }
-        this.#budget.release(size)
-      },
-    })
+    const dispose = ({ size }: Entry, key: string, reason: LRUCache.DisposeReason) => {
+      // A replaced entry's key stays, and with it its place in the index.
+      if (reason !== 'set') this.#unindex(key)
+      counters.rowAdd(owner, Row.Bytes, -size)
+      counters.rowAdd(owner, Row.Entries, -1)
+      if (reason === 'evict') {
+        counters.rowAdd(owner, Row.Evicted, 1)
+        this.#events?.('evict', key, size)
+      }
+      this.#budget.release(size)
+    }
+    // Only 'evict' reads recency: 'reject' keeps a plain map (sized-map.ts).
+    return this.#evict ? new LRUCache<string, Entry>({ maxSize: this.#limit, maxEntrySize: this.#limit, dispose }) : new SizedMap(dispose)
+  }
+
+  /** What this store takes per entry beside its key and value: ENTRY, and RECENCY under 'evict'. */
+  get overhead(): number {
+    return this.#evict ? ENTRY + RECENCY : ENTRY
+  }
+
+  /** entryOf, for this store. */
+  fromBytes(key: string, bytes: Uint8Array, buffers: boolean, life: Lifetime, now: number, stale = false, fetched = false): Entry {
+    return entryOf(key, bytes, buffers, life, now, stale, fetched, this.overhead)
+  }
+
+  /** entryOfValue, for this store. */
+  fromValue(key: string, value: unknown, life: Lifetime, now: number): Entry {
+    return entryOfValue(key, value, life, now, this.overhead)
   }
 
   get(key: string): Entry | undefined {
@@ -246,7 +269,7 @@ export class Store {
         this.#events?.('reject', key, size)
         return false
       }
-      this.#entries.pop()
+      ;(this.#entries as LRUCache<string, Entry>).pop()
     }
     // Recorded after the reservation: see budget.ts for why this order.
     this.#counters.rowAdd(this.#owner, Row.Bytes, size)
@@ -254,7 +277,8 @@ export class Store {
     this.#counters.rowAdd(this.#owner, Row.Stored, 1)
     this.#indexed(this.#newSets(key))
     // A value replaced is disposed of (reason 'set'), its place in the index kept.
-    this.#entries.set(key, entry, { size })
+    if (this.#entries instanceof SizedMap) this.#entries.set(key, entry)
+    else this.#entries.set(key, entry, { size })
     this.#index(key)
     this.#events?.('store', key, size)
     return true
