@@ -46,3 +46,23 @@ test('waiters in other threads get a large value computed while they waited', (t
     for (const o of await waiting.done) t.true(o.ok && (o.value as Uint8Array).length === 300_000 && (o.value as Uint8Array)[299_999] === 7)
     t.is(board.computed, 1)
   }))
+
+// Small plain data travels to its owner as itself, cloned by postMessage; a value that passes
+// for plain data but that a clone refuses (a Proxy) must not strand the waiters of other threads.
+test('a small value a clone refuses after all fails the waiters of other threads with ValueNotCloneableError', (t) =>
+  withCache({ name: 'values-proxy', threads: 1 }, 1, async ({ cache, board, workers: [worker] }) => {
+    let release!: () => void
+    const own = cached(cache, 'proxy', async () => {
+      await new Promise<void>((resolve) => (release = resolve))
+      return new Proxy({ a: 1 }, {})
+    })
+    await until(cache, (stats) => stats.computes === 1)
+    const waiting = worker!.cached('proxy', { value: 'must not compute' })
+    await until(cache, (stats) => stats.coalesced === 1)
+    release()
+    t.deepEqual({ ...((await own) as object) }, { a: 1 }, 'the computer gets its own value')
+    const [got] = await waiting.done
+    t.like(got, { ok: false, name: 'ValueNotCloneableError', code: 'ERR_COOP_CACHE_NOT_CLONEABLE' })
+    t.is(board.computed, 0)
+    t.is((await cache.stats()).entries, 0)
+  }))

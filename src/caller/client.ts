@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8'
-import type { AnswerMessage, HelloMessage, Lifetime } from '../shared/protocol.js'
+import type { AnswerMessage, HelloMessage, Lifetime, PutMessage } from '../shared/protocol.js'
 import {
   CacheClosedError,
   CacheResetError,
@@ -7,6 +7,7 @@ import {
   CallTimeoutError,
   ComputeTimeoutError,
   OwnerUnavailableError,
+  ValueNotCloneableError,
   cloneableError,
   fromWire,
   toWire,
@@ -15,7 +16,7 @@ import { encodeKey, ownerOf, showKey } from '../shared/key.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Shared } from '../shared/memory/shared.js'
-import { serializeValue } from '../shared/values.js'
+import { INLINE_MAX, serializeValue, travelsAsItself } from '../shared/values.js'
 import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { events } from '../events/channels.js'
 import { Near } from './near.js'
@@ -182,6 +183,13 @@ export class Client {
           },
           unreachable: (why) =>
             this.#failLink(link, why === 'closed' ? () => new CacheClosedError() : (key) => new OwnerUnavailableError(showKey(key), index)),
+          // A value sent as itself that a clone refused after all: the owner's other waiters get
+          // the error this thread's calls would have had, and nobody waits for a put that never came.
+          refused: (message, error) => {
+            if (message.type !== 'put') return false
+            link.post({ type: 'fail', id: message.id, key: message.key, token: message.token, epoch: message.epoch, error: toWire(new ValueNotCloneableError(showKey(message.key), error)) })
+            return true
+          },
         },
         hello,
       )
@@ -399,7 +407,18 @@ export class Client {
       version,
       noStore,
     }
-    new Promise((resolve) => resolve(leader.fn(context))).then(
+    let result: unknown
+    let thenable: boolean
+    try {
+      result = leader.fn(context)
+      thenable = isThenable(result)
+    } catch (error) {
+      return this.#failed(group, token, epoch, error)
+    }
+    // A value returned as it is is offered at once; a promise (any thenable, as `await` takes
+    // it) once it settles. Offering at once saves a promise and a turn of microtasks per miss.
+    if (!thenable) return this.#offer(group, token, epoch, result)
+    new Promise((resolve) => resolve(result)).then(
       (value) => this.#offer(group, token, epoch, value),
       (error) => this.#failed(group, token, epoch, error),
     )
@@ -416,12 +435,15 @@ export class Client {
   // the flight done. Read first, and a reset after the read is the owner's to see.
   #offer(group: Group, token: number, epoch: number, value: unknown): void {
     if (!this.#computing(group, token)) return
-    let bytes: Buffer
-    let buffers: boolean
-    try {
-      ;({ bytes, buffers } = serializeValue(value, group.key))
-    } catch (error) {
-      return this.#failed(group, token, epoch, error)
+    // Small plain data goes as itself (one structured clone, and the owner keeps what arrives);
+    // anything else as its bytes, which also says here, at once, whether it can be shared at all.
+    let serialized: { readonly bytes: Buffer; readonly buffers: boolean } | undefined
+    if (!travelsAsItself(value, INLINE_MAX)) {
+      try {
+        serialized = serializeValue(value, group.key)
+      } catch (error) {
+        return this.#failed(group, token, epoch, error)
+      }
     }
     if (this.#fenced(group, epoch)) return this.#again(group)
     const { computer, noStore } = group
@@ -429,9 +451,20 @@ export class Client {
     this.#published(group, 'coalesced', false, computer)
     // The put goes out before the calls resolve (the outbox flushes before the code that awaited
     // them runs on): a call made once one of them has resolved finds the flight over at the owner.
-    const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []
+    // Fields that say what is most common are left out (see PutMessage).
     const life = computer?.life ?? this.#life
-    group.link.post({ type: 'put', id: group.id, key: group.key, token, epoch, value: bytes, buffers, store: !noStore, life }, transfer)
+    const put: { -readonly [F in keyof PutMessage]: PutMessage[F] } = { type: 'put', id: group.id, key: group.key, token, epoch }
+    if (life.ttl !== 0 || life.grace !== 0) put.life = life
+    if (noStore) put.store = false
+    if (serialized === undefined) {
+      put.value = value
+      group.link.post(put)
+    } else {
+      const { bytes, buffers } = serialized
+      put.bytes = bytes
+      if (buffers) put.buffers = true
+      group.link.post(put, bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [])
+    }
     this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
   }
 
@@ -597,6 +630,11 @@ function callOf(options: CallOptions, defaults: Lifetime): Call {
     },
     status,
   }
+}
+
+/** Whether `x` is something a promise would wait for (its `then` is read once more by the promise). */
+function isThenable(x: unknown): boolean {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function'
 }
 
 function settle(joiner: Joiner, value: unknown, outcome: Outcome): void {

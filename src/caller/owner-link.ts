@@ -14,6 +14,8 @@ export interface LinkEvents {
   linked(): void
   /** The owner cannot be reached: the cache closed, or supervision gave up on the owner. */
   unreachable(why: 'closed' | 'gave-up'): void
+  /** A message could not be cloned to be posted (a value sent as itself), and was not sent; says whether that was dealt with. */
+  refused(message: RequesterMessage, error: unknown): boolean
 }
 
 /** How long to wait for an owner to answer a connect before looking again. */
@@ -106,7 +108,7 @@ export class OwnerLink<R> {
   #linked(port: MessagePort, generation: number): void {
     if (this.#closed) return port.close()
     this.#port = port
-    this.#outbox = new Outbox(port)
+    this.#outbox = new Outbox(port, (message, error) => this.#events.refused(message, error))
     port.on('message', (received: OwnerMessage | OwnerMessage[]) =>
       each(received, (message) => {
         if (message.type !== 'pong') return this.#events.receive(message)

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, ReplicaMessage, RequesterMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
@@ -8,19 +8,18 @@ import { peerOf } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request, type ValueHow } from './requester.js'
 import { FOREVER, freshness } from '../shared/lifetime.js'
-import { Store, entryOf, type Entry } from './store.js'
+import { Store, bytesOf, type Entry } from './store.js'
 import { OwnerEvents } from '../events/forward.js'
 import { each } from '../shared/outbox.js'
 
 /** The longest a failed refresh of a stale value holds off the next. */
 const RETRY_MS = 1000
 
-/** How a flight's value came: what #deliver needs beyond its bytes. */
+/** How a flight's value came: what #deliver needs beyond its entry. */
 interface Delivery {
   readonly hit: boolean
   readonly remote: boolean
   readonly store: boolean
-  readonly life: Lifetime
   readonly stale: boolean
 }
 
@@ -156,7 +155,7 @@ export class Owner {
           flight: undefined,
         })
       case 'put':
-        return this.#put(link, message.id, message.key, message.token, message.epoch, message.value, message.buffers, message.store !== false, message.life ?? FOREVER)
+        return this.#put(link, message)
       case 'fail':
         return this.#fail(link, message.id, message.key, message.token, message.epoch, message.error)
       case 'drop': {
@@ -188,7 +187,7 @@ export class Owner {
       case 'up-value':
         if (message.epoch !== this.#epoch) return this.#reroute(flight)
         if (message.hit) this.#countHitsOf(flight)
-        return this.#deliver(flight, message.value, message.buffers, { hit: message.hit, remote: true, store: true, life: message.life, stale: message.stale })
+        return this.#deliver(flight, this.#store.fromBytes(flight.key, message.value, message.buffers, message.life, Date.now(), message.stale, true), { hit: message.hit, remote: true, store: true, stale: message.stale })
       case 'up-compute': {
         if (message.epoch !== this.#epoch || flight.kind !== 'remote' || flight.upstream === undefined) return
         flight.upstream.token = message.token
@@ -220,7 +219,7 @@ export class Owner {
   /** A value handed over by a process that left: kept, unless the key has one, or a flight, here. */
   #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
-    this.#store.offer(key, entryOf(key, value, buffers, FOREVER, Date.now()))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, FOREVER, Date.now()))
   }
 
   /**
@@ -231,7 +230,7 @@ export class Owner {
   #replica({ key, epoch, fence, value, buffers, life }: ReplicaMessage): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
     if (this.#store.get(key)?.fetched === false) return
-    this.#store.offer(key, entryOf(key, value, buffers, life, Date.now(), false, true))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, Date.now(), false, true))
   }
 
   /**
@@ -268,7 +267,7 @@ export class Owner {
     this.#store.delete(key)
     this.#shared.fences.moveKey(key)
     if (epoch !== this.#epoch || !(value instanceof Uint8Array)) return
-    const entry = entryOf(key, value, buffers, life, Date.now())
+    const entry = this.#store.fromBytes(key, value, buffers, life, Date.now())
     const stored = this.#shared.liveness.serving() && this.#store.offer(key, entry)
     for (const flight of this.#flights.all()) {
       if (flight.key !== key) continue
@@ -431,12 +430,15 @@ export class Owner {
     }
   }
 
-  #put(link: Requester, id: number, key: string, token: number, epoch: number, value: Uint8Array, buffers: boolean, store: boolean, life: Lifetime): void {
+  #put(link: Requester, { id, key, token, epoch, value, bytes, buffers, store, life = FOREVER }: PutMessage): void {
     const flight = this.#computing(link, id, key, token, epoch)
-    if (flight === undefined || !(value instanceof Uint8Array)) return
+    if (flight === undefined || (bytes !== undefined && !(bytes instanceof Uint8Array))) return
+    const entry = bytes === undefined ? this.#store.fromValue(key, value, life, Date.now()) : this.#store.fromBytes(key, bytes, buffers === true, life, Date.now())
     const { upstream } = flight
-    if (flight.kind === 'remote' && upstream !== undefined) this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value, store, life })
-    this.#deliver(flight, value, buffers === true, { hit: false, remote: false, store, life, stale: false })
+    if (flight.kind === 'remote' && upstream !== undefined) {
+      this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value: bytes ?? bytesOf(entry), store: store !== false, life })
+    }
+    this.#deliver(flight, entry, { hit: false, remote: false, store: store !== false, stale: false })
   }
 
   #fail(link: Requester, id: number, key: string, token: number, epoch: number, error: WireError): void {
@@ -459,13 +461,12 @@ export class Owner {
   }
 
   /** Ends the flight with a value of this epoch: every request still in it gets it; stored if it may be. */
-  #deliver(flight: Flight, value: Uint8Array, buffers: boolean, how: Delivery): void {
+  #deliver(flight: Flight, entry: Entry, how: Delivery): void {
     this.#end(flight)
-    const entry = entryOf(flight.key, value, buffers, how.life, Date.now(), how.stale, how.remote)
     const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
     // A value computed for this process's own flight goes to the processes that keep copies.
     if (stored && !how.remote && flight.kind === 'here' && this.#data.replicas > 1) {
-      this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value, expires: entry.expires, staleUntil: entry.staleUntil })
+      this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value: bytesOf(entry), expires: entry.expires, staleUntil: entry.staleUntil })
     }
     // A stale value from another process: this process's callers refresh it (see #place).
     this.#answer(flight, entry, { stored, hit: how.hit, remote: how.remote, stale: how.stale })

@@ -77,8 +77,8 @@ class Requester {
 
   #receive(message: OwnerMessage): void {
     if (message.type === 'compute') {
-      const value = serialize({ key: message.key, at: message.id })
-      this.#outbox.post({ type: 'put', id: message.id, key: message.key, token: message.token, epoch: message.epoch, value, buffers: false, store: true, life: { ttl: 0, grace: 0 } })
+      // As a caller puts a small plain value: as itself, the common fields left out (PutMessage).
+      this.#outbox.post({ type: 'put', id: message.id, key: message.key, token: message.token, epoch: message.epoch, value: { key: message.key, at: message.id } })
     }
     // The computer's call ends with its put, as a caller's does; every other with its answer.
     if (message.type === 'pong') return

@@ -92,7 +92,7 @@ export class Relays {
           key: k,
           token: message.tk,
           epoch: this.#io.epoch(),
-          value: message.v,
+          bytes: message.v,
           buffers: message.buffers,
           store: !message.ns,
           life: { ttl: message.tl, grace: message.gr },

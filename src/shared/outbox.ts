@@ -13,12 +13,15 @@ import type { MessagePort } from 'node:worker_threads'
 
 export class Outbox<M> {
   readonly port: MessagePort
+  /** told of a message that could not be cloned; says whether it dealt with it (else a warning says so) */
+  readonly #refused: ((message: M, error: unknown) => boolean) | undefined
   #queue: M[] = []
   #transfer: ArrayBuffer[] = []
   #scheduled = false
 
-  constructor(port: MessagePort) {
+  constructor(port: MessagePort, refused?: (message: M, error: unknown) => boolean) {
     this.port = port
+    this.#refused = refused
   }
 
   /** Posts `message` once the current event's microtasks are done, after what was posted before it. */
@@ -41,11 +44,12 @@ export class Outbox<M> {
     try {
       this.port.postMessage(queue.length === 1 ? queue[0] : queue, transfer)
     } catch (error) {
-      // Not one message of the protocol fails to clone (values are checked before they are
-      // posted); should one ever, the others still go, and it is said once, rather than throw
-      // from a microtask into whichever thread this is.
+      // Values are checked before they are posted, but a value sent as itself may still fail
+      // to clone (a Proxy, a getter that throws): the others still go, and the sender is told of
+      // the one that did not (or it is said once), rather than throw from a microtask into
+      // whichever thread this is.
       if (queue.length > 1) for (const message of queue) this.#postAlone(message)
-      else warnOnce(error)
+      else this.#notPosted(queue[0] as M, error)
     }
   }
 
@@ -53,8 +57,12 @@ export class Outbox<M> {
     try {
       this.port.postMessage(message)
     } catch (error) {
-      warnOnce(error)
+      this.#notPosted(message, error)
     }
+  }
+
+  #notPosted(message: M, error: unknown): void {
+    if (this.#refused?.(message, error) !== true) warnOnce(error)
   }
 }
 

@@ -6,8 +6,9 @@
 // restarted owner is reached on a new port) and an id unique on that link, and every message
 // about it carries its key: a message whose key is not its request's is dropped and counted.
 // The peer agent is one more requester on a link of its own, asking on behalf of other processes.
-// A computed value travels to its owner as the bytes of `v8.serialize`; owners answer with small
-// values as themselves and large ones, or ones that hold Buffers, as bytes (see ValueMessage).
+// A computed value travels to its owner as itself when it is small plain data, else as the bytes
+// of `v8.serialize` (see PutMessage); owners answer with small values as themselves and large
+// ones, or ones that hold Buffers, as bytes (see ValueMessage).
 
 import type { Fence } from './memory/fences.js'
 
@@ -41,19 +42,27 @@ export interface Lifetime {
   readonly grace: number
 }
 
-/** Requester → owner: request `id` computed this value (serialized) under `token`. */
+/**
+ * Requester → owner: request `id` computed this value under `token`: small plain data as itself
+ * (values.ts travelsAsItself), anything else as the bytes of v8.serialize. Fields left out say
+ * what is most common: no Buffers, stored, lives until the next reset.
+ */
 export interface PutMessage {
   readonly type: 'put'
   readonly id: number
   readonly key: string
   readonly token: number
   readonly epoch: number
-  readonly value: Uint8Array
+  /** the value, when `bytes` is absent */
+  readonly value?: unknown
+  /** the value serialized */
+  readonly bytes?: Uint8Array
   /** the value holds Buffers: it is answered as bytes, which deserialize to Buffers again */
-  readonly buffers: boolean
+  readonly buffers?: boolean
   /** false: `fn` asked for the value not to be stored (ComputeContext.noStore) */
-  readonly store: boolean
-  readonly life: Lifetime
+  readonly store?: boolean
+  /** @default FOREVER (lifetime.ts) */
+  readonly life?: Lifetime
 }
 
 /** Requester → owner: the computation of request `id` under `token` failed. */

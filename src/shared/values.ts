@@ -89,6 +89,71 @@ export function shapeOf(value: unknown): ValueShape {
   return { buffers }
 }
 
+/**
+ * Values up to about this many bytes serialized, without Buffers, are held by owners as
+ * themselves (a hit clones them); larger ones as their bytes (see owner/store.ts).
+ */
+export const INLINE_MAX = 16 * 1024
+
+/**
+ * Whether a computed value may travel to its owner as itself, structured-cloned by postMessage
+ * (one clone, and the owner holds what arrives), rather than as v8.serialize bytes the owner
+ * then deserializes: plain data only, that a clone keeps exactly and cannot refuse — primitives
+ * but symbols, plain objects, arrays, Dates — no larger than about `max` bytes serialized.
+ * Anything else (a Buffer, a Map, a class instance, a function, a large value) travels as bytes,
+ * through serializeValue, which refuses what cannot be shared with its usual error. Looked
+ * through without a set of the parts seen: each part visited adds to the estimate, so a cycle
+ * (or a part shared many times) only makes the value too large to travel as itself.
+ */
+export function travelsAsItself(value: unknown, max: number): boolean {
+  let bytes = 0
+  let todo: object[] | undefined
+  const visit = (item: unknown) => {
+    if (typeof item === 'object' && item !== null) (todo ??= []).push(item)
+    else bytes += leafBytes(item)
+  }
+  for (let part: unknown = value; ; ) {
+    if (typeof part !== 'object' || part === null) bytes += leafBytes(part)
+    else {
+      const proto = Object.getPrototypeOf(part) as object | null
+      if (proto === Object.prototype) {
+        bytes += 4
+        for (const field in part as Record<string, unknown>) {
+          bytes += 4 + field.length
+          visit((part as Record<string, unknown>)[field])
+        }
+      } else if (proto === Array.prototype) {
+        const items = part as unknown[]
+        bytes += 4 + items.length
+        if (bytes > max) return false
+        for (let i = 0; i < items.length; i++) visit(items[i])
+      } else if (proto === Date.prototype) bytes += 9
+      else return false
+    }
+    if (bytes > max) return false
+    const next = todo?.pop()
+    if (next === undefined) return true
+    part = next
+  }
+}
+
+/** What a primitive adds to travelsAsItself's estimate; Infinity (never small) for a symbol or a function. */
+function leafBytes(item: unknown): number {
+  switch (typeof item) {
+    case 'string':
+      return 4 + item.length
+    case 'number':
+    case 'bigint':
+      return 9
+    case 'boolean':
+    case 'undefined':
+    case 'object':
+      return 1
+    default:
+      return Number.POSITIVE_INFINITY
+  }
+}
+
 /** The bytes of a version, refused with a clear error when it cannot be shared. */
 export function serializeVersion(version: unknown, where: string): Uint8Array {
   try {
