@@ -150,11 +150,12 @@ class Computation implements ComputeContext {
     }
   }
 
-  abort(reason: unknown): void {
-    if (this.#aborted) return
-    this.#aborted = true
-    this.#reason = reason
-    this.#controller?.abort(reason)
+  /** Aborts the computation's signal (static, so that `fn` is not handed a way to abort it). */
+  static abort(computation: Computation | undefined, reason: unknown): void {
+    if (computation === undefined || computation.#aborted) return
+    computation.#aborted = true
+    computation.#reason = reason
+    computation.#controller?.abort(reason)
   }
 }
 
@@ -362,7 +363,7 @@ export class Client {
         // The key was set while this thread computed it: the set value is the one delivered.
         if (group.state === 'computing') {
           this.#computed(group, 'fenced')
-          group.computation?.abort(new CacheResetError(showKey(group.key)))
+          Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
         }
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
         if (message.stored && !message.stale) this.#near.keep(group.key, value, message.epoch, message.expires, message.fence)
@@ -388,7 +389,7 @@ export class Client {
         if (message.epoch !== undefined && message.epoch !== this.shared.epochs.epoch()) return this.#ask(group)
         const error = fromWire(message.error)
         // Only a computer the cache is closing under gets an error while it computes: stop it.
-        if (group.state === 'computing') group.computation?.abort(error)
+        if (group.state === 'computing') Computation.abort(group.computation, error)
         return this.#finish(group, (joiner) => joiner.reject(error))
       }
     }
@@ -525,7 +526,7 @@ export class Client {
    */
   #again(group: Group): void {
     this.#computed(group, 'fenced')
-    group.computation?.abort(new CacheResetError(showKey(group.key)))
+    Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
     group.link.post({ type: 'drop', id: group.id, key: group.key })
     this.#ask(group)
   }
@@ -537,14 +538,14 @@ export class Client {
     if (reason === 'requeued') {
       // The owner has placed this same request again; its answer follows.
       this.#computed(group, 'fenced')
-      group.computation?.abort(new CacheResetError(showKey(group.key)))
+      Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
       group.state = 'asking'
       group.token = 0
       return
     }
     const error = new ComputeTimeoutError(showKey(group.key), this.#computeTimeout)
     this.#computed(group, 'error', error)
-    group.computation?.abort(error)
+    Computation.abort(group.computation, error)
     const at = group.computer === undefined ? -1 : group.joiners.indexOf(group.computer)
     if (at >= 0) fail(group.joiners.splice(at, 1)[0] as Joiner, error)
     // The owner is done with this request; the other calls of this thread ask again.
@@ -573,7 +574,7 @@ export class Client {
   #failLink(link: OwnerLink<Group>, errorFor: (key: string) => Error): void {
     for (const group of [...link.open.values()]) {
       const error = errorFor(group.key)
-      group.computation?.abort(error)
+      Computation.abort(group.computation, error)
       this.#finish(group, (joiner) => fail(joiner, error))
     }
   }
