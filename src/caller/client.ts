@@ -106,7 +106,7 @@ interface Group {
   /** asking: waiting for the owner's answer; computing: running a joiner's fn under `token` */
   state: 'asking' | 'computing'
   token: number
-  controller: LazyAbort | undefined
+  computation: Computation | undefined
   /** the key's fence when the owner gave this thread the computation */
   fence: Fence | undefined
   /** performance.now() when this thread's fn started, for compute:end (0 when nobody listens) */
@@ -117,14 +117,25 @@ interface Group {
 }
 
 /**
- * A computation's abort signal, made only when `fn` reads it: most never do, and an
- * AbortController and its signal cost more than the rest of a miss on the calling thread.
- * Aborted before it is read, the signal it then makes is aborted already, with the reason.
+ * What `fn` is given, and its computation's abort signal. One object per computation, with
+ * nothing made until `fn` asks for it: the signal, only when read (most never are, and an
+ * AbortController and its signal cost more than the rest of a miss on the calling thread;
+ * aborted before it is read, the signal it then makes is aborted already, with the reason), and
+ * `noStore` only when read, as a function that may be called on its own (`{ noStore }`).
  */
-class LazyAbort {
+class Computation implements ComputeContext {
+  readonly version: unknown
+  readonly #group: Group
+  readonly #token: number
   #controller: AbortController | undefined
   #aborted = false
   #reason: unknown
+
+  constructor(group: Group, token: number, version: unknown) {
+    this.version = version
+    this.#group = group
+    this.#token = token
+  }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
@@ -134,12 +145,24 @@ class LazyAbort {
     return this.#controller.signal
   }
 
-  abort(reason: unknown): void {
-    if (this.#aborted) return
-    this.#aborted = true
-    this.#reason = reason
-    this.#controller?.abort(reason)
+  get noStore(): () => void {
+    return () => {
+      if (computing(this.#group, this.#token)) this.#group.noStore = true
+    }
   }
+
+  /** Aborts the computation's signal (static, so that `fn` is not handed a way to abort it). */
+  static abort(computation: Computation | undefined, reason: unknown): void {
+    if (computation === undefined || computation.#aborted) return
+    computation.#aborted = true
+    computation.#reason = reason
+    computation.#controller?.abort(reason)
+  }
+}
+
+/** Is `token` still this group's computation? A reset, a timeout or a lost link ends it. */
+function computing(group: Group, token: number): boolean {
+  return group.state === 'computing' && group.token === token && group.link.open.get(group.id) === group
 }
 
 /**
@@ -236,7 +259,7 @@ export class Client {
   /** A new request for `key`, not yet sent; a call's is the one other calls of this thread join. */
   #start(key: string, kind: Group['kind']): Group {
     const link = this.#links[ownerOf(key, this.#links.length)] as OwnerLink<Group>
-    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, controller: undefined, fence: undefined, started: 0, computer: undefined, noStore: false }
+    const group: Group = { key, link, joiners: [], kind, id: 0, state: 'asking', token: 0, computation: undefined, fence: undefined, started: 0, computer: undefined, noStore: false }
     if (kind === 'call') this.#groups.set(key, group)
     else if (kind === 'refresh') this.#refreshing.add(key)
     return group
@@ -341,7 +364,7 @@ export class Client {
         // The key was set while this thread computed it: the set value is the one delivered.
         if (group.state === 'computing') {
           this.#computed(group, 'fenced')
-          group.controller?.abort(new CacheResetError(showKey(group.key)))
+          Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
         }
         const value = message.bytes === undefined ? message.value : deserialize(message.bytes)
         const { how } = message
@@ -370,7 +393,7 @@ export class Client {
         if (message.epoch !== undefined && message.epoch !== this.shared.epochs.epoch()) return this.#ask(group)
         const error = fromWire(message.error)
         // Only a computer the cache is closing under gets an error while it computes: stop it.
-        if (group.state === 'computing') group.controller?.abort(error)
+        if (group.state === 'computing') Computation.abort(group.computation, error)
         return this.#finish(group, (joiner) => joiner.reject(error))
       }
     }
@@ -385,27 +408,17 @@ export class Client {
       group.link.post({ type: 'drop', id: group.id, key: group.key })
       return this.#forget(group)
     }
-    const controller = new LazyAbort()
+    const context = new Computation(group, token, version)
     group.state = 'computing'
     group.token = token
-    group.controller = controller
+    group.computation = context
     group.computer = leader
     group.noStore = false
     this.shared.counters.add(Counter.Computes, 1)
-    const noStore = () => {
-      if (this.#computing(group, token)) group.noStore = true
-    }
     group.started = 0
     if (events.computeStart.hasSubscribers || events.computeEnd.hasSubscribers) {
       group.started = performance.now()
       events.computeStart.publish({ cache: this.#name, key: showKey(group.key) })
-    }
-    const context: ComputeContext = {
-      get signal() {
-        return controller.signal
-      },
-      version,
-      noStore,
     }
     let result: unknown
     let thenable: boolean
@@ -424,17 +437,12 @@ export class Client {
     )
   }
 
-  /** Is `token` still this group's computation? A reset, a timeout or a lost link ends it. */
-  #computing(group: Group, token: number): boolean {
-    return group.state === 'computing' && group.token === token && group.link.open.get(group.id) === group
-  }
-
   // A computer's result is delivered only if the epoch has not moved: read it first, then tell
   // the owner. The other order loses a call: put sent · reset · epoch read (moved), so the call
   // waits to be placed again, while the owner took the put before it saw the reset and considers
   // the flight done. Read first, and a reset after the read is the owner's to see.
   #offer(group: Group, token: number, epoch: number, value: unknown): void {
-    if (!this.#computing(group, token)) return
+    if (!computing(group, token)) return
     // Small plain data goes as itself (one structured clone, and the owner keeps what arrives);
     // anything else as its bytes, which also says here, at once, whether it can be shared at all.
     let serialized: { readonly bytes: Buffer; readonly buffers: boolean } | undefined
@@ -469,7 +477,7 @@ export class Client {
   }
 
   #failed(group: Group, token: number, epoch: number, error: unknown): void {
-    if (!this.#computing(group, token)) return
+    if (!computing(group, token)) return
     if (this.#fenced(group, epoch)) return this.#again(group)
     this.#computed(group, 'error', error)
     group.link.post({ type: 'fail', id: group.id, key: group.key, token, epoch, error: toWire(cloneableError(error)) })
@@ -522,7 +530,7 @@ export class Client {
    */
   #again(group: Group): void {
     this.#computed(group, 'fenced')
-    group.controller?.abort(new CacheResetError(showKey(group.key)))
+    Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
     group.link.post({ type: 'drop', id: group.id, key: group.key })
     this.#ask(group)
   }
@@ -534,14 +542,14 @@ export class Client {
     if (reason === 'requeued') {
       // The owner has placed this same request again; its answer follows.
       this.#computed(group, 'fenced')
-      group.controller?.abort(new CacheResetError(showKey(group.key)))
+      Computation.abort(group.computation, new CacheResetError(showKey(group.key)))
       group.state = 'asking'
       group.token = 0
       return
     }
     const error = new ComputeTimeoutError(showKey(group.key), this.#computeTimeout)
     this.#computed(group, 'error', error)
-    group.controller?.abort(error)
+    Computation.abort(group.computation, error)
     const at = group.computer === undefined ? -1 : group.joiners.indexOf(group.computer)
     if (at >= 0) fail(group.joiners.splice(at, 1)[0] as Joiner, error)
     // The owner is done with this request; the other calls of this thread ask again.
@@ -570,7 +578,7 @@ export class Client {
   #failLink(link: OwnerLink<Group>, errorFor: (key: string) => Error): void {
     for (const group of [...link.open.values()]) {
       const error = errorFor(group.key)
-      group.controller?.abort(error)
+      Computation.abort(group.computation, error)
       this.#finish(group, (joiner) => fail(joiner, error))
     }
   }
