@@ -141,8 +141,8 @@ function cross(f: Record<string, number>): string[] {
   if (!m.pipeMet || !w.pipeMet) {
     const cloneRatio = (f.mainClonePipeRate as number) / (f.mainBarePipeRate as number)
     out.push(
-      cloneRatio < 0.5
-        ? `Even the owner-shaped round trip alone reached only ${ratio(cloneRatio)} of the bare one here, so on this machine the aim cannot be met by trimming coop-cache's bookkeeping alone: the reply itself would have to be smaller (fewer fields, or the fields a caller needs only), or several replies batched into one message.`
+      cloneRatio < PIPE_AIM
+        ? `Even the owner-shaped round trip alone reached only ${ratio(cloneRatio)} of the bare one here, so on this machine the aim cannot be met by trimming coop-cache's own work: a reply carries the value, its key and the key's fence, where the bare echo carries three small fields.`
         : `The owner-shaped round trip alone reached ${ratio(cloneRatio)} of the bare one, so the reply's shape leaves room for the aim; what is missing is coop-cache's own per-request work named above.`,
     )
   }
