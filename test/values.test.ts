@@ -1,5 +1,5 @@
 import test from 'ava'
-import { cached } from 'coop-cache'
+import { cached, createCache } from 'coop-cache'
 import { withCache } from './helpers/scene.js'
 import { until } from './helpers/board.js'
 
@@ -66,3 +66,20 @@ test('a small value a clone refuses after all fails the waiters of other threads
     t.is(board.computed, 0)
     t.is((await cache.stats()).entries, 0)
   }))
+
+// Deciding whether a value goes as itself looks through it, which runs its getters and a Proxy's
+// traps: one that throws there must fail the call with ValueNotCloneableError like any value that
+// cannot be shared, from fn returning it at once or from a promise, and bring nothing down.
+test('a value whose getter or Proxy trap throws fails its calls with ValueNotCloneableError, and the cache goes on', async (t) => {
+  const cache = await createCache({ name: 'values-throwing-getter', threads: 1 })
+  t.teardown(() => cache.close())
+  const getter = { get x(): number { throw new Error('a getter that throws') } }
+  const proxy = new Proxy({}, { getPrototypeOf() { throw new Error('a trap that throws') } })
+  const refused = { name: 'ValueNotCloneableError', code: 'ERR_COOP_CACHE_NOT_CLONEABLE' }
+  t.like(await t.throwsAsync(cached(cache, 'getter, at once', () => getter)), refused)
+  t.like(await t.throwsAsync(cached(cache, 'getter, from a promise', async () => getter)), refused)
+  t.like(await t.throwsAsync(cached(cache, 'proxy, at once', () => proxy)), refused)
+  t.like(await t.throwsAsync(cached(cache, 'proxy, from a promise', async () => proxy)), refused)
+  t.is(await cached(cache, 'after', () => 'fine'), 'fine')
+  t.like(await cache.stats(), { failures: 4, entries: 1 })
+})

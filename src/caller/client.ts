@@ -446,7 +446,7 @@ export class Client {
     // Small plain data goes as itself (one structured clone, and the owner keeps what arrives);
     // anything else as its bytes, which also says here, at once, whether it can be shared at all.
     let serialized: { readonly bytes: Buffer; readonly buffers: boolean } | undefined
-    if (!travelsAsItself(value, INLINE_MAX)) {
+    if (!asItself(value)) {
       try {
         serialized = serializeValue(value, group.key)
       } catch (error) {
@@ -643,6 +643,20 @@ function callOf(options: CallOptions, defaults: Lifetime): Call {
 /** Whether `x` is something a promise would wait for (its `then` is read once more by the promise). */
 function isThenable(x: unknown): boolean {
   return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function'
+}
+
+/**
+ * Whether `value` may go to its owner as itself (values.ts travelsAsItself). Looking through it
+ * runs its getters and a Proxy's traps, which may throw: such a value goes the serialized way,
+ * whose error says it cannot be shared, rather than throw out of the code that offers it (an
+ * answer's handler, or a promise's callback), which would end the thread and strand its waiters.
+ */
+function asItself(value: unknown): boolean {
+  try {
+    return travelsAsItself(value, INLINE_MAX)
+  } catch {
+    return false
+  }
 }
 
 function settle(joiner: Joiner, value: unknown, outcome: Outcome): void {
