@@ -6,7 +6,8 @@ import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { peerOf } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
-import { Requester, type Request, type ValueHow } from './requester.js'
+import { Requester, type Request } from './requester.js'
+import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { FOREVER, freshness } from '../shared/lifetime.js'
 import { Store, bytesOf, type Entry } from './store.js'
 import { OwnerEvents } from '../events/forward.js'
@@ -272,7 +273,7 @@ export class Owner {
     for (const flight of this.#flights.all()) {
       if (flight.key !== key) continue
       this.#end(flight)
-      this.#answer(flight, entry, { stored, hit: false, remote: false, stale: false })
+      this.#answer(flight, entry, stored ? STORED : 0)
     }
   }
 
@@ -309,7 +310,7 @@ export class Owner {
         // under way, or failed a moment ago. Another process's request is served the same, and
         // that process refreshes it for its own callers.
         const refresh = stale && !from.relayed && this.#flights.find(key, false) === undefined && now >= stored.retryAt
-        return this.#send(request, stored, { stored: true, hit: true, remote: false, stale, refresh })
+        return this.#send(request, stored, STORED | HIT | (stale ? STALE : 0) | (refresh ? REFRESH : 0))
       }
       if (state === 'gone') this.#store.delete(key)
     }
@@ -469,21 +470,21 @@ export class Owner {
       this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value: bytesOf(entry), expires: entry.expires, staleUntil: entry.staleUntil })
     }
     // A stale value from another process: this process's callers refresh it (see #place).
-    this.#answer(flight, entry, { stored, hit: how.hit, remote: how.remote, stale: how.stale })
+    this.#answer(flight, entry, (stored ? STORED : 0) | (how.hit ? HIT : 0) | (how.remote ? REMOTE : 0) | (how.stale ? STALE | REFRESH : 0))
   }
 
-  /** Answers every request of an ended flight with `entry`. */
-  #answer(flight: Flight, entry: Entry, how: Omit<ValueHow, 'fence' | 'refresh'>): void {
+  /** Answers every request of an ended flight with `entry`, as `how` says (answer-bits.ts). */
+  #answer(flight: Flight, entry: Entry, how: number): void {
     for (const request of requestsOf(flight)) {
       this.#close(request)
-      this.#send(request, entry, { ...how, refresh: how.stale })
+      this.#send(request, entry, how)
     }
   }
 
   /** Sends `request` the value of `entry`, with the key's fence as it stands now. */
-  #send(request: Request, entry: Entry, how: Omit<ValueHow, 'fence'>): void {
+  #send(request: Request, entry: Entry, how: number): void {
     const { fences } = this.#shared
-    request.from.sendValue(request, this.#epoch, entry, { ...how, fence: fences.read(fences.slotOf(request.key)) })
+    request.from.sendValue(request, this.#epoch, entry, how, fences.read(fences.slotOf(request.key)))
   }
 
   /** Ends the flight with an error: every request still in it gets it. */

@@ -1,6 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { AnswerMessage, OwnerToAgent, PongMessage, ValueMessage } from '../shared/protocol.js'
-import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { Outbox } from '../shared/outbox.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Entry } from './store.js'
@@ -19,16 +18,6 @@ export interface Request {
   readonly refresh: boolean
   /** the flight it is in, while it waits or computes */
   flight: Flight | undefined
-}
-
-/** How a value is answered (see ValueMessage). */
-export interface ValueHow {
-  readonly stored: boolean
-  readonly hit: boolean
-  readonly remote: boolean
-  readonly stale: boolean
-  readonly refresh: boolean
-  readonly fence: Fence
 }
 
 /**
@@ -62,14 +51,12 @@ export class Requester {
     this.#outbox.flush()
   }
 
-  /** Answers `request` with a value of `epoch`: as itself when the entry keeps it, else as bytes. */
-  sendValue(request: Request, epoch: number, entry: Entry, how: ValueHow): void {
+  /** Answers `request` with a value of `epoch`, as `how` says (answer-bits.ts): as itself when the entry keeps it, else as bytes. */
+  sendValue(request: Request, epoch: number, entry: Entry, how: number, fence: Fence): void {
     const { id, key } = request
     const { expires, staleUntil } = entry
-    const { fence } = how
-    const bits = (how.stored ? STORED : 0) | (how.hit ? HIT : 0) | (how.remote ? REMOTE : 0) | (how.stale ? STALE : 0) | (how.refresh ? REFRESH : 0)
     const message: Mutable<ValueMessage> =
-      entry.bytes === undefined ? { type: 'value', id, key, epoch, value: entry.value, how: bits, fence } : { type: 'value', id, key, epoch, bytes: entry.bytes, how: bits, fence }
+      entry.bytes === undefined ? { type: 'value', id, key, epoch, value: entry.value, how, fence } : { type: 'value', id, key, epoch, bytes: entry.bytes, how, fence }
     if (expires !== 0) {
       message.expires = expires
       if (staleUntil !== 0) message.staleUntil = staleUntil
