@@ -9,8 +9,9 @@ export interface CacheOptions {
    * The most bytes the stored entries of the whole cache may take in memory, over all threads.
    * An entry counts what it takes: its value as the owner keeps it (a small value as JavaScript
    * on the heap, `{ id }` about 60 bytes; a value over 16 KiB serialized, or one holding
-   * Buffers, as its bytes), its key, and about 320 bytes of the owner's own per entry (its
-   * record, the LRU's slots, heap left between entries). Filling the cache grows the process's
+   * Buffers, as its bytes), its key, and about 210 bytes of the owner's own per entry (its
+   * record, its slot in the store's map, heap left between entries; about 260 with policy
+   * 'evict', whose LRU keeps recency beside). Filling the cache grows the process's
    * RSS by about this much, and a fixed cost beside it: each owner thread's young generation
    * (8 MiB) and what the allocator keeps of messages. `stats().bytes` is what is counted.
    * @default 67108864 (64 MiB)

@@ -89,7 +89,7 @@ interface OwnerPort {
 }
 
 /** What an owner thread posts to the agent. */
-type OwnerMessage = OwnerAnswer | OwnerToAgent | PongMessage
+type FromOwner = OwnerAnswer | OwnerToAgent | PongMessage
 
 let warnedNoSecret = false
 /** ms past a heartbeat for a beat to be sent, travel and be heard */
@@ -162,7 +162,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const previous = this.#owners[index]
     if (previous !== undefined) this.ended(index, previous.incarnation, false)
     this.#owners[index] = { port, outbox: new Outbox(port), incarnation }
-    port.on('message', (received: OwnerMessage | OwnerMessage[]) => each(received, (message) => this.#fromOwner(index, incarnation, message)))
+    port.on('message', (received: FromOwner | FromOwner[]) => each(received, (message) => this.#fromOwner(index, incarnation, message)))
     port.on('close', () => this.ended(index, incarnation, false))
     port.unref()
     this.#post(index, this.#view())
@@ -182,7 +182,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#relays.ownerEnded(index, gaveUp)
   }
 
-  #fromOwner(index: number, incarnation: string, message: OwnerMessage): void {
+  #fromOwner(index: number, incarnation: string, message: FromOwner): void {
     if (this.#owners[index]?.incarnation !== incarnation) return
     switch (message.type) {
       case 'pong':

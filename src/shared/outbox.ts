@@ -3,8 +3,9 @@
 // Flushed when the event's microtasks are done, not at the end of the loop's turn: a thread that
 // is terminated right after it answered (a pool recycling an idle worker) must not take a put or
 // a hello with it. Batches carry batches on: an owner that handles a caller's batch of requests
-// answers them in one message, whose computations resolve in one go, whose puts go together. Each postMessage costs a structured clone's setup, a lock, a
-// wake-up of the receiving thread, and a message event there; under load one event leads to many
+// answers them in one message, whose computations resolve in one go, whose puts go together.
+// Each postMessage costs a structured clone's setup, a lock, a wake-up of the receiving thread,
+// and a message event there; under load one event leads to many
 // requests and answers on the same link, and these costs, paid once per event rather than once
 // per message, were a large share of a miss (a fill through cached()). Order on the port is
 // kept: everything posted on it goes through its outbox. Every message of the protocol is an
