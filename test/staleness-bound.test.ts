@@ -146,15 +146,25 @@ test.serial('with partition: \'reject\', a process SIGSTOPped past peerTimeout r
 // last beat — here a real get from a third peer, late in the blocked process's heartbeat and
 // after the resetting peer's heartbeat — it serves on after its peers have dropped it.
 //
+// Nothing x does in answer to that get may reach the resetter, or the resetter would keep it
+// for another peerTimeout: so the asker asks for a value x already holds (a hit, answered to the
+// asker alone), and values are not replicated (with replicas, the asker would not ask at all).
+//
 // The test listens to the beats on the ipc bus to time it. The heartbeat is long (500 ms) so the
-// timing is loose; the resetter is whichever other peer beats early in x's heartbeat (a short
-// block of x shifts its phase until one does). An attempt whose timing was missed anyway (the
-// resetter dropped x no earlier than x itself stops serving) is made again, at most 3 times.
+// timing is loose. The resetter is whichever other peer beats early in x's heartbeat; when none
+// does, x is blocked across its next beat for as long as puts one of them there (a timer that
+// fires late keeps its new phase). An attempt whose timing was missed anyway (the resetter
+// dropped x no earlier than x itself stops serving) is made again; the test fails if none of 4
+// is provoked, rather than pass without having made the race.
 test.serial('a reset made the instant its peers stop seeing a blocked process does not resolve while that process still serves stored values (ipc, 3 peers)', async (t) => {
   const heartbeat = 500
   const peerTimeout = 1500
   const block = 2000
-  const cluster = await startFaultPeers(t, { bus: 'ipc', size: 3, name: 'stall-race', heartbeat, peerTimeout })
+  /** the get reaches x this long before x's next beat */
+  const getBefore = 120
+  /** where in x's heartbeat the resetter beats, when the test places it there */
+  const resetterAt = 190
+  const cluster = await startFaultPeers(t, { bus: 'ipc', size: 3, name: 'stall-race', heartbeat, peerTimeout, replicas: 1 })
   const [x, ...others] = cluster.peers as [FaultPeer, FaultPeer, FaultPeer]
   // Every beat heard on the bus, by sender, when this process heard it.
   const beats = new Map<string, number[]>()
@@ -170,28 +180,35 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
   })
   t.teardown(() => observer.leave())
   const beatOf = (p: FaultPeer, after: number, before = Infinity) => beats.get(p.peer)?.find((time) => time > after && time < before)
-  const keys = cluster.keysOf(x, 2, 'page-')
-  const probe = cluster.keysOf(x, 1, 'probe-')[0] as string
+  const keys = cluster.keysOf(x, 3, 'page-')
+  const [probe, ...looped] = keys as [string, ...string[]]
+  // x holds a key under the version it is on once a second call of it is a hit.
+  const hold = async (key: string) => {
+    for (let tries = 0; (await x.do({ op: 'call', key })).own && tries < 50; tries++) await sleep(20)
+  }
 
   for (let attempt = 1, version = 'v1'; ; attempt++) {
-    // x holds its keys under the version it is on (a second call is a hit), and loops on them.
-    for (const key of keys) {
-      for (let tries = 0; (await x.do({ op: 'call', key })).own && tries < 50; tries++) await sleep(20)
-    }
-    await x.do({ op: 'loop', keys, every: 1, main: false, workers: 1 })
+    // x holds its keys and the probe, and loops on its keys.
+    for (const key of keys) await hold(key)
+    await x.do({ op: 'loop', keys: looped, every: 1, main: false, workers: 1 })
     // x beats, then another peer (the resetter: at its heartbeat it drops x), then the third
-    // asks x for a key late in x's heartbeat, and x blocks: all before x's next beat.
+    // asks x for the probe late in x's heartbeat, and x blocks: all before x's next beat.
     let beat = 0
     let late = 0
     let resetter: FaultPeer | undefined
     for (let cycles = 0; resetter === undefined; cycles++) {
-      if (cycles === 20) throw new Error('no peer beat early in x\'s heartbeat in 20 tries')
+      if (cycles === 4) throw new Error(`no peer beat early in x's heartbeat after ${cycles} shifts of x's phase`)
       const since = Date.now()
       while ((beat = beatOf(x, since) ?? 0) === 0) await sleep(1)
-      late = beat + heartbeat - 120
+      late = beat + heartbeat - getBefore
       await sleep(late - 40 - Date.now())
       resetter = others.find((p) => beatOf(p, beat + 40, late - 40) !== undefined)
-      if (resetter === undefined) await x.do({ op: 'block', ms: 50 + Math.floor(Math.random() * 200) }) // shifts x's phase
+      if (resetter !== undefined) break
+      // Shift x's phase: delay its next beat by as much as puts the first other peer's beats at
+      // resetterAt in x's heartbeat.
+      const last = beatOf(others[0], beat - heartbeat) ?? beat
+      const shift = (((last - beat - resetterAt) % heartbeat) + heartbeat) % heartbeat
+      await x.do({ op: 'block', ms: Math.max(0, beat + heartbeat + shift - Date.now()) })
     }
     const asker = others.find((p) => p !== resetter) as FaultPeer
     await sleep(late - Date.now())
@@ -204,22 +221,20 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
     const { from } = await x.do({ op: 'block', ms: block })
     const reset = await resetting
     t.is(reset.error, undefined)
-    await asked
+    const answer = await asked
     await sleep(from + block + 500 - Date.now())
     const logs = await x.do({ op: 'dump' }, 10_000)
     const calls = logs.workers.flat()
     const lastStored = Math.max(...calls.filter((c) => c.start > from && c.value?.version === version && c.value.end < c.start - EXISTED).map((c) => c.start))
-    // Provoked: the resetter dropped x (and reset) before x's last message heard, the get, was peerTimeout old.
-    const provoked = reset.start < late + peerTimeout - 20
-    const what = `x beat at +0, the resetter at +${(beatOf(resetter, beat) ?? 0) - beat}, the get at about +${late - beat}; x blocked at +${from - beat}; the reset began at +${reset.start - beat} and resolved at +${reset.end - beat}; x last served a stored value at +${lastStored - beat}`
-    if (!provoked && attempt < 3) {
-      t.log(`attempt ${attempt}, timing missed: ${what}; trying again`)
-      version = next
-      continue
-    }
+    // Provoked: the resetter dropped x (and reset) before x's last message heard, the get, was
+    // peerTimeout old; and the get was a hit at x (a computation would have told the others).
+    const provoked = reset.start < late + peerTimeout - 20 && !answer.own
+    const what = `x beat at +0, the resetter at +${(beatOf(resetter, beat) ?? 0) - beat}, the get at about +${late - beat} (${answer.own ? 'computed by the asker' : 'a hit'}); x blocked at +${from - beat}; the reset began at +${reset.start - beat} and resolved at +${reset.end - beat}; x last served a stored value at +${lastStored - beat}`
     t.log(`attempt ${attempt}${provoked ? '' : ', timing missed'}: ${what}`)
     const stale = staleAfter(calls, reset.end, version)
     t.is(stale.length, 0, `calls that began after the reset resolved got a stored value of the version before:\n${some(stale, beat)}`)
-    return
+    if (provoked) return
+    if (attempt === 4) return t.fail('the race was not provoked in 4 attempts')
+    version = next
   }
 })

@@ -37,6 +37,8 @@ export interface FaultPeersOptions {
   readonly partition?: 'compute' | 'reject'
   /** @default 'v1' */
   readonly version?: unknown
+  /** @default the cache's default ('all') */
+  readonly replicas?: number | 'all'
   /** what differs for peer i */
   readonly each?: (index: number) => Partial<FaultPeerConfig>
 }
@@ -80,7 +82,7 @@ export async function startFaultPeers(t: ExecutionContext, options: FaultPeersOp
     const config: FaultPeerConfig = {
       bus: options.bus, url: options.url, name, threads: options.threads ?? 1, heartbeat: options.heartbeat ?? 100,
       peerTimeout: options.peerTimeout ?? 1000, computeTimeout: options.computeTimeout ?? 0, partition: options.partition ?? 'compute',
-      version: options.version ?? 'v1', lifetime: 90_000, ...options.each?.(index),
+      version: options.version ?? 'v1', replicas: options.replicas, lifetime: 90_000, ...options.each?.(index),
     }
     const child = fork(fixture, [JSON.stringify(config)], { execArgv: ['--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     hub?.adopt(child)
