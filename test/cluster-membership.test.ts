@@ -1,11 +1,14 @@
 // When the members change without a fault, nothing is computed twice and no version goes back:
 // a process that joins a running cluster takes the cluster's version (only reset() changes it),
 // and a key that already has a value in this version keeps it when it moves to the newcomer,
-// which fetches it from the process that held it instead of computing it again. (These run with
-// replicas: 1, where no process holds a copy beforehand; with copies, see replicas.test.ts.)
+// which fetches it from the process that held it instead of computing it again. A while after it
+// joined (the quiet time: peerTimeout + heartbeat), each previous owner hands it the values of
+// its keys and says so, and from then on it asks nobody before computing a key of its own. (These
+// run with replicas: 1, where no process holds a copy beforehand; with copies, see
+// replicas.test.ts.)
 import test from 'ava'
-import { cached, reset } from 'coop-cache'
-import { within } from './helpers/cluster.js'
+import { cached, invalidate, peek, reset } from 'coop-cache'
+import { eventually, within } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -78,6 +81,100 @@ test.serial('a key being computed when a process joins is not computed again by 
   release()
   t.deepEqual(await within(Promise.all(held), 5000, "a's calls"), keys.map((key) => `${key} by a`))
   t.deepEqual(await within(Promise.all(asked), 5000, "the newcomer's calls"), moved.map((key) => `${key} by a`))
+})
+
+test.serial('a process that joined is handed the values of its keys by their previous owners, those with a time to live too: then it serves them, and computes its other keys, without asking anyone', async (t) => {
+  const cluster = await peers(t, 'join-handed', 2, { version: 1, replicas: 1 })
+  const [a, b] = cluster.members as [Member, Member]
+  const keys = Array.from({ length: 40 }, (_, i) => `page-${i}`)
+  const first = new Map<string, string>()
+  // half of them live a minute: a value with a time to live is handed over with what it has left
+  for (const [i, key] of keys.entries()) {
+    first.set(key, await cached<string>(a.cache, key, async (context) => `${String(await a.board.fn({ value: key, withVersion: true })(context))}#0`, i % 2 === 0 ? {} : { ttl: 60_000 }))
+  }
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  const moved = cluster.keysOf(newcomer, 1000, 'page-').filter((key) => keys.includes(key))
+  t.true(moved.some((key) => keys.indexOf(key) % 2 === 1) && moved.some((key) => keys.indexOf(key) % 2 === 0), 'keys of both kinds moved to the newcomer')
+  // peek looks in the newcomer alone: the values arrive there unasked, within the quiet time
+  let missing: string[] = []
+  await eventually(t, () => `the newcomer was not handed ${missing.join(', ')}`, async () => {
+    missing = []
+    for (const key of moved) if ((await peek(newcomer.cache, key)) === undefined) missing.push(key)
+    return missing.length === 0
+  })
+  await sleep(200) // the gave that follows the gives
+  // Nobody hears a or b any more. Until the newcomer drops them (peerTimeout), a call that asked
+  // one of them would wait: the newcomer's calls must not.
+  cluster.bus.cut(a.cache.peer as string)
+  cluster.bus.cut(b.cache.peer as string)
+  const fresh = cluster.keysOf(newcomer, 5, 'fresh-')
+  const started = Date.now()
+  for (const key of moved) t.is(await valueOf(newcomer, 2, key), first.get(key) as string, `${key}, handed over`)
+  for (const key of fresh) t.regex(await valueOf(newcomer, 2, key), new RegExp(`^${key}@1#2$`))
+  const members = (await newcomer.cache.stats({ local: true })).peers
+  t.is(members, 3, `the calls took ${Date.now() - started} ms: long enough for the newcomer to drop the peers it asked`)
+  t.is(newcomer.board.computed, fresh.length, 'the newcomer computed its fresh keys, and only those')
+  t.is(a.board.computed + b.board.computed, keys.length)
+})
+
+test.serial("a previous owner computing a key of the newcomer's when its handover is due hands over once that ends: the newcomer's calls join the computation meanwhile", async (t) => {
+  const cluster = await peers(t, 'join-handed-flight', 2, { version: 1, replicas: 1 })
+  const [a] = cluster.members as [Member]
+  const keys = Array.from({ length: 20 }, (_, i) => `slow-${i}`)
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let ran = 0
+  const held = keys.map((key) => cached(a.cache, key, async () => (ran++, await gate, `${key} by a`)))
+  await sleep(100)
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  const moved = cluster.keysOf(newcomer, 1000, 'slow-').filter((key) => keys.includes(key))
+  t.true(moved.length > 0)
+  // well past the quiet time (peerTimeout 1000 + heartbeat 50): a's handover is due, and held back
+  await sleep(1600)
+  const asked = moved.map((key) => cached(newcomer.cache, key, async () => (ran++, `${key} by the newcomer`)))
+  await sleep(200)
+  release()
+  t.deepEqual(await within(Promise.all(held), 5000, "a's calls"), keys.map((key) => `${key} by a`))
+  t.deepEqual(await within(Promise.all(asked), 5000, "the newcomer's calls"), moved.map((key) => `${key} by a`))
+  t.is(ran, keys.length, 'no key was computed twice')
+  // and once the computations have ended, a hands their values over: the newcomer keeps them
+  await eventually(t, () => 'the newcomer was not handed the values computed in a', async () => {
+    for (const key of moved) if ((await peek(newcomer.cache, key)) === undefined) return false
+    return true
+  })
+})
+
+test.serial('a value handed to a newcomer, held back on the bus until after an invalidation of its key has resolved, is not kept', async (t) => {
+  const cluster = await peers(t, 'join-handed-late', 2, { version: 1, replicas: 1 })
+  const [a, b] = cluster.members as [Member, Member]
+  const keys = Array.from({ length: 120 }, (_, i) => `page-${i}`)
+  for (const key of keys) await cached(a.cache, key, () => `${key}@old`)
+  const newcomer = await cluster.add({ version: 1 })
+  await cluster.settled()
+  const joined = Date.now()
+  const moved = cluster.keysOf(newcomer, 1000, 'page-').filter((key) => keys.includes(key))
+  // Every message from or to a is held back up to 300 ms: its gives, and its confirmations of
+  // b's invalidations. a's handover is due peerTimeout + heartbeat (1050 ms) after it saw the
+  // newcomer join; b invalidates one moved key after another across that time.
+  cluster.bus.faults({ delay: 300, peers: [a.cache.peer as string] })
+  await sleep(joined + 850 - Date.now())
+  const every = 700 / moved.length
+  await Promise.all(moved.map(async (key, i) => {
+    await sleep(i * every)
+    await invalidate(b.cache, key)
+  }))
+  await sleep(600) // the last gives have landed
+  cluster.bus.faults()
+  const stale: string[] = []
+  for (const key of moved) {
+    for (const [at, m] of cluster.members.entries()) {
+      const v = await peek(m.cache, key)
+      if (v !== undefined) stale.push(`process ${at} serves ${String(v)} for ${key}`)
+    }
+  }
+  t.deepEqual(stale, [])
 })
 
 test.serial('after a reset the newcomer owns its keys outright: a miss computes at once, without asking the previous owner', async (t) => {

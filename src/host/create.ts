@@ -9,7 +9,7 @@ import { Shared } from '../shared/memory/shared.js'
 import { serveHost } from '../shared/host-channel.js'
 import { relayOwnerEvents } from '../events/forward.js'
 import { announce } from '../events/channels.js'
-import type { HandedEntry, KeyChange } from '../shared/protocol.js'
+import type { Held, KeyChange } from '../shared/protocol.js'
 import { serializeVersion } from '../shared/values.js'
 import { settingsOf, type CacheOptions } from './options.js'
 import { register } from './registry.js'
@@ -40,7 +40,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     const changed = await supervisor.change(change, epoch)
     if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
   }
-  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch): Promise<HandedEntry[]> => supervisor.entries(epoch, 0) })
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch, moving): Promise<Held> => supervisor.entries(epoch, 0, moving) })
   const supervisor = new Supervisor(
     shared,
     {
@@ -84,7 +84,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
         stopRelaying()
         // Leaving without a fault: the entries go to the processes that own their keys next,
         // with the values still on their way here (flights open), waited for a little.
-        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2).then((entries) => agent.handOver(entries)))
+        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2).then((held) => agent.handOver(held.entries)))
         shared.epochs.close()
         await holdingOpen(Promise.all([agent?.close(), supervisor.close()]))
       })()),

@@ -5,7 +5,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { ownerOf } from '../shared/key.js'
-import type { HandedEntry, KeyChange, OwnerControl, OwnerData } from '../shared/protocol.js'
+import type { Held, KeyChange, Moving, OwnerControl, OwnerData } from '../shared/protocol.js'
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
@@ -107,12 +107,12 @@ export class Supervisor {
     })
   }
 
-  /** Every entry of `epoch` the running owners hold, once their open flights end or `ms` passed (the control plane: comlink, not the hot path). */
-  async entries(epoch: number, ms: number): Promise<HandedEntry[]> {
+  /** Every entry of `epoch` the running owners hold, once their open flights end or `ms` passed, and the keys of those still open (the control plane: comlink, not the hot path). */
+  async entries(epoch: number, ms: number, moving?: Moving): Promise<Held> {
     const running = this.#owners.filter((owner) => !owner.exited)
     // An owner that dies meanwhile has nothing to give: its entries died with it.
-    const ofEach = running.map((owner) => Promise.race([owner.control.entries(epoch, ms), owner.gone.then((): HandedEntry[] => [])]))
-    return (await Promise.all(ofEach)).flat()
+    const ofEach = await Promise.all(running.map((owner) => Promise.race([owner.control.entries(epoch, ms, moving), owner.gone.then((): Held => ({ entries: [], open: [] }))])))
+    return { entries: ofEach.flatMap((held) => held.entries), open: ofEach.flatMap((held) => held.open) }
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, HandedEntry, KeyChange, Lifetime, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, GiveMessage, HandedEntry, Held, KeyChange, Lifetime, Moving, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
@@ -39,9 +39,10 @@ export class Owner {
   readonly #links = new Set<Requester>()
   /** The link to the peer agent, with a bus: it relays other processes' requests, and carries ours. */
   readonly #agent: Requester | undefined
-  /** The live members of the cluster, and the epoch in which this process joined it (see ViewMessage). */
+  /** The live members of the cluster, the epoch in which this process joined it, and who has handed it its keys' values (see ViewMessage). */
   #members: readonly string[] = []
   #joined = 0
+  #handed: readonly string[] = []
   /** Peers that beat but left a request unanswered past peerTimeout, until when their keys are computed here. */
   readonly #silent = new Map<string, number>()
   #serving: boolean
@@ -92,11 +93,22 @@ export class Owner {
   }
 
   /** Every entry of `epoch` (none if the owner has moved on), for a process that leaves the cluster. */
-  async entries(epoch: number, ms: number): Promise<HandedEntry[]> {
+  async entries(epoch: number, ms: number, moving?: Moving): Promise<Held> {
     const until = Date.now() + ms
     while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
     this.#sync()
-    return epoch === this.#epoch ? [...this.#store.handed()] : []
+    if (epoch !== this.#epoch) return { entries: [], open: [] }
+    const before = moving?.members.filter((member) => member !== moving.to)
+    const moves = (key: string) => moving === undefined || (peerOf(key, moving.members) === moving.to && peerOf(key, before as string[]) === moving.from)
+    const entries: HandedEntry[] = []
+    let seen = 0
+    for (const entry of this.#store.handed(Date.now(), moves)) {
+      entries.push(entry)
+      // Many thousands of keys: the owner's calls go on between two runs of them.
+      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    if (epoch !== this.#epoch) return { entries: [], open: [] }
+    return { entries, open: this.#flights.all().filter((flight) => flight.kind === 'here' && moves(flight.key)).map((flight) => flight.key) }
   }
 
   /** A change of keys, this process's or a peer's, from the creating thread (see OwnerControl.change). */
@@ -171,12 +183,12 @@ export class Owner {
         link.nearToken = message.nearToken
         return
       case 'give':
-        if (link === this.#agent) this.#take(message.key, message.epoch, message.value, message.buffers)
+        if (link === this.#agent) this.#take(message)
         return
     }
     if (link !== this.#agent) return
     if (message.type === 'replica') return this.#replica(message)
-    if (message.type === 'view') return this.#view(message.members, message.joined)
+    if (message.type === 'view') return this.#view(message)
     // An answer for a flight that has ended here is late, and harmless; one for another key is not.
     const flight = this.#flights.upstream(message.rid)
     if (flight === undefined) return
@@ -217,10 +229,11 @@ export class Owner {
     }
   }
 
-  /** A value handed over by a process that left: kept, unless the key has one, or a flight, here. */
-  #take(key: string, epoch: number, value: Uint8Array, buffers: boolean): void {
-    if (epoch !== this.#epoch || !this.#shared.liveness.serving() || this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
-    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, FOREVER, Date.now()))
+  /** A value handed over by a process that left, or that held it before this one joined: kept, unless the key has one, or a flight, here. */
+  #take({ key, epoch, value, buffers, life, fence }: GiveMessage): void {
+    if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
+    if (this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, Date.now()))
   }
 
   /**
@@ -356,11 +369,15 @@ export class Owner {
     return this.#members.length < 2 ? undefined : peerOf(key, this.#members)
   }
 
-  /** For a process that joined a running cluster, until its next reset: the owner `key` had before it joined. */
+  /**
+   * For a process that joined a running cluster, until its next reset: the owner `key` had before
+   * it joined, unless that one has handed this process the values of its keys (see Agent#welcome).
+   */
   #previousOwner(key: string): string | undefined {
     if (this.#joined !== this.#epoch || this.#ownerOf(key) !== this.#self) return undefined
     const others = this.#members.filter((m) => m !== this.#self)
-    return others.length === 0 ? undefined : peerOf(key, others)
+    const previous = others.length === 0 ? undefined : peerOf(key, others)
+    return previous === undefined || this.#handed.includes(previous) ? undefined : previous
   }
 
   #isSilent(peer: string): boolean {
@@ -559,9 +576,10 @@ export class Owner {
    * under way there is not thrown away and done again by the new owner, which fetches the value
    * from it (see #previousOwner).
    */
-  #view(members: readonly string[], joined: number): void {
+  #view({ members, joined, handed }: ViewMessage): void {
     this.#members = members
     this.#joined = joined
+    this.#handed = handed
     for (const flight of this.#flights.waitingUpstream()) {
       if (!members.includes(flight.upstream?.peer ?? '')) this.#reroute(flight)
     }

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache'
 import type { HandedEntry, Lifetime } from '../shared/protocol.js'
 import { footprintOf, stringSize } from '../shared/footprint.js'
 import { prefixesOf } from '../shared/key.js'
-import { instantsOf, type Instants } from '../shared/lifetime.js'
+import { freshness, instantsOf, lifeLeft, type Instants } from '../shared/lifetime.js'
 import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
@@ -284,9 +284,11 @@ export class Store {
     return true
   }
 
-  /** Every entry that never expires, with its value as bytes (one with a time to live is left to be computed again). */
-  *handed(): Generator<HandedEntry> {
-    for (const [key, entry] of this.#entries.entries()) if (entry.expires === 0) yield { key, value: bytesOf(entry) }
+  /** Every entry of a key `keep` keeps that may still be served at `now`, with its value as bytes and what it has left to live. */
+  *handed(now: number, keep: (key: string) => boolean): Generator<HandedEntry> {
+    for (const [key, entry] of this.#entries.entries()) {
+      if (keep(key) && freshness(entry, now) !== 'gone') yield { key, value: bytesOf(entry), life: lifeLeft(entry, now) }
+    }
   }
 
   /**

@@ -30,7 +30,7 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, Held, KeyChange, Moving, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
 import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
 import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
@@ -47,7 +47,7 @@ import { Replays } from './replay.js'
 import { Seal } from './seal.js'
 import { Outbox, each } from '../shared/outbox.js'
 import { announce, events } from '../events/channels.js'
-import { BATCH_MAX, decodeAll, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
+import { BATCH_MAX, decodeAll, type Give, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
 
 export interface AgentOptions {
   readonly name: string
@@ -62,8 +62,8 @@ export interface AgentOptions {
   readonly apply: (change: KeyChange, epoch: number) => Promise<void>
   /** How many processes keep each value (Infinity: all). */
   readonly replicas: number
-  /** Every entry this process's owners hold of `epoch` (that never expires), as bytes: copies for a peer that joins. */
-  readonly entries: (epoch: number) => Promise<HandedEntry[]>
+  /** Every entry this process's owners hold of `epoch` (of the keys `moving`, if given), as bytes, and the keys of their open flights: for a peer that joins. */
+  readonly entries: (epoch: number, moving?: Moving) => Promise<Held>
 }
 
 /** A reset of this process waiting for every live peer to take it. */
@@ -125,6 +125,10 @@ export class Agent implements AgentIO, OwnerEvents {
   #holdUntil = 0
   /** While handing over: a peer has taken what it was given. */
   #taken: ((peer: string) => void) | undefined
+  /** Peers that joined after this process, and when to hand them the values of their keys held here (see #welcome). */
+  readonly #welcomes = new Map<string, number>()
+  /** Peers that have handed this process every value of its keys they held (see ViewMessage). */
+  readonly #handed = new Set<string>()
   /** Pings to owner threads awaiting their pong: by id, the owner's index and what to call. */
   readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
   #pingId = 0
@@ -255,37 +259,92 @@ export class Agent implements AgentIO, OwnerEvents {
    * a message later than that finds its receiver cut off, its values dropped.
    */
   #replica(message: Replica): void {
+    if (this.#options.replicas <= 1 || this.#mode !== 'live' || compareStamps(message.s, this.stamp()) !== 0) return
+    this.#outsideRequests('replica', message)
+  }
+
+  /**
+   * A copy, or a value a peer hands over (leaving, or welcoming this process): either travels
+   * outside any request, so it goes to its key's owner thread on the terms of #replica.
+   */
+  #outsideRequests(type: 'replica' | 'give', message: Replica | Give): void {
     const { k: key } = message
     const now = Date.now()
-    if (this.#options.replicas <= 1 || this.#mode !== 'live' || compareStamps(message.s, this.stamp()) !== 0) return
     if (now - message.ts > this.#quiet() || this.#changedLately(key, now)) return
     const { fences } = this.#shared
     const life = { ttl: message.tl, grace: message.gr }
-    this.#post(ownerIndexOf(key, this.#owners.length), { type: 'replica', key, epoch: this.epoch(), fence: fences.read(fences.slotOf(key)), value: message.v, buffers: message.buffers, life })
+    this.#post(ownerIndexOf(key, this.#owners.length), { type, key, epoch: this.epoch(), fence: fences.read(fences.slotOf(key)), value: message.v, buffers: message.buffers, life })
   }
 
   /**
    * Peer `to` has joined (or caught up) and asks for copies: this process sends it a copy of
    * each value whose key it owns (without `to`: so each value comes once, from its owner) and
-   * that `to` should keep. Values with a time to live are left to be fetched when asked for.
+   * that `to` should keep, with what it has left to live.
    */
   async #fill(to: string): Promise<void> {
     if (this.#options.replicas <= 1 || this.#mode !== 'live') return
     const epoch = this.epoch()
-    const entries = await this.#options.entries(epoch)
+    const { entries } = await this.#options.entries(epoch)
     const members = this.#members.view()
     const before = members.filter((member) => member !== to)
     if (!members.includes(to) || before.length === 0) return
     let sent = 0
-    for (const { key, value } of entries) {
+    for (const { key, value, life } of entries) {
       if (this.#closed || epoch !== this.epoch()) return
       if (peerOf(key, before) !== this.#self) continue
       const keepers = this.#replicasOf(key, members)
       if (keepers !== 'all' && !keepers.includes(to)) continue
-      this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: 0, gr: 0 })
+      this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace })
       // A few hundred at a time: the calls and beats of this thread go on meanwhile.
       if (++sent % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
     }
+  }
+
+  /** Welcomes the peers whose time has come (see #welcome): one at a time, each once. */
+  #welcomeDue(now: number): void {
+    if (this.#mode !== 'live') return
+    for (const [peer, at] of this.#welcomes) {
+      if (now < at) continue
+      this.#welcomes.set(peer, Infinity) // under way
+      this.#welcome(peer).then(
+        (done) => {
+          if (done) this.#welcomes.delete(peer)
+          else if (this.#welcomes.has(peer)) this.#welcomes.set(peer, Date.now() + this.#options.heartbeat)
+        },
+        () => this.#welcomes.delete(peer),
+      )
+      return
+    }
+  }
+
+  /**
+   * Peer `to` joined a while ago (the quiet time: every live peer has heard of it by now, so none
+   * asks this process for a key of `to`'s any more, and the copies a fill sent it have arrived).
+   * A process that joins asks the previous owner of each key it misses (see ViewMessage), until
+   * the cluster's next reset: that finds the values stored before it joined, and joins their
+   * computations under way. So this process hands `to` every value it holds of a key that was its
+   * own and is `to`'s now, a value with a time to live with what it has left, then says it has
+   * (gave): from then on `to` computes its keys without asking here first. Not while a flight of
+   * such a key is open here (one of `to`'s callers may be waiting on it): false, to try again.
+   */
+  async #welcome(to: string): Promise<boolean> {
+    const epoch = this.epoch()
+    if (!this.#members.others().includes(to)) return true
+    const { entries, open } = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() })
+    // After a reset, `to` asks nobody: nothing to hand over.
+    if (this.#closed || epoch !== this.epoch()) return true
+    if (!this.#members.others().includes(to)) return true
+    if (this.#mode !== 'live' || open.length > 0) return false
+    const s = this.stamp()
+    let sent = 0
+    for (const { key, value, life } of entries) {
+      this.send(to, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
+      // A few hundred at a time: the calls and beats of this thread go on meanwhile.
+      if (++sent % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
+      if (this.#closed || epoch !== this.epoch()) return true
+    }
+    this.send(to, { t: 'gave' })
+    return true
   }
 
   #quiet(): number {
@@ -318,11 +377,11 @@ export class Agent implements AgentIO, OwnerEvents {
     const s = this.stamp()
     const waiting = new Set<string>()
     const members = [this.#self, ...others]
-    for (const { key, value } of entries) {
+    for (const { key, value, life } of entries) {
       // A value of a key another process owns is its owner's already (a copy, or fetched from it).
       if (peerOf(key, members) !== this.#self) continue
       const peer = peerOf(key, others)
-      this.send(peer, { t: 'give', s, k: key, v: value })
+      this.send(peer, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
       waiting.add(peer)
     }
     await new Promise<void>((resolve) => {
@@ -537,6 +596,7 @@ export class Agent implements AgentIO, OwnerEvents {
     }
     if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello')) {
       if (events.peerJoin.hasSubscribers) events.peerJoin.publish({ cache: this.#options.name, peer: from })
+      this.#welcomes.set(from, now + this.#quiet())
       this.#membersChanged()
     }
     switch (message.t) {
@@ -556,7 +616,15 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'gave':
         // Taken means stored: the gives went to the owner threads before this, on the ports a
         // ping now follows them on. Until then a call here could miss a key just handed over.
-        return void this.#flushOwners().then(() => this.send(from, { t: 'taken' }))
+        // The sender holds nothing of this process's keys now: the owners stop asking it.
+        return void this.#flushOwners().then(() => {
+          if (this.#closed) return
+          if (this.#members.others().includes(from) && !this.#handed.has(from)) {
+            this.#handed.add(from)
+            this.#membersChanged()
+          }
+          this.send(from, { t: 'taken' })
+        })
       case 'taken':
         return this.#taken?.(from)
       case 'inv':
@@ -589,8 +657,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' | 'rep' | 'fill' }>): void {
     switch (message.t) {
       case 'give':
-        this.#post(ownerIndexOf(message.k, this.#owners.length), { type: 'give', key: message.k, epoch: this.epoch(), value: message.v, buffers: message.buffers })
-        return
+        return this.#outsideRequests('give', message)
       case 'get':
       case 'put':
       case 'fail':
@@ -671,6 +738,7 @@ export class Agent implements AgentIO, OwnerEvents {
       this.#left(gone)
     }
     this.#beat()
+    this.#welcomeDue(now)
     this.#asks.renew(now, this.#options.heartbeat / 2)
     this.#relays.expire(now)
     this.#renewAnnounced(now)
@@ -692,6 +760,8 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#mode = 'cut-off'
     this.#shared.liveness.serveUntil(Date.now())
     this.#members.clear()
+    this.#welcomes.clear()
+    this.#handed.clear()
     this.#relays.clear()
     this.#membersChanged()
     this.#options.resets.advance()
@@ -705,6 +775,8 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #left(peers: readonly string[]): void {
     for (const peer of peers) {
+      this.#welcomes.delete(peer)
+      this.#handed.delete(peer)
       this.#relays.forgetPeer(peer)
       if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
     }
@@ -713,7 +785,7 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #view(): AgentToOwner {
-    return { type: 'view', members: this.#members.view(), joined: this.#joined }
+    return { type: 'view', members: this.#members.view(), joined: this.#joined, handed: [...this.#handed] }
   }
 
   /** The members changed: the owners hash their keys again, and stats see the new count. */

@@ -66,18 +66,26 @@ export interface Ack extends Base {
 }
 
 /**
- * A value of reset `s` that the sender, leaving the cluster, held for key `k`, which now belongs
- * to the recipient: it keeps the value rather than compute it again.
+ * A value of reset `s` that the sender held for key `k`, which now belongs to the recipient: the
+ * sender is leaving the cluster, or the recipient has joined it. The recipient keeps the value
+ * rather than compute it again.
  */
 export interface Give extends Base {
   readonly t: 'give'
   readonly s: Stamp
   readonly k: string
   readonly v: Uint8Array
+  /** ms it has left until it expires (0: it never does), and of grace after that */
+  readonly tl: number
+  readonly gr: number
   /** found by decode: the value holds Buffers */
   readonly buffers: boolean
 }
-/** The sender has sent the recipient every value it gives: answer `taken` once they are handled. */
+/**
+ * The sender has sent the recipient every value it gives: answer `taken` once they are handled.
+ * To a process that joined, it also says that the sender holds no value of the recipient's keys
+ * any more (see Agent#welcome): the recipient stops asking it for them.
+ */
 export interface Gave extends Base {
   readonly t: 'gave'
 }
@@ -272,7 +280,7 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   bye: {},
   reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },
-  give: { s: isStamp, k: isString, v: () => true },
+  give: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
   gave: {},
   taken: {},
   get: { ...about, p: isBoolean, rf: isBoolean },

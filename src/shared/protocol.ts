@@ -108,6 +108,10 @@ export interface GiveMessage {
   readonly epoch: number
   readonly value: Uint8Array
   readonly buffers: boolean
+  /** what the value has left to live */
+  readonly life: Lifetime
+  /** the key's fence when the agent took the value: not kept if a change moved it since (see Agent#given) */
+  readonly fence: Fence
 }
 
 export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage
@@ -273,12 +277,14 @@ export type OwnerToAgent = UpGetMessage | UpPutMessage | UpFailMessage | UpDropM
 /**
  * Agent → owner: the live members of the cluster (peer ids, this process's included), and the
  * epoch in which this process joined a running cluster (0 if it did not): while the owner is in
- * that epoch, a key it owns and misses is first asked of the key's owner without this process.
+ * that epoch, a key it owns and misses is first asked of the key's owner without this process,
+ * unless that one is among `handed`: it has given this process every value of its keys it held.
  */
 export interface ViewMessage {
   readonly type: 'view'
   readonly members: readonly string[]
   readonly joined: number
+  readonly handed: readonly string[]
 }
 
 /** Agent → owner: the value for upstream request `rid`, of `epoch`, as checked bytes. */
@@ -383,19 +389,36 @@ export interface OwnerControl {
   /** Ends every pending request with CacheClosedError and stops accepting links. */
   close(): void
   /**
-   * Every entry this owner holds, of `epoch`, as bytes: a process leaving the cluster hands them
-   * over. Taken once the flights still open have ended, or after `ms`: a value on its way here
+   * Every entry this owner holds, of `epoch`, as bytes, and the keys of its flights still open
+   * (here: not those waiting on another process), or only those of keys `moving`: a process
+   * leaving the cluster hands the entries over, one that a process joined hands it those of its
+   * keys. Taken once the flights still open have ended, or after `ms`: a value on its way here
    * from the process that computed it is handed over too.
    */
-  entries(epoch: number, ms: number): Promise<HandedEntry[]>
+  entries(epoch: number, ms: number, moving?: Moving): Promise<Held>
   /** Carries out a change of keys (an invalidation, or a `set` of `epoch`, ignored in another) in this process, its own or a peer's; says whether it dropped or fenced anything. */
   change(change: KeyChange, epoch: number): boolean
 }
 
-/** A stored entry, on its way to the process that owns its key once this one has left. */
+/** A stored entry, on its way to the process that owns its key now or once this one has left. */
 export interface HandedEntry {
   readonly key: string
   readonly value: Uint8Array
+  /** what it has left to live */
+  readonly life: Lifetime
+}
+
+/** The keys that were `from`'s and are `to`'s now that `to` is among `members` (see Agent#welcome). */
+export interface Moving {
+  readonly from: string
+  readonly to: string
+  readonly members: readonly string[]
+}
+
+/** What owners hold: their entries, and the keys whose flights are still open (see OwnerControl.entries). */
+export interface Held {
+  readonly entries: HandedEntry[]
+  readonly open: string[]
 }
 
 /** Attached thread → the creating thread, on the cache's reset channel: reset to `version`, answer on `reply`. */

@@ -35,7 +35,7 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   bye: [],
   reset: ['s', 'v'],
   ack: ['s'],
-  give: ['s', 'k', 'v'],
+  give: ['s', 'k', 'v', 'tl', 'gr'],
   gave: [],
   taken: [],
   get: ['s', 'o', 'i', 'r', 'k', 'p', 'rf'],
