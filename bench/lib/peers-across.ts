@@ -58,9 +58,10 @@ export async function acrossProcesses(sizes: Sizes, options: Options): Promise<A
   try {
     trace('peers: open')
     await Promise.all(procs.map((peer) => ask(peer, { cmd: 'open', run, peers: 3 })))
-    // A process that joined a running cluster first asks, at each miss until its next reset, the
-    // key's owner before it joined: one reset now, as in scenario 7, so that misses go as in a
-    // settled cluster.
+    // A process that joined a running cluster first asks, at each miss of its keys, the key's
+    // owner before it joined, until that owner has handed its values over (peerTimeout +
+    // heartbeat after the join) or the next reset: one reset now, as in scenario 7, so that
+    // misses go as in a settled cluster without waiting out the handover.
     for (const coop of COOPS) await ask(a, { cmd: 'clear', lib: coop, version: 'start' })
 
     const hot = await hotRounds(a, sizes, options)
