@@ -8,6 +8,8 @@
 // replicas.test.ts.)
 import test from 'ava'
 import { cached, invalidate, peek, reset } from 'coop-cache'
+import { encodeKey } from '../src/shared/key.js'
+import { ranked } from '../src/shared/ring.js'
 import { eventually, within } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
 
@@ -144,6 +146,30 @@ test.serial("a previous owner computing a key of the newcomer's when its handove
     for (const key of moved) if ((await peek(newcomer.cache, key)) === undefined) return false
     return true
   })
+})
+
+test.serial("when a previous owner is lost before it handed over, the newcomer asks the key's next previous owner again, which holds a copy: nothing is computed again", async (t) => {
+  const cluster = await peers(t, 'join-handed-lost', 2, { version: 1, replicas: 1 })
+  const [a, b] = cluster.members as [Member, Member]
+  const ids = () => cluster.members.map((m) => m.cache.peer as string)
+  const keys = Array.from({ length: 60 }, (_, i) => `page-${i}`)
+  // computed in a; b fetched each, and keeps what it fetched
+  for (const key of keys) await cached(a.cache, key, () => `${key} by a`)
+  for (const key of keys) await cached(b.cache, key, () => `${key} by b`)
+  const newcomer = await cluster.add({ version: 1 })
+  const joined = Date.now()
+  // keys the newcomer owns now, that a owned before, and that b would own without a
+  const lost = keys.filter((key) => ranked(encodeKey(key), ids(), 3).join() === [newcomer, a, b].map((m) => m.cache.peer).join())
+  t.true(lost.length > 0)
+  for (const key of lost) t.is(await peek(b.cache, key), `${key} by a`, 'b keeps what it fetched')
+  // a is cut off before its handover, and dropped after b's: b then had nothing of the
+  // newcomer's to give, and has said so.
+  await sleep(joined + 300 - Date.now())
+  cluster.bus.cut(a.cache.peer as string)
+  await eventually(t, () => 'the newcomer still sees a', async () => (await newcomer.cache.stats({ local: true })).peers === 2)
+  let ran = 0
+  for (const key of lost) t.is(await cached(newcomer.cache, key, () => (ran++, `${key} by the newcomer`)), `${key} by a`)
+  t.is(ran, 0, 'no key was computed again')
 })
 
 test.serial('a value handed to a newcomer, held back on the bus until after an invalidation of its key has resolved, is not kept', async (t) => {

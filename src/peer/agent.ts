@@ -306,12 +306,15 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const [peer, at] of this.#welcomes) {
       if (now < at) continue
       this.#welcomes.set(peer, Infinity) // under way
+      // Unless it left, or asked again meanwhile: then its next welcome stands.
+      const ours = () => this.#welcomes.get(peer) === Infinity
       this.#welcome(peer).then(
         (done) => {
+          if (!ours()) return
           if (done) this.#welcomes.delete(peer)
-          else if (this.#welcomes.has(peer)) this.#welcomes.set(peer, Date.now() + this.#options.heartbeat)
+          else this.#welcomes.set(peer, Date.now() + this.#options.heartbeat)
         },
-        () => this.#welcomes.delete(peer),
+        () => ours() && this.#welcomes.delete(peer),
       )
       return
     }
@@ -606,6 +609,8 @@ export class Agent implements AgentIO, OwnerEvents {
         this.#take(message.s, message.v)
         return this.#tookBy(from, message.s)
       case 'hello':
+        // A peer joins, catches up, or asks to be handed its keys' values again (see #left).
+        this.#welcomes.set(from, now + this.#quiet())
         return this.#beat(from)
       case 'reset':
         this.#take(message.s, message.v)
@@ -779,6 +784,13 @@ export class Agent implements AgentIO, OwnerEvents {
       this.#handed.delete(peer)
       this.#relays.forgetPeer(peer)
       if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
+    }
+    // The keys of those that left move to the others: a newcomer's key may now have another
+    // previous owner, which may hold a copy of its value. Until each has handed over again, this
+    // process asks them again (while it asks anyone: in the epoch it joined in).
+    if (this.#joined !== 0 && this.#joined === this.epoch() && this.#handed.size > 0) {
+      this.#handed.clear()
+      this.#broadcast({ t: 'hello' })
     }
     this.#membersChanged()
     this.#acknowledged()
