@@ -92,7 +92,7 @@ export class Owner {
     for (const flight of this.#flights.all()) this.#flights.end(flight)
   }
 
-  /** Every entry of `epoch` (none if the owner has moved on), for a process that leaves the cluster. */
+  /** Every entry of `epoch` (none if the owner has moved on), or of the keys `moving`, and the keys of the flights open here: see OwnerControl.entries. */
   async entries(epoch: number, ms: number, moving?: Moving): Promise<Held> {
     const until = Date.now() + ms
     while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
