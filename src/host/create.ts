@@ -9,7 +9,7 @@ import { Shared } from '../shared/memory/shared.js'
 import { serveHost } from '../shared/host-channel.js'
 import { relayOwnerEvents } from '../events/forward.js'
 import { announce } from '../events/channels.js'
-import type { Held, KeyChange } from '../shared/protocol.js'
+import type { KeyChange } from '../shared/protocol.js'
 import { serializeVersion } from '../shared/values.js'
 import { settingsOf, type CacheOptions } from './options.js'
 import { register } from './registry.js'
@@ -40,7 +40,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     const changed = await supervisor.change(change, epoch)
     if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
   }
-  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch, moving): Promise<Held> => supervisor.entries(epoch, 0, moving) })
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch, moving, each): Promise<string[]> => supervisor.entries(epoch, 0, moving, each) })
   const supervisor = new Supervisor(
     shared,
     {
@@ -84,7 +84,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
         stopRelaying()
         // Leaving without a fault: the entries go to the processes that own their keys next,
         // with the values still on their way here (flights open), waited for a little.
-        if (agent !== undefined) await holdingOpen(supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2).then((held) => agent.handOver(held.entries)))
+        if (agent !== undefined) await holdingOpen(agent.handOver((each) => supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2, undefined, each)))
         shared.epochs.close()
         await holdingOpen(Promise.all([agent?.close(), supervisor.close()]))
       })()),

@@ -5,7 +5,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { ownerOf } from '../shared/key.js'
-import type { Held, KeyChange, Moving, OwnerControl, OwnerData } from '../shared/protocol.js'
+import type { HandedEntry, Handout, KeyChange, Moving, OwnerControl, OwnerData } from '../shared/protocol.js'
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
@@ -29,6 +29,8 @@ export interface OwnerEvents {
   started(index: number, incarnation: string, port: MessagePort): void
   ended(index: number, incarnation: string, gaveUp: boolean): void
 }
+
+const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
 
 interface Running {
   readonly worker: Worker
@@ -107,12 +109,26 @@ export class Supervisor {
     })
   }
 
-  /** Every entry of `epoch` the running owners hold, once their open flights end or `ms` passed, and the keys of those still open (the control plane: comlink, not the hot path). */
-  async entries(epoch: number, ms: number, moving?: Moving): Promise<Held> {
+  /**
+   * Hands `each` every entry of `epoch` the running owners hold (of the keys `moving`, if given),
+   * a part at a time, once their open flights end or `ms` passed; resolves with the keys of the
+   * flights still open then (the control plane: comlink, not the hot path). The owners wait for
+   * their flights together; then one part at a time is in memory here.
+   */
+  async entries(epoch: number, ms: number, moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>): Promise<string[]> {
     const running = this.#owners.filter((owner) => !owner.exited)
-    // An owner that dies meanwhile has nothing to give: its entries died with it.
-    const ofEach = await Promise.all(running.map((owner) => Promise.race([owner.control.entries(epoch, ms, moving), owner.gone.then((): Held => ({ entries: [], open: [] }))])))
-    return { entries: ofEach.flatMap((held) => held.entries), open: ofEach.flatMap((held) => held.open) }
+    // An owner that dies meanwhile has nothing more to give: its entries died with it.
+    const part = (owner: Running, from: number) => Promise.race([owner.control.entries(epoch, ms, moving, from), owner.gone.then(() => NO_HANDOUT)])
+    const firsts = await Promise.all(running.map((owner) => part(owner, 0)))
+    const open: string[] = []
+    for (const [i, owner] of running.entries()) {
+      for (let handout = firsts[i] as Handout; ; handout = await part(owner, handout.next)) {
+        await each(handout.entries)
+        open.push(...handout.open)
+        if (handout.next === 0) break
+      }
+    }
+    return open
   }
 
   /**

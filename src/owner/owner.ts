@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, GiveMessage, HandedEntry, Held, KeyChange, Lifetime, Moving, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, GiveMessage, HandedEntry, Handout, KeyChange, Lifetime, Moving, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
@@ -15,6 +15,16 @@ import { each } from '../shared/outbox.js'
 
 /** The longest a failed refresh of a stale value holds off the next. */
 const RETRY_MS = 1000
+/**
+ * A part of the entries handed out (see entries) ends past this many bytes of values, or this
+ * many entries: what the part takes in memory, here and in the creating thread, while a process
+ * joins or leaves, whatever the store holds.
+ */
+const PART_BYTES = 1 << 20
+const PART_ENTRIES = 4096
+/** Entries handed out at once, at most: an unfinished one beyond is dropped. */
+const HANDOUTS_KEPT = 8
+const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
 
 /** How a flight's value came: what #deliver needs beyond its entry. */
 interface Delivery {
@@ -43,6 +53,9 @@ export class Owner {
   #members: readonly string[] = []
   #joined = 0
   #handed: readonly string[] = []
+  /** Entries being handed out, a part at a time (see entries). */
+  readonly #handouts = new Map<number, { readonly entries: Iterator<HandedEntry>; readonly moves: (key: string) => boolean }>()
+  #handoutId = 0
   /** Peers that beat but left a request unanswered past peerTimeout, until when their keys are computed here. */
   readonly #silent = new Map<string, number>()
   #serving: boolean
@@ -92,23 +105,35 @@ export class Owner {
     for (const flight of this.#flights.all()) this.#flights.end(flight)
   }
 
-  /** Every entry of `epoch` (none if the owner has moved on), or of the keys `moving`, and the keys of the flights open here: see OwnerControl.entries. */
-  async entries(epoch: number, ms: number, moving?: Moving): Promise<Held> {
-    const until = Date.now() + ms
-    while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
-    this.#sync()
-    if (epoch !== this.#epoch) return { entries: [], open: [] }
-    const before = moving?.members.filter((member) => member !== moving.to)
-    const moves = (key: string) => moving === undefined || (peerOf(key, moving.members) === moving.to && peerOf(key, before as string[]) === moving.from)
-    const entries: HandedEntry[] = []
-    let seen = 0
-    for (const entry of this.#store.handed(Date.now(), moves)) {
-      entries.push(entry)
-      // Many thousands of keys: the owner's calls go on between two runs of them.
-      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve))
+  /** A part of the entries of `epoch` (none if the owner has moved on), or of the keys `moving`: see OwnerControl.entries. */
+  async entries(epoch: number, ms: number, moving: Moving | undefined, from: number): Promise<Handout> {
+    let handout = this.#handouts.get(from)
+    if (handout === undefined) {
+      const until = Date.now() + ms
+      while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+      this.#sync()
+      if (epoch !== this.#epoch) return NO_HANDOUT
+      const before = moving?.members.filter((member) => member !== moving.to) ?? []
+      const moves = (key: string) => moving === undefined || (peerOf(key, moving.members) === moving.to && peerOf(key, before) === moving.from)
+      handout = { entries: this.#store.handed(moves), moves }
+      from = ++this.#handoutId
+      // One left unfinished (its peer left, say) is let go of with the next ones.
+      for (const id of [...this.#handouts.keys()].slice(0, -HANDOUTS_KEPT)) this.#handouts.delete(id)
     }
-    if (epoch !== this.#epoch) return { entries: [], open: [] }
-    return { entries, open: this.#flights.all().filter((flight) => flight.kind === 'here' && moves(flight.key)).map((flight) => flight.key) }
+    this.#handouts.delete(from)
+    this.#sync()
+    if (epoch !== this.#epoch) return NO_HANDOUT
+    const entries: HandedEntry[] = []
+    let bytes = 0
+    for (let next = handout.entries.next(); !next.done; next = handout.entries.next()) {
+      entries.push(next.value)
+      bytes += next.value.value.byteLength
+      if (bytes < PART_BYTES && entries.length < PART_ENTRIES) continue
+      this.#handouts.set(from, handout)
+      return { entries, open: [], next: from }
+    }
+    const { moves } = handout
+    return { entries, open: this.#flights.all().filter((flight) => flight.kind === 'here' && moves(flight.key)).map((flight) => flight.key), next: 0 }
   }
 
   /** A change of keys, this process's or a peer's, from the creating thread (see OwnerControl.change). */

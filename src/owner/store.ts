@@ -284,9 +284,14 @@ export class Store {
     return true
   }
 
-  /** Every entry of a key `keep` keeps that may still be served at `now`, with its value as bytes and what it has left to live. */
-  *handed(now: number, keep: (key: string) => boolean): Generator<HandedEntry> {
+  /**
+   * Every entry of a key `keep` keeps that may still be served, with its value as bytes and what it
+   * has left to live, as it is when it is reached: the entries may change between two of them.
+   * After a reset it goes on over the entries of before, which whoever reads it lets go of.
+   */
+  *handed(keep: (key: string) => boolean): Generator<HandedEntry> {
     for (const [key, entry] of this.#entries.entries()) {
+      const now = Date.now()
       if (keep(key) && freshness(entry, now) !== 'gone') yield { key, value: bytesOf(entry), life: lifeLeft(entry, now) }
     }
   }

@@ -30,7 +30,7 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, Held, KeyChange, Moving, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, Moving, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
 import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
 import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
@@ -62,8 +62,11 @@ export interface AgentOptions {
   readonly apply: (change: KeyChange, epoch: number) => Promise<void>
   /** How many processes keep each value (Infinity: all). */
   readonly replicas: number
-  /** Every entry this process's owners hold of `epoch` (of the keys `moving`, if given), as bytes, and the keys of their open flights: for a peer that joins. */
-  readonly entries: (epoch: number, moving?: Moving) => Promise<Held>
+  /**
+   * Hands `each` every entry this process's owners hold of `epoch` (of the keys `moving`, if
+   * given), as bytes, a part at a time; resolves with the keys of their flights open then.
+   */
+  readonly entries: (epoch: number, moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>) => Promise<string[]>
 }
 
 /** A reset of this process waiting for every live peer to take it. */
@@ -100,6 +103,9 @@ const ALONE_BYTES = 16 * 1024
 /** A message on its way, with its envelope fields (wire.ts Base) filled in. */
 type Enveloped = Outgoing & { readonly c: string; readonly f: string; readonly q: number; readonly ts: number; readonly to: string }
 
+/** Lets the calls and beats of this thread go on, between a few hundred messages of a long run of them. */
+const aTurn = () => new Promise((resolve) => setImmediate(resolve))
+
 export class Agent implements AgentIO, OwnerEvents {
   readonly #options: AgentOptions
   readonly #shared: Shared<EpochWriter>
@@ -123,8 +129,10 @@ export class Agent implements AgentIO, OwnerEvents {
   #epochSeen = 0
   /** Until when no reset is taken for done by the live peers alone (see #tick). */
   #holdUntil = 0
-  /** While handing over: a peer has taken what it was given. */
-  #taken: ((peer: string) => void) | undefined
+  /** By peer, who waits for its next taken (see #sentPart). */
+  readonly #takenBy = new Map<string, (() => void)[]>()
+  /** Peers a give from which was not kept since their last gave: they have not handed everything over. */
+  readonly #refusedFrom = new Set<string>()
   /** Peers that joined after this process, and when to hand them the values of their keys held here (see #welcome). */
   readonly #welcomes = new Map<string, number>()
   /** Peers that have handed this process every value of its keys they held (see ViewMessage). */
@@ -267,13 +275,38 @@ export class Agent implements AgentIO, OwnerEvents {
    * A copy, or a value a peer hands over (leaving, or welcoming this process): either travels
    * outside any request, so it goes to its key's owner thread on the terms of #replica.
    */
-  #outsideRequests(type: 'replica' | 'give', message: Replica | Give): void {
+  #outsideRequests(type: 'replica' | 'give', message: Replica | Give): boolean {
     const { k: key } = message
     const now = Date.now()
-    if (now - message.ts > this.#quiet() || this.#changedLately(key, now)) return
+    if (now - message.ts > this.#quiet() || this.#changedLately(key, now)) return false
     const { fences } = this.#shared
     const life = { ttl: message.tl, grace: message.gr }
     this.#post(ownerIndexOf(key, this.#owners.length), { type, key, epoch: this.epoch(), fence: fences.read(fences.slotOf(key)), value: message.v, buffers: message.buffers, life })
+    return true
+  }
+
+  /**
+   * Tells `to` that a part of what this process gives or copies to it has been sent (`more`: not
+   * the last), and resolves once it has taken them, or after the peer timeout: so a long run of
+   * values waits on its receiver, part after part, rather than pile up on the bus or arrive too
+   * late to be kept (see #outsideRequests).
+   */
+  #sentPart(to: string, more: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiters = this.#takenBy.get(to) ?? []
+      this.#takenBy.set(to, waiters)
+      const done = () => {
+        clearTimeout(timer)
+        const at = waiters.indexOf(done)
+        if (at >= 0) waiters.splice(at, 1)
+        if (waiters.length === 0 && this.#takenBy.get(to) === waiters) this.#takenBy.delete(to)
+        resolve()
+      }
+      const timer = setTimeout(done, this.#options.peerTimeout)
+      timer.unref()
+      waiters.push(done)
+      this.send(to, { t: 'gave', m: more })
+    })
   }
 
   /**
@@ -284,20 +317,21 @@ export class Agent implements AgentIO, OwnerEvents {
   async #fill(to: string): Promise<void> {
     if (this.#options.replicas <= 1 || this.#mode !== 'live') return
     const epoch = this.epoch()
-    const { entries } = await this.#options.entries(epoch)
     const members = this.#members.view()
     const before = members.filter((member) => member !== to)
     if (!members.includes(to) || before.length === 0) return
-    let sent = 0
-    for (const { key, value, life } of entries) {
-      if (this.#closed || epoch !== this.epoch()) return
-      if (peerOf(key, before) !== this.#self) continue
-      const keepers = this.#replicasOf(key, members)
-      if (keepers !== 'all' && !keepers.includes(to)) continue
-      this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace })
-      // A few hundred at a time: the calls and beats of this thread go on meanwhile.
-      if (++sent % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
+    await this.#options.entries(epoch, undefined, async (entries) => {
+      let sent = 0
+      for (const { key, value, life } of entries) {
+        if (this.#closed || epoch !== this.epoch()) return
+        if (peerOf(key, before) !== this.#self) continue
+        const keepers = this.#replicasOf(key, members)
+        if (keepers !== 'all' && !keepers.includes(to)) continue
+        this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace })
+        if (++sent % 256 === 0) await aTurn()
+      }
+      if (sent > 0 && !this.#closed && this.#members.others().includes(to)) await this.#sentPart(to, true)
+    })
   }
 
   /** Welcomes the peers whose time has come (see #welcome): one at a time, each once. */
@@ -332,21 +366,23 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   async #welcome(to: string): Promise<boolean> {
     const epoch = this.epoch()
-    if (!this.#members.others().includes(to)) return true
-    const { entries, open } = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() })
-    // After a reset, `to` asks nobody: nothing to hand over.
-    if (this.#closed || epoch !== this.epoch()) return true
-    if (!this.#members.others().includes(to)) return true
-    if (this.#mode !== 'live' || open.length > 0) return false
+    if (!this.#members.others().includes(to) || this.#mode !== 'live') return !this.#members.others().includes(to)
     const s = this.stamp()
-    let sent = 0
-    for (const { key, value, life } of entries) {
-      this.send(to, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
-      // A few hundred at a time: the calls and beats of this thread go on meanwhile.
-      if (++sent % 256 === 0) await new Promise((resolve) => setImmediate(resolve))
-      if (this.#closed || epoch !== this.epoch()) return true
-    }
-    this.send(to, { t: 'gave' })
+    // Gives sent before a flight of such a key is found open are sent again next time: the
+    // newcomer keeps the first of each.
+    const open = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() }, async (entries) => {
+      let sent = 0
+      for (const { key, value, life } of entries) {
+        if (this.#closed || epoch !== this.epoch() || !this.#members.others().includes(to)) return
+        this.send(to, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
+        if (++sent % 256 === 0) await aTurn()
+      }
+      if (sent > 0) await this.#sentPart(to, true)
+    })
+    // After a reset, `to` asks nobody: nothing to hand over.
+    if (this.#closed || epoch !== this.epoch() || !this.#members.others().includes(to)) return true
+    if (this.#mode !== 'live' || open.length > 0) return false
+    await this.#sentPart(to, false)
     return true
   }
 
@@ -370,36 +406,32 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /**
-   * Before leaving: gives every entry of a key this process owns to the process that owns it once this one has left,
-   * and waits (at most the peer timeout) until each has taken them, so that a key with a value
-   * keeps it when its owner leaves the cluster without a fault.
+   * Before leaving: gives every entry of a key this process owns to the process that owns it once
+   * this one has left (`entries` hands them to `each` a part at a time), and waits (at most the
+   * peer timeout) until each has taken them, so that a key with a value keeps it when its owner
+   * leaves the cluster without a fault.
    */
-  async handOver(entries: readonly HandedEntry[]): Promise<void> {
+  async handOver(entries: (each: (entries: HandedEntry[]) => Promise<void>) => Promise<unknown>): Promise<void> {
     const others = this.#members.others().sort()
-    if (this.#closed || this.#mode !== 'live' || others.length === 0 || entries.length === 0) return
+    if (this.#closed || this.#mode !== 'live' || others.length === 0) return
     const s = this.stamp()
     const waiting = new Set<string>()
     const members = [this.#self, ...others]
-    for (const { key, value, life } of entries) {
-      // A value of a key another process owns is its owner's already (a copy, or fetched from it).
-      if (peerOf(key, members) !== this.#self) continue
-      const peer = peerOf(key, others)
-      this.send(peer, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
-      waiting.add(peer)
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.#options.peerTimeout)
-      function done() {
-        clearTimeout(timer)
-        resolve()
+    await entries(async (part) => {
+      const given = new Set<string>()
+      let sent = 0
+      for (const { key, value, life } of part) {
+        // A value of a key another process owns is its owner's already (a copy, or fetched from it).
+        if (peerOf(key, members) !== this.#self) continue
+        const peer = peerOf(key, others)
+        this.send(peer, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
+        given.add(peer)
+        waiting.add(peer)
+        if (++sent % 256 === 0) await aTurn()
       }
-      this.#taken = (peer) => {
-        waiting.delete(peer)
-        if (waiting.size === 0) done()
-      }
-      for (const peer of waiting) this.send(peer, { t: 'gave' })
+      await Promise.all([...given].map((peer) => this.#sentPart(peer, true)))
     })
-    this.#taken = undefined
+    await Promise.all([...waiting].map((peer) => this.#sentPart(peer, false)))
   }
 
   /** Resolves once every owner thread has handled what this agent posted to it so far (or has ended). */
@@ -621,17 +653,21 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'gave':
         // Taken means stored: the gives went to the owner threads before this, on the ports a
         // ping now follows them on. Until then a call here could miss a key just handed over.
-        // The sender holds nothing of this process's keys now: the owners stop asking it.
         return void this.#flushOwners().then(() => {
           if (this.#closed) return
+          this.send(from, { t: 'taken' })
+          if (message.m) return
+          // The sender holds nothing of this process's keys now: the owners stop asking it.
+          // Unless a give of its was not kept (too late, or its key changed here lately): then
+          // they go on asking it, and it is asked to hand over again.
+          if (this.#refusedFrom.delete(from)) return this.send(from, { t: 'hello' })
           if (this.#members.others().includes(from) && !this.#handed.has(from)) {
             this.#handed.add(from)
             this.#membersChanged()
           }
-          this.send(from, { t: 'taken' })
         })
       case 'taken':
-        return this.#taken?.(from)
+        return this.#takenBy.get(from)?.[0]?.()
       case 'inv':
         return this.#applyFor(from, message.ci, { type: 'invalidate', key: message.k, prefix: message.p, again: message.a })
       case 'set': {
@@ -662,7 +698,8 @@ export class Agent implements AgentIO, OwnerEvents {
   #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' | 'rep' | 'fill' }>): void {
     switch (message.t) {
       case 'give':
-        return this.#outsideRequests('give', message)
+        if (!this.#outsideRequests('give', message)) this.#refusedFrom.add(from)
+        return
       case 'get':
       case 'put':
       case 'fail':
@@ -767,6 +804,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#members.clear()
     this.#welcomes.clear()
     this.#handed.clear()
+    this.#refusedFrom.clear()
     this.#relays.clear()
     this.#membersChanged()
     this.#options.resets.advance()
@@ -782,6 +820,8 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const peer of peers) {
       this.#welcomes.delete(peer)
       this.#handed.delete(peer)
+      this.#refusedFrom.delete(peer)
+      for (const done of [...(this.#takenBy.get(peer) ?? [])]) done()
       this.#relays.forgetPeer(peer)
       if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
     }

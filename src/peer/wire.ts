@@ -82,12 +82,14 @@ export interface Give extends Base {
   readonly buffers: boolean
 }
 /**
- * The sender has sent the recipient every value it gives: answer `taken` once they are handled.
- * To a process that joined, it also says that the sender holds no value of the recipient's keys
- * any more (see Agent#welcome): the recipient stops asking it for them.
+ * The sender has sent the recipient a part of the values it gives or copies to it (`m`: more
+ * follow), or all of them: answer `taken` once they are handled. The last also says that the
+ * sender holds no value of the recipient's keys any more (see Agent#welcome): a process that
+ * joined stops asking it for them.
  */
 export interface Gave extends Base {
   readonly t: 'gave'
+  readonly m: boolean
 }
 /** The answer to `gave`. */
 export interface Taken extends Base {
@@ -281,7 +283,7 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },
   give: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
-  gave: {},
+  gave: { m: isBoolean },
   taken: {},
   get: { ...about, p: isBoolean, rf: isBoolean },
   put: { ...about, tk: isPositive, v: () => true, ns: isBoolean, tl: isCount, gr: isCount },

@@ -389,13 +389,14 @@ export interface OwnerControl {
   /** Ends every pending request with CacheClosedError and stops accepting links. */
   close(): void
   /**
-   * Every entry this owner holds, of `epoch`, as bytes, and the keys of its flights still open
-   * (here: not those waiting on another process), or only those of keys `moving`: a process
-   * leaving the cluster hands the entries over, one that a process joined hands it those of its
-   * keys. Taken once the flights still open have ended, or after `ms`: a value on its way here
-   * from the process that computed it is handed over too.
+   * The entries this owner holds of `epoch` (or only those of keys `moving`), as bytes, a part at
+   * a time (`from`: 0 for the first part, then each part's `next`), so that only a part is ever
+   * copied: a process leaving the cluster hands them over, one that a process joined hands it
+   * those of its keys, and copies go to a process that joins. The first part is taken once the
+   * flights still open have ended, or after `ms`: a value on its way here from the process that
+   * computed it is handed over too.
    */
-  entries(epoch: number, ms: number, moving?: Moving): Promise<Held>
+  entries(epoch: number, ms: number, moving: Moving | undefined, from: number): Promise<Handout>
   /** Carries out a change of keys (an invalidation, or a `set` of `epoch`, ignored in another) in this process, its own or a peer's; says whether it dropped or fenced anything. */
   change(change: KeyChange, epoch: number): boolean
 }
@@ -415,10 +416,13 @@ export interface Moving {
   readonly members: readonly string[]
 }
 
-/** What owners hold: their entries, and the keys whose flights are still open (see OwnerControl.entries). */
-export interface Held {
+/** A part of what an owner holds (see OwnerControl.entries). */
+export interface Handout {
   readonly entries: HandedEntry[]
+  /** with the last part: the keys (of those asked for) whose flights are open here (not waiting on another process) */
   readonly open: string[]
+  /** `from` for the next part; 0 after the last */
+  readonly next: number
 }
 
 /** Attached thread → the creating thread, on the cache's reset channel: reset to `version`, answer on `reply`. */

@@ -1,0 +1,92 @@
+// When values move between processes outside any request — copies for a process that joins,
+// the values of its keys handed to it, the entries of a process that leaves with close() — the
+// owners hand them out a part at a time, about a mebibyte of values each, and the creating thread
+// sends a part and waits for the receiver to take it before it takes the next: no array holds a
+// whole share of the cache, and the receiver is never so far behind that it throws values away
+// as too late. Every entry moves, once.
+import test from 'ava'
+import { cached, createCache, peek } from 'coop-cache'
+import { supervisorOf } from '../src/host/registry.js'
+import { Shared } from '../src/shared/memory/shared.js'
+import { eventually } from './helpers/cluster.js'
+import { peers, type Member } from './helpers/pair.js'
+
+const MiB = 1 << 20
+/** Long enough that a process busy storing thousands of values is not taken for gone. */
+const PEER_TIMEOUT = 5000
+
+/** Calls for every key, a thousand at a time (thousands at once would hold the thread past any heartbeat). */
+async function fill(of: Member, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) await Promise.all(keys.slice(i, i + 1000).map((key) => cached(of.cache, key, () => `${key} by ${of.cache.peer}`)))
+}
+
+test.serial('owners hand out what they hold a part at a time, none over about a mebibyte of values, and every entry once', async (t) => {
+  const cache = await createCache({ name: 'handout-parts', threads: 2, memoryLimit: 256 * MiB })
+  t.teardown(() => cache.close())
+  // Nothing else keeps this process alive while the owners answer: a cache's own threads and
+  // ports do not, by design (a bus's connection does, in a cluster).
+  const alive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(alive))
+  // 48 values of 100 KiB (kept as bytes) and 6,000 small ones (kept as themselves)
+  const big = Array.from({ length: 48 }, (_, i) => `big-${i}`)
+  const small = Array.from({ length: 6000 }, (_, i) => `small-${i}`)
+  for (const key of big) await cached(cache, key, () => key.padEnd(100 * 1024, '.'))
+  await Promise.all(small.map((key) => cached(cache, key, () => ({ key }))))
+  const parts: { bytes: number; count: number; largest: number }[] = []
+  const seen = new Map<string, number>()
+  const supervisor = supervisorOf(cache)
+  if (supervisor === undefined) return t.fail('no supervisor for the cache')
+  const open = await supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, undefined, async (entries) => {
+    const sizes = entries.map((e) => e.value.byteLength)
+    parts.push({ bytes: sizes.reduce((a, b) => a + b, 0), count: entries.length, largest: Math.max(0, ...sizes) })
+    for (const { key } of entries) seen.set(key, (seen.get(key) ?? 0) + 1)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  })
+  t.deepEqual(open, [])
+  t.is(seen.size, big.length + small.length, 'every entry was handed out')
+  t.deepEqual([...seen.values()].filter((n) => n !== 1), [], 'no entry was handed out twice')
+  t.true(parts.length >= 4, `${parts.length} parts`)
+  const over = parts.filter((p) => p.bytes > MiB + p.largest || p.count > 4096)
+  t.deepEqual(over, [], 'a part holds at most a mebibyte of values (and the one that passes it), or 4,096 entries')
+})
+
+test.serial('a process that joins is sent copies of every value when they are many parts\' worth, and computes none of them again', async (t) => {
+  // one owner thread each: a owns about 6,000 of the keys, more than a part holds
+  const cluster = await peers(t, 'handout-fill', 2, { threads: 1, peerTimeout: PEER_TIMEOUT })
+  const [a] = cluster.members as [Member]
+  const keys = Array.from({ length: 12_000 }, (_, i) => `page-${i}`)
+  await fill(a, keys)
+  const newcomer = await cluster.add()
+  await cluster.settled()
+  let missing = 0
+  await eventually(t, () => `the newcomer has no copy of ${missing} keys`, async () => {
+    missing = 0
+    for (const key of keys) if ((await peek(newcomer.cache, key)) === undefined) missing++
+    return missing === 0
+  }, 20_000)
+  let ran = 0
+  for (const key of keys.slice(0, 500)) t.is(await cached(newcomer.cache, key, () => (ran++, 'computed again')), `${key} by ${a.cache.peer}`)
+  t.is(ran, 0)
+})
+
+test.serial('a process that leaves with close() hands over every entry of its keys when they are many parts\' worth', async (t) => {
+  // one owner thread each: c owns about 5,000 of the keys, more than a part holds
+  const cluster = await peers(t, 'handout-leave', 3, { threads: 1, replicas: 1, peerTimeout: PEER_TIMEOUT })
+  const [a, b, c] = cluster.members as [Member, Member, Member]
+  const keys = Array.from({ length: 15_000 }, (_, i) => `page-${i}`)
+  // computed in c: the keys c owns are stored in c alone
+  await fill(c, keys)
+  const leaving = cluster.keysOf(c, 100_000, 'page-').filter((key) => keys.includes(key))
+  t.true(leaving.length > 4096, `c owns ${leaving.length} keys`)
+  await c.cache.close()
+  cluster.members.splice(cluster.members.indexOf(c), 1)
+  await cluster.settled()
+  let ran = 0
+  for (const member of [a, b]) {
+    for (const key of leaving) {
+      const value = await cached(member.cache, key, () => (ran++, 'computed again'))
+      if (value !== `${key} by ${c.cache.peer}`) return t.fail(`${key}: ${String(value)}`)
+    }
+  }
+  t.is(ran, 0, 'no key was computed again')
+})
