@@ -6,10 +6,14 @@
 // as too late. Every entry moves, once.
 import test from 'ava'
 import { cached, createCache, peek } from 'coop-cache'
+import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
 import { Shared } from '../src/shared/memory/shared.js'
+import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
+
+const redis = await brokerTest('redis')
 
 const MiB = 1 << 20
 /** Long enough that a process busy storing thousands of values is not taken for gone. */
@@ -89,4 +93,25 @@ test.serial('a process that leaves with close() hands over every entry of its ke
     }
   }
   t.is(ran, 0, 'no key was computed again')
+})
+
+redis('a process that joins beside one holding 200 MiB of values is sent every copy, with the default heartbeat and peerTimeout', async (t) => {
+  t.timeout(120_000)
+  // The default timing: a copy is kept if it arrives within peerTimeout + heartbeat (2.2 s) of
+  // being sent. Sent all at once, most of 2,000 copies of 100 KiB arrived later than that: the
+  // newcomer kept 38 of them (two processes on Redis: 930).
+  const options = { name: `handout-big-${Date.now()}`, threads: 1, memoryLimit: 512 * MiB, heartbeat: 200, peerTimeout: 2000 }
+  const a = await createCache({ ...options, bus: redisBus({ url: brokerUrl.redis }) })
+  t.teardown(() => a.close())
+  const keys = Array.from({ length: 2000 }, (_, i) => `big-${i}`)
+  for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((key) => cached(a, key, () => key.padEnd(100 * 1024, '.'))))
+  const newcomer = await createCache({ ...options, bus: redisBus({ url: brokerUrl.redis }) })
+  t.teardown(() => newcomer.close())
+  let missing = keys.length
+  await eventually(t, () => `the newcomer has no copy of ${missing} of ${keys.length} values`, async () => {
+    missing = 0
+    for (const key of keys) if ((await peek(newcomer, key)) === undefined) missing++
+    return missing === 0
+  }, 40_000)
+  t.is(missing, 0)
 })
