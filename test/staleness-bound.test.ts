@@ -149,6 +149,9 @@ test.serial('with partition: \'reject\', a process SIGSTOPped past peerTimeout r
 // Nothing x does in answer to that get may reach the resetter, or the resetter would keep it
 // for another peerTimeout: so the asker asks for a value x already holds (a hit, answered to the
 // asker alone), and values are not replicated (with replicas, the asker would not ask at all).
+// Nor may anything else: a process that joins, or comes back after being dropped, is welcomed
+// by each peer peerTimeout + heartbeat later (gives, gave) and answers (taken), so each attempt
+// begins once that is over.
 //
 // The test listens to the beats on the ipc bus to time it. The heartbeat is long (500 ms) so the
 // timing is loose. The resetter is whichever other peer beats early in x's heartbeat; when none
@@ -188,6 +191,8 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
   }
 
   for (let attempt = 1, version = 'v1'; ; attempt++) {
+    // x was welcomed (it joined, or came back after the last attempt's block): wait till that is done.
+    await sleep(peerTimeout + 2 * heartbeat)
     // x holds its keys and the probe, and loops on its keys.
     for (const key of keys) await hold(key)
     await x.do({ op: 'loop', keys: looped, every: 1, main: false, workers: 1 })
