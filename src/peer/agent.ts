@@ -817,6 +817,7 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #left(peers: readonly string[]): void {
+    const unhanded = peers.some((peer) => !this.#handed.has(peer))
     for (const peer of peers) {
       this.#welcomes.delete(peer)
       this.#handed.delete(peer)
@@ -825,10 +826,13 @@ export class Agent implements AgentIO, OwnerEvents {
       this.#relays.forgetPeer(peer)
       if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
     }
-    // The keys of those that left move to the others: a newcomer's key may now have another
-    // previous owner, which may hold a copy of its value. Until each has handed over again, this
-    // process asks them again (while it asks anyone: in the epoch it joined in).
-    if (this.#joined !== 0 && this.#joined === this.epoch() && this.#handed.size > 0) {
+    // The keys of those that left move to the others. One that left before it handed over leaves
+    // this newcomer's keys another previous owner, which may hold a copy of a value: until each
+    // peer has handed over again, this process asks them again (while it asks anyone: in the
+    // epoch it joined in). One that had handed over left nothing here to find: this process has
+    // its values (and asking every peer to scan its store again at every leave, in a cluster
+    // that never resets, would cost each leave a scan per pair of peers).
+    if (unhanded && this.#joined !== 0 && this.#joined === this.epoch() && this.#handed.size > 0) {
       this.#handed.clear()
       this.#broadcast({ t: 'hello' })
     }
