@@ -4,11 +4,12 @@
 // sends a part and waits for the receiver to take it before it takes the next: no array holds a
 // whole share of the cache, and the receiver is never so far behind that it throws values away
 // as too late. Every entry moves, once.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { cached, createCache, peek } from 'coop-cache'
 import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
 import { Shared } from '../src/shared/memory/shared.js'
+import type { HandedEntry, Moving } from '../src/shared/protocol.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
@@ -16,21 +17,30 @@ import { peers, type Member } from './helpers/pair.js'
 const redis = await brokerTest('redis')
 
 const MiB = 1 << 20
-/** Long enough that a process busy storing thousands of values is not taken for gone. */
-const PEER_TIMEOUT = 5000
+/** Long enough that a process busy storing thousands of values, on a loaded machine, is not taken for gone. */
+const PEER_TIMEOUT = 10_000
 
 /** Calls for every key, a thousand at a time (thousands at once would hold the thread past any heartbeat). */
 async function fill(of: Member, keys: readonly string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) await Promise.all(keys.slice(i, i + 1000).map((key) => cached(of.cache, key, () => `${key} by ${of.cache.peer}`)))
 }
 
-test.serial('owners hand out what they hold a part at a time, none over about a mebibyte of values, and every entry once', async (t) => {
-  const cache = await createCache({ name: 'handout-parts', threads: 2, memoryLimit: 256 * MiB })
+/** A cache without a bus, and what hands out its owners' entries (of its current epoch), a part at a time, to `each`. */
+async function alone(t: ExecutionContext, name: string, threads: number) {
+  const cache = await createCache({ name, threads, memoryLimit: 256 * MiB })
   t.teardown(() => cache.close())
   // Nothing else keeps this process alive while the owners answer: a cache's own threads and
   // ports do not, by design (a bus's connection does, in a cluster).
   const alive = setInterval(() => {}, 1000)
   t.teardown(() => clearInterval(alive))
+  const supervisor = supervisorOf(cache)
+  if (supervisor === undefined) throw new Error('no supervisor for the cache')
+  const handOut = (moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>) => supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, moving, each)
+  return { cache, handOut }
+}
+
+test.serial('owners hand out what they hold a part at a time, none over about a mebibyte of values, and every entry once', async (t) => {
+  const { cache, handOut } = await alone(t, 'handout-parts', 2)
   // 48 values of 100 KiB (kept as bytes) and 6,000 small ones (kept as themselves)
   const big = Array.from({ length: 48 }, (_, i) => `big-${i}`)
   const small = Array.from({ length: 6000 }, (_, i) => `small-${i}`)
@@ -38,9 +48,7 @@ test.serial('owners hand out what they hold a part at a time, none over about a 
   await Promise.all(small.map((key) => cached(cache, key, () => ({ key }))))
   const parts: { bytes: number; count: number; largest: number }[] = []
   const seen = new Map<string, number>()
-  const supervisor = supervisorOf(cache)
-  if (supervisor === undefined) return t.fail('no supervisor for the cache')
-  const open = await supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, undefined, async (entries) => {
+  const open = await handOut(undefined, async (entries) => {
     const sizes = entries.map((e) => e.value.byteLength)
     parts.push({ bytes: sizes.reduce((a, b) => a + b, 0), count: entries.length, largest: Math.max(0, ...sizes) })
     for (const { key } of entries) seen.set(key, (seen.get(key) ?? 0) + 1)
@@ -52,6 +60,16 @@ test.serial('owners hand out what they hold a part at a time, none over about a 
   t.true(parts.length >= 4, `${parts.length} parts`)
   const over = parts.filter((p) => p.bytes > MiB + p.largest || p.count > 4096)
   t.deepEqual(over, [], 'a part holds at most a mebibyte of values (and the one that passes it), or 4,096 entries')
+})
+
+test.serial('an owner looks at no more than 16,384 keys for a part, however few of them it hands out', async (t) => {
+  const { cache, handOut } = await alone(t, 'handout-looked', 1)
+  const keys = Array.from({ length: 40_000 }, (_, i) => `k-${i}`)
+  for (let i = 0; i < keys.length; i += 2000) await Promise.all(keys.slice(i, i + 2000).map((key) => cached(cache, key, () => i)))
+  // keys moving from a peer 'z' that owns none of them: nothing is handed out
+  const counts: number[] = []
+  await handOut({ from: 'z', to: 'y', members: ['x', 'y'] }, async (entries) => void counts.push(entries.length))
+  t.deepEqual(counts, [0, 0, 0], 'three parts, empty: 40,000 keys looked at, 16,384 at a time')
 })
 
 test.serial('a process that joins is sent copies of every value when they are many parts\' worth, and computes none of them again', async (t) => {

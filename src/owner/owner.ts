@@ -18,10 +18,12 @@ const RETRY_MS = 1000
 /**
  * A part of the entries handed out (see entries) ends past this many bytes of values, or this
  * many entries: what the part takes in memory, here and in the creating thread, while a process
- * joins or leaves, whatever the store holds.
+ * joins or leaves, whatever the store holds. And past this many keys looked at: the calls this
+ * thread answers wait for no more than that, though few keys of a large store be handed out.
  */
 const PART_BYTES = 1 << 20
 const PART_ENTRIES = 4096
+const PART_LOOKED_AT = 16_384
 /** Entries handed out at once, at most: an unfinished one beyond is dropped. */
 const HANDOUTS_KEPT = 8
 const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
@@ -54,7 +56,7 @@ export class Owner {
   #joined = 0
   #handed: readonly string[] = []
   /** Entries being handed out, a part at a time (see entries). */
-  readonly #handouts = new Map<number, { readonly entries: Iterator<HandedEntry>; readonly moves: (key: string) => boolean }>()
+  readonly #handouts = new Map<number, { readonly entries: Iterator<HandedEntry | undefined>; readonly moves: (key: string) => boolean }>()
   #handoutId = 0
   /** Peers that beat but left a request unanswered past peerTimeout, until when their keys are computed here. */
   readonly #silent = new Map<string, number>()
@@ -125,10 +127,13 @@ export class Owner {
     if (epoch !== this.#epoch) return NO_HANDOUT
     const entries: HandedEntry[] = []
     let bytes = 0
+    let looked = 0
     for (let next = handout.entries.next(); !next.done; next = handout.entries.next()) {
-      entries.push(next.value)
-      bytes += next.value.value.byteLength
-      if (bytes < PART_BYTES && entries.length < PART_ENTRIES) continue
+      if (next.value !== undefined) {
+        entries.push(next.value)
+        bytes += next.value.value.byteLength
+      }
+      if (bytes < PART_BYTES && entries.length < PART_ENTRIES && ++looked < PART_LOOKED_AT) continue
       this.#handouts.set(from, handout)
       return { entries, open: [], next: from }
     }

@@ -287,12 +287,14 @@ export class Store {
   /**
    * Every entry of a key `keep` keeps that may still be served, with its value as bytes and what it
    * has left to live, as it is when it is reached: the entries may change between two of them.
-   * After a reset it goes on over the entries of before, which whoever reads it lets go of.
+   * Each entry passed over yields undefined, so that whoever reads it can stop after so many keys
+   * looked at, not only so many kept. After a reset it goes on over the entries of before, which
+   * whoever reads it lets go of.
    */
-  *handed(keep: (key: string) => boolean): Generator<HandedEntry> {
+  *handed(keep: (key: string) => boolean): Generator<HandedEntry | undefined> {
     for (const [key, entry] of this.#entries.entries()) {
       const now = Date.now()
-      if (keep(key) && freshness(entry, now) !== 'gone') yield { key, value: bytesOf(entry), life: lifeLeft(entry, now) }
+      yield keep(key) && freshness(entry, now) !== 'gone' ? { key, value: bytesOf(entry), life: lifeLeft(entry, now) } : undefined
     }
   }
 
