@@ -67,12 +67,15 @@ const COMPUTE_TIMEOUT = 400
 /**
  * How long past peerTimeout + computeTimeout a call may take before it counts as hung: a call can
  * meet more than one loss (a put lost, so the owner waits out the lease, then the next computer's
- * answer lost too), and 2 cores are shared with the other test files. 2500 ms was once not
- * enough, on Node 24 in a full suite: five calls made in one peer's creating thread (which all
- * three peers and the test share here) took 4.0-4.45 s while that peer's owners crashed three
- * times and it reset four times within 2.5 s; they all ended, none hung.
+ * answer lost too), a call under way across a run of resets is asked again after each, and
+ * 2 cores are shared with the other test files. 2500 ms, then 3500 ms, were not enough in full
+ * suites on this machine: calls made while a peer's owners crashed several times and resets
+ * came every few hundred ms took 4.0-4.45 s (Node 24) and 5.1-6.6 s (Node 22), with the creating
+ * thread shared by all three peers and the test here; they all ended, none hung. Runs of the
+ * campaign alone, under two CPU hogs, took at most 1.2-3.0 s for their longest call, before and
+ * after the session's changes alike.
  */
-const MARGIN = 3500
+const MARGIN = 6000
 const BOUND = PEER_TIMEOUT + COMPUTE_TIMEOUT + MARGIN
 /**
  * Without a secret the rogue can pose as members (under its own id and ids it makes up: four at
