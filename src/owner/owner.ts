@@ -113,8 +113,6 @@ export class Owner {
     if (handout === undefined) {
       const until = Date.now() + ms
       while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
-      this.#sync()
-      if (epoch !== this.#epoch) return NO_HANDOUT
       const before = moving?.members.filter((member) => member !== moving.to) ?? []
       const moves = (key: string) => moving === undefined || (peerOf(key, moving.members) === moving.to && peerOf(key, before) === moving.from)
       handout = { entries: this.#store.handed(moves), moves }

@@ -286,6 +286,26 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /**
+   * Sends each entry of a part that `toward` makes a message of, to the peer it names, a few
+   * hundred at a time (the calls and beats of this thread go on meanwhile), then waits for each
+   * of those peers to take them (see #sentPart); stops as soon as `going` says no more.
+   */
+  async #sendPart(part: readonly HandedEntry[], toward: (entry: HandedEntry) => { readonly peer: string; readonly message: Outgoing } | undefined, going: () => boolean): Promise<Set<string>> {
+    const sentTo = new Set<string>()
+    let sent = 0
+    for (const entry of part) {
+      if (!going()) return sentTo
+      const out = toward(entry)
+      if (out === undefined) continue
+      this.send(out.peer, out.message)
+      sentTo.add(out.peer)
+      if (++sent % 256 === 0) await aTurn()
+    }
+    if (going()) await Promise.all([...sentTo].map((peer) => this.#sentPart(peer, true)))
+    return sentTo
+  }
+
+  /**
    * Tells `to` that a part of what this process gives or copies to it has been sent (`more`: not
    * the last), and resolves once it has taken them, or after the peer timeout: so a long run of
    * values waits on its receiver, part after part, rather than pile up on the bus or arrive too
@@ -320,17 +340,18 @@ export class Agent implements AgentIO, OwnerEvents {
     const members = this.#members.view()
     const before = members.filter((member) => member !== to)
     if (!members.includes(to) || before.length === 0) return
-    await this.#options.entries(epoch, undefined, async (entries) => {
-      let sent = 0
-      for (const { key, value, life } of entries) {
-        if (this.#closed || epoch !== this.epoch()) return
-        if (peerOf(key, before) !== this.#self) continue
-        const keepers = this.#replicasOf(key, members)
-        if (keepers !== 'all' && !keepers.includes(to)) continue
-        this.send(to, { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace })
-        if (++sent % 256 === 0) await aTurn()
-      }
-      if (sent > 0 && !this.#closed && this.#members.others().includes(to)) await this.#sentPart(to, true)
+    const going = () => !this.#closed && epoch === this.epoch() && this.#members.has(to)
+    await this.#options.entries(epoch, undefined, async (part) => {
+      await this.#sendPart(
+        part,
+        ({ key, value, life }) => {
+          if (peerOf(key, before) !== this.#self) return undefined
+          const keepers = this.#replicasOf(key, members)
+          if (keepers !== 'all' && !keepers.includes(to)) return undefined
+          return { peer: to, message: { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace } }
+        },
+        going,
+      )
     })
   }
 
@@ -366,21 +387,16 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   async #welcome(to: string): Promise<boolean> {
     const epoch = this.epoch()
-    if (!this.#members.others().includes(to) || this.#mode !== 'live') return !this.#members.others().includes(to)
+    if (!this.#members.has(to) || this.#mode !== 'live') return !this.#members.has(to)
     const s = this.stamp()
+    const going = () => !this.#closed && epoch === this.epoch() && this.#members.has(to)
     // Gives sent before a flight of such a key is found open are sent again next time: the
     // newcomer keeps the first of each.
-    const open = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() }, async (entries) => {
-      let sent = 0
-      for (const { key, value, life } of entries) {
-        if (this.#closed || epoch !== this.epoch() || !this.#members.others().includes(to)) return
-        this.send(to, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
-        if (++sent % 256 === 0) await aTurn()
-      }
-      if (sent > 0) await this.#sentPart(to, true)
+    const open = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() }, async (part) => {
+      await this.#sendPart(part, ({ key, value, life }) => ({ peer: to, message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }), going)
     })
     // After a reset, `to` asks nobody: nothing to hand over.
-    if (this.#closed || epoch !== this.epoch() || !this.#members.others().includes(to)) return true
+    if (!going()) return true
     if (this.#mode !== 'live' || open.length > 0) return false
     await this.#sentPart(to, false)
     return true
@@ -418,18 +434,13 @@ export class Agent implements AgentIO, OwnerEvents {
     const waiting = new Set<string>()
     const members = [this.#self, ...others]
     await entries(async (part) => {
-      const given = new Set<string>()
-      let sent = 0
-      for (const { key, value, life } of part) {
+      const given = await this.#sendPart(
+        part,
         // A value of a key another process owns is its owner's already (a copy, or fetched from it).
-        if (peerOf(key, members) !== this.#self) continue
-        const peer = peerOf(key, others)
-        this.send(peer, { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace })
-        given.add(peer)
-        waiting.add(peer)
-        if (++sent % 256 === 0) await aTurn()
-      }
-      await Promise.all([...given].map((peer) => this.#sentPart(peer, true)))
+        ({ key, value, life }) => (peerOf(key, members) !== this.#self ? undefined : { peer: peerOf(key, others), message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }),
+        () => true,
+      )
+      for (const peer of given) waiting.add(peer)
     })
     await Promise.all([...waiting].map((peer) => this.#sentPart(peer, false)))
   }
@@ -661,7 +672,7 @@ export class Agent implements AgentIO, OwnerEvents {
           // Unless a give of its was not kept (too late, or its key changed here lately): then
           // they go on asking it, and it is asked to hand over again.
           if (this.#refusedFrom.delete(from)) return this.send(from, { t: 'hello' })
-          if (this.#members.others().includes(from) && !this.#handed.has(from)) {
+          if (this.#members.has(from) && !this.#handed.has(from)) {
             this.#handed.add(from)
             this.#membersChanged()
           }

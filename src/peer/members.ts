@@ -63,6 +63,11 @@ export class Members {
     this.#others.clear()
   }
 
+  /** Whether `peer` is another live peer. */
+  has(peer: string): boolean {
+    return this.#others.has(peer)
+  }
+
   /** The other live peers. */
   others(): string[] {
     return [...this.#others.keys()]

@@ -99,19 +99,13 @@ export interface HelloMessage {
 }
 
 /**
- * Agent → owner: a value of the current epoch that a process leaving the cluster held, for a key
- * that now belongs to this process: stored unless the key already has a value or a flight here.
+ * Agent → owner: a value of the current epoch that another process held for a key that now
+ * belongs to this process (it left, or this one joined): stored unless the key already has a
+ * value or a flight here, or its fence has moved since `fence`. It travels as a copy does
+ * (ReplicaMessage, and Agent#outsideRequests).
  */
-export interface GiveMessage {
+export interface GiveMessage extends Omit<ReplicaMessage, 'type'> {
   readonly type: 'give'
-  readonly key: string
-  readonly epoch: number
-  readonly value: Uint8Array
-  readonly buffers: boolean
-  /** what the value has left to live */
-  readonly life: Lifetime
-  /** the key's fence when the agent took the value: not kept if a change moved it since (see Agent#given) */
-  readonly fence: Fence
 }
 
 export type RequesterMessage = GetMessage | PutMessage | FailMessage | DropMessage | PingMessage | HelloMessage | GiveMessage
