@@ -10,7 +10,7 @@ import test from 'ava'
 import { cached, invalidate, peek, reset } from 'coop-cache'
 import { encodeKey } from '../src/shared/key.js'
 import { ranked } from '../src/shared/ring.js'
-import { eventually, within } from './helpers/cluster.js'
+import { eventually, eventuallyHeld, within } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -99,12 +99,7 @@ test.serial('a process that joined is handed the values of its keys by their pre
   const moved = cluster.keysOf(newcomer, 1000, 'page-').filter((key) => keys.includes(key))
   t.true(moved.some((key) => keys.indexOf(key) % 2 === 1) && moved.some((key) => keys.indexOf(key) % 2 === 0), 'keys of both kinds moved to the newcomer')
   // peek looks in the newcomer alone: the values arrive there unasked, within the quiet time
-  let missing: string[] = []
-  await eventually(t, () => `the newcomer was not handed ${missing.join(', ')}`, async () => {
-    missing = []
-    for (const key of moved) if ((await peek(newcomer.cache, key)) === undefined) missing.push(key)
-    return missing.length === 0
-  })
+  t.deepEqual(await eventuallyHeld(t, newcomer.cache, moved, 'the newcomer, handed its keys,'), [])
   await sleep(200) // the gave that follows the gives
   // Nobody hears a or b any more. Until the newcomer drops them (peerTimeout), a call that asked
   // one of them would wait: the newcomer's calls must not.
@@ -142,10 +137,7 @@ test.serial("a previous owner computing a key of the newcomer's when its handove
   t.deepEqual(await within(Promise.all(asked), 5000, "the newcomer's calls"), moved.map((key) => `${key} by a`))
   t.is(ran, keys.length, 'no key was computed twice')
   // and once the computations have ended, a hands their values over: the newcomer keeps them
-  await eventually(t, () => 'the newcomer was not handed the values computed in a', async () => {
-    for (const key of moved) if ((await peek(newcomer.cache, key)) === undefined) return false
-    return true
-  })
+  t.deepEqual(await eventuallyHeld(t, newcomer.cache, moved, 'the newcomer, handed the values computed in a,'), [])
 })
 
 test.serial("when a previous owner is lost before it handed over, the newcomer asks the key's next previous owner again, which holds a copy: nothing is computed again", async (t) => {

@@ -5,13 +5,13 @@
 // whole share of the cache, and the receiver is never so far behind that it throws values away
 // as too late. Every entry moves, once.
 import test, { type ExecutionContext } from 'ava'
-import { cached, createCache, peek } from 'coop-cache'
+import { cached, createCache } from 'coop-cache'
 import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
 import { Shared } from '../src/shared/memory/shared.js'
 import type { HandedEntry, Moving } from '../src/shared/protocol.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
-import { eventually } from './helpers/cluster.js'
+import { eventuallyHeld } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const redis = await brokerTest('redis')
@@ -80,12 +80,7 @@ test.serial('a process that joins is sent copies of every value when they are ma
   await fill(a, keys)
   const newcomer = await cluster.add()
   await cluster.settled()
-  let missing = 0
-  await eventually(t, () => `the newcomer has no copy of ${missing} keys`, async () => {
-    missing = 0
-    for (const key of keys) if ((await peek(newcomer.cache, key)) === undefined) missing++
-    return missing === 0
-  }, 20_000)
+  t.deepEqual(await eventuallyHeld(t, newcomer.cache, keys, 'the newcomer, filled,', 20_000), [])
   let ran = 0
   for (const key of keys.slice(0, 500)) t.is(await cached(newcomer.cache, key, () => (ran++, 'computed again')), `${key} by ${a.cache.peer}`)
   t.is(ran, 0)
@@ -125,11 +120,5 @@ redis('a process that joins beside one holding 200 MiB of values is sent every c
   for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((key) => cached(a, key, () => key.padEnd(100 * 1024, '.'))))
   const newcomer = await createCache({ ...options, bus: redisBus({ url: brokerUrl.redis }) })
   t.teardown(() => newcomer.close())
-  let missing = keys.length
-  await eventually(t, () => `the newcomer has no copy of ${missing} of ${keys.length} values`, async () => {
-    missing = 0
-    for (const key of keys) if ((await peek(newcomer, key)) === undefined) missing++
-    return missing === 0
-  }, 40_000)
-  t.is(missing, 0)
+  t.deepEqual(await eventuallyHeld(t, newcomer, keys, 'the newcomer, filled,', 40_000), [])
 })

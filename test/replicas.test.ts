@@ -8,7 +8,7 @@ import { address } from '../src/bus/address.js'
 import { encodeKey, type Key } from '../src/shared/key.js'
 import { ranked } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
-import { eventually, outcomesOf, startCluster, within, type Cluster, type Peer } from './helpers/cluster.js'
+import { eventually, eventuallyHeld, outcomesOf, startCluster, within, type Cluster, type Peer } from './helpers/cluster.js'
 import { tap } from './helpers/tap.js'
 
 const natsTest = await brokerTest('nats')
@@ -140,16 +140,7 @@ test('a process that joins is sent copies of every value: it computes nothing fo
   const newcomer = await createCache({ name: cluster.name, bus: cluster.bus, threads: 2, heartbeat: 100, peerTimeout: PEER_TIMEOUT })
   t.teardown(() => newcomer.close())
   await newcomer.ready({ peers: 3, timeout: 5000 })
-  let missing: Key[] = []
-  await eventually(
-    t,
-    () => `the newcomer has no copy of ${JSON.stringify(missing)}`,
-    async () => {
-      missing = []
-      for (const key of KEYS) if ((await peek(newcomer, key)) === undefined) missing.push(key)
-      return missing.length === 0
-    },
-  )
+  t.deepEqual(await eventuallyHeld(t, newcomer, KEYS, 'the newcomer, filled,'), [])
   let ran = 0
   for (const key of KEYS) {
     const status: CallStatus = {}

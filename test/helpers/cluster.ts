@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava'
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { createCache, ipcBus, memoryBus, type CacheStats, type IpcBus, type Key, type MemoryBus } from 'coop-cache'
+import { createCache, ipcBus, memoryBus, peek, type Cache, type CacheStats, type IpcBus, type Key, type MemoryBus } from 'coop-cache'
 import { encodeKey } from '../../src/shared/key.js'
 import { peerOf } from '../../src/shared/ring.js'
 import { ClusterPeer, waitFor, type Answers, type Order, type PeerState, type Stampede } from '../fixtures/cluster-peer.js'
@@ -280,4 +280,19 @@ export async function eventually(t: ExecutionContext, what: () => string, check:
     t.fail((error as Error).message)
     throw error
   }
+}
+
+/**
+ * Polls until `cache` holds a value of its own for every one of `keys` (peek: in its process,
+ * asking nobody), for at most `ms`; fails the test saying which `who` lacks else. Resolves with
+ * the keys it lacks: none.
+ */
+export async function eventuallyHeld(t: ExecutionContext, cache: Cache, keys: readonly Key[], who: string, ms = 10_000): Promise<Key[]> {
+  let missing: Key[] = []
+  await eventually(t, () => `${who} holds no value for ${missing.length} of ${keys.length} keys: ${JSON.stringify(missing.slice(0, 20))}`, async () => {
+    missing = []
+    for (const key of keys) if ((await peek(cache, key)) === undefined) missing.push(key)
+    return missing.length === 0
+  }, ms)
+  return missing
 }
