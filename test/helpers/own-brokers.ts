@@ -5,7 +5,8 @@
 // the test process's exit if teardown never runs.
 import type { ExecutionContext } from 'ava'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
 
 /** A broker server that one test started, and owns. */
 export interface OwnBroker {
@@ -148,23 +149,50 @@ async function stop(run: Run): Promise<void> {
   await run.exited
 }
 
-/** A port nothing listens on now: the kernel's pick for port 0, closed again. */
+/**
+ * A port nothing listens on now, picked below the kernel's range of ephemeral ports. A port from
+ * that range (the kernel's pick for port 0) can be taken between a kill and a restart as the
+ * source port of any outgoing connection, and a connection to it while nothing listens can even
+ * connect to itself (TCP simultaneous open): then `ready` sees a server that is not there, and the
+ * server's bind fails.
+ */
 async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+  const low = ephemeralLow()
+  for (;;) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (low - PORTS_FROM))
+    const server = createServer()
+    const bound = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)))
+    if (!bound) continue
+    await new Promise((resolve) => server.close(resolve))
+    return port
+  }
 }
 
-/** Whether a TCP connection to 127.0.0.1:`port` opens within `ms` milliseconds. */
-export function accepts(port: number, ms = 250): Promise<boolean> {
+/** The lowest port a test's own broker is given. */
+const PORTS_FROM = 20000
+
+/** The first port of the kernel's ephemeral range (Linux's default where it cannot be read). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isInteger(low) && low > PORTS_FROM + 1000) return low
+  } catch {}
+  return 32768
+}
+
+/**
+ * Whether a TCP connection to 127.0.0.1:`port` opens within `ms` milliseconds. A closed port
+ * refuses at once; the wait is for a loaded machine, where the test's thread may not run for a
+ * while after the kernel has connected it (and a timer then fires before the connect event).
+ */
+export function accepts(port: number, ms = 3000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port, timeout: ms })
     const done = (ok: boolean) => {
       socket.destroy()
       resolve(ok)
     }
-    socket.once('connect', () => done(true)).once('timeout', () => done(false)).once('error', () => done(false))
+    // A socket connected to itself has no server behind it.
+    socket.once('connect', () => done(socket.localPort !== port)).once('timeout', () => done(false)).once('error', () => done(false))
   })
 }
