@@ -146,11 +146,15 @@ export async function outcome(call: Promise<unknown>, status?: { outcome?: strin
   }
 }
 
-/** Resolves when the cache's stats satisfy `test`: how a test knows requests reached an owner. */
-export async function until(cache: { stats(): Promise<CacheStats> }, test: (stats: CacheStats) => boolean): Promise<CacheStats> {
-  for (;;) {
+/**
+ * Resolves when the cache's stats satisfy `test`: how a test knows requests reached an owner.
+ * Rejects, with the last stats read, if they have not after `ms`: a test fails, never hangs.
+ */
+export async function until(cache: { stats(): Promise<CacheStats> }, test: (stats: CacheStats) => boolean, ms = 15_000): Promise<CacheStats> {
+  for (const end = Date.now() + ms; ;) {
     const stats = await cache.stats()
     if (test(stats)) return stats
+    if (Date.now() > end) throw new Error(`the cache's stats did not come to what the test waits for (${test.toString()}) within ${ms} ms; the last read: ${JSON.stringify(stats)}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
