@@ -1,5 +1,7 @@
 import test from 'ava'
-import { cached } from 'coop-cache'
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import { cached, createCache } from 'coop-cache'
 import { withCache } from './helpers/scene.js'
 import { outcome } from './helpers/board.js'
 
@@ -19,3 +21,23 @@ test('a computer whose worker is terminated mid-computation does not strand its 
     t.is((await cache.stats()).failures, 1)
   }),
 )
+
+test('a worker that exits in the same turn as its computed call resolves has stored the value: nobody computes it again', async (t) => {
+  const cache = await createCache({ name: 'exit-after-compute', threads: 2 })
+  t.teardown(() => cache.close())
+  const counter = new SharedArrayBuffer(4)
+  const keys = Array.from({ length: 24 }, (_, i) => `key ${i}`)
+  // Four at a time, so that the exits meet calls of other threads in flight.
+  for (let i = 0; i < keys.length; i += 4) {
+    await Promise.all(
+      keys.slice(i, i + 4).map(async (key) => {
+        const worker = new Worker(new URL('./fixtures/exit-after-compute.js', import.meta.url), { workerData: { cache: cache.handle, key, counter } })
+        const [code] = (await once(worker, 'exit')) as [number]
+        if (code !== 0) throw new Error(`the worker computing ${key} exited with ${code}`)
+      }),
+    )
+  }
+  t.is(Atomics.load(new Int32Array(counter), 0), keys.length, 'each worker computed its key')
+  for (const key of keys) t.is(await cached(cache, key, () => `computed again for ${key}`), `computed for ${key} in a worker`)
+  t.is((await cache.stats()).computes, keys.length)
+})

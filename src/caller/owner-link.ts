@@ -22,6 +22,14 @@ export interface LinkEvents {
 const CONNECT_WAIT = 1000
 
 /**
+ * What leaves before the code that awaited a call runs on: a computer's put or fail (its calls
+ * resolve once it is queued), and a hello (which says which near slot to give back). A thread
+ * terminated right after its call resolved (a pool recycling an idle worker) must not take them
+ * with it: a lost put is a value computed again. The rest may wait for the loop's check phase.
+ */
+const urgent = (message: RequesterMessage) => message.type === 'put' || message.type === 'fail' || message.type === 'hello'
+
+/**
  * A thread's link to one owner, and the requests it has open there (keyed by request id, unique
  * on this link for the thread's life, across reconnections). It connects when first needed, and
  * again when the owner's thread is restarted (a new instance, on a new port); while it has
@@ -108,7 +116,7 @@ export class OwnerLink<R> {
   #linked(port: MessagePort, generation: number): void {
     if (this.#closed) return port.close()
     this.#port = port
-    this.#outbox = new Outbox(port, (message, error) => this.#events.refused(message, error))
+    this.#outbox = new Outbox(port, { refused: (message, error) => this.#events.refused(message, error), urgent })
     port.on('message', (received: OwnerMessage | OwnerMessage[]) =>
       each(received, (message) => {
         if (message.type !== 'pong') return this.#events.receive(message)
