@@ -286,7 +286,7 @@ function localSection(results: Results, sizes: Sizes, options: Options, figures:
     '',
     '### 8. A cold-key stampede in one process',
     '',
-    `${sizes.localCallers.toLocaleString('en-US')} callers in this process, started together, on K = ${sizes.localKeys} cold keys; each \`fn\` counts itself and takes ${LOCAL_COMPUTE_MS} ms. A fresh cache each round, made before the clock starts: coop-cache with its default options (no bus, \`threads\` = the cores), lru-cache with a \`fetchMethod\`. Wall time from the first call to the last answer.`,
+    `${sizes.localCallers.toLocaleString('en-US')} callers in this process, started together, on K = ${sizes.localKeys} cold keys; each \`fn\` counts itself and takes ${LOCAL_COMPUTE_MS} ms. A fresh cache each round, made before the clock starts: coop-cache with its default options (no bus, \`threads\` = the cores), lru-cache with a \`fetchMethod\`; one round of each runs first, not measured (the process's first stampedes run cold code). Wall time from the first call to the last answer.`,
     '',
     table(
       ['subject', 'computations, every round', 'wall time, median', 'every round'],
