@@ -6,7 +6,7 @@
 // callbacks of the phase it was begun in (setImmediate): the messages two owners sent at once
 // arrive as two events, and the requests that answering both makes go in one batch, not two (the
 // default two owners, a thousand hits in flight from the main thread: 55-75 k/s when each event
-// flushed its own batch, 130-185 k/s so). What must not wait (the sender's `urgent`) leaves once
+// flushed its own batch, 130-230 k/s so). What must not wait (the sender's `urgent`) leaves once
 // the current event's microtasks are done; and a batch of BATCH_MAX leaves at once. Batches carry
 // batches on: an owner that handles a caller's batch of requests answers them in one message,
 // whose computations resolve in one go, whose puts go together. Order on the port is kept:
@@ -15,7 +15,7 @@
 import type { MessagePort } from 'node:worker_threads'
 
 /**
- * A batch is posted as soon as it holds this many messages, without waiting for the event's end:
+ * A batch is posted as soon as it holds this many messages, without waiting for the phase's end:
  * the receiving thread starts on it while this one makes the next. One batch per event made the
  * two threads take turns, each idle while the other worked through a thousand messages (1,000
  * hits in flight from the main thread to one owner thread, bench scenario 3 alone, two runs

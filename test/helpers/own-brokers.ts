@@ -158,7 +158,8 @@ async function stop(run: Run): Promise<void> {
  */
 async function freePort(): Promise<number> {
   const low = ephemeralLow()
-  for (;;) {
+  for (let tries = 0; ; tries++) {
+    if (tries === 1000) throw new Error(`no free port between ${PORTS_FROM} and ${low} on 127.0.0.1 in ${tries} tries`)
     const port = PORTS_FROM + Math.floor(Math.random() * (low - PORTS_FROM))
     const server = createServer()
     const bound = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)))
