@@ -4,7 +4,7 @@
 import test from 'ava'
 import { cached, createCache, type CallStatus, type Outcome } from 'coop-cache'
 import { outcome, until } from './helpers/board.js'
-import { sleep } from './helpers/cluster.js'
+import { eventuallyHeld, sleep } from './helpers/cluster.js'
 import { peers } from './helpers/pair.js'
 import { withCache } from './helpers/scene.js'
 
@@ -68,7 +68,9 @@ test("a stored value is a 'hit' at the owner, and with near copies a 'near' the 
 })
 
 test("a value stored in another process, or computed there while this one waited, is 'remote'", async (t) => {
-  const cluster = await peers(t, 'status-remote', 2)
+  // Not replicated: with copies in every process, the first call here may find the copy already
+  // stored here, and that is a 'hit' (next test).
+  const cluster = await peers(t, 'status-remote', 2, { replicas: 1 })
   const [here, there] = cluster.members as [(typeof cluster.members)[number], (typeof cluster.members)[number]]
   const [stored, computing] = cluster.keysOf(there, 2)
   t.deepEqual(await call(there.cache, stored!, there.board.fn({ value: 'there' })), { value: 'there', outcome: 'computed' })
@@ -83,6 +85,16 @@ test("a value stored in another process, or computed there while this one waited
   t.deepEqual(await computer, { value: 'later', outcome: 'computed' })
   t.deepEqual(await waiter, { value: 'later', outcome: 'remote' })
   t.is(there.board.computed, 2)
+})
+
+test("a value computed in another process and replicated here is a 'hit': it is stored in this process", async (t) => {
+  const cluster = await peers(t, 'status-replica', 2, { replicas: 'all', nearLimit: 0 })
+  const [here, there] = cluster.members as [(typeof cluster.members)[number], (typeof cluster.members)[number]]
+  const [key] = cluster.keysOf(there, 1)
+  t.deepEqual(await call(there.cache, key!, there.board.fn({ value: 'there' })), { value: 'there', outcome: 'computed' })
+  await eventuallyHeld(t, here.cache, [key!], 'the process that did not compute it')
+  t.deepEqual(await call(here.cache, key!, mustNotRun), { value: 'there', outcome: 'hit' })
+  t.is(there.board.computed, 1)
 })
 
 test("an expired value within its grace is 'stale' and served at once while it is computed again", async (t) => {
