@@ -305,6 +305,11 @@ export class Agent implements AgentIO, OwnerEvents {
     return sentTo
   }
 
+  /** Whether what is sent to `to` in `epoch` still goes on: this agent open, the epoch the same, `to` a live peer. */
+  #goingTo(to: string, epoch: number): () => boolean {
+    return () => !this.#closed && epoch === this.epoch() && this.#members.has(to)
+  }
+
   /**
    * Tells `to` that a part of what this process gives or copies to it has been sent (`more`: not
    * the last), and resolves once it has taken them, or after the peer timeout: so a long run of
@@ -340,7 +345,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const members = this.#members.view()
     const before = members.filter((member) => member !== to)
     if (!members.includes(to) || before.length === 0) return
-    const going = () => !this.#closed && epoch === this.epoch() && this.#members.has(to)
+    const going = this.#goingTo(to, epoch)
     await this.#options.entries(epoch, undefined, async (part) => {
       await this.#sendPart(
         part,
@@ -389,7 +394,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const epoch = this.epoch()
     if (!this.#members.has(to) || this.#mode !== 'live') return !this.#members.has(to)
     const s = this.stamp()
-    const going = () => !this.#closed && epoch === this.epoch() && this.#members.has(to)
+    const going = this.#goingTo(to, epoch)
     // Gives sent before a flight of such a key is found open are sent again next time: the
     // newcomer keeps the first of each.
     const open = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() }, async (part) => {
