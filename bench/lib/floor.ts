@@ -12,7 +12,7 @@ const FAN_PONG = 3
 /**
  * The pinging side: each ping carries its id in the first 4 bytes; byte 4 is 1 when it travels
  * "split": sent, and sent back, each in an event-loop task of its own (setImmediate), as the
- * peer agent sends each message on its own.
+ * peer agent sent each message before it batched them (an anatomy row: what batching is worth).
  */
 export class Floor {
   /** per ping id: what to call when its last expected pong is in, and how many are still to come */
