@@ -8,8 +8,10 @@ import test, { type ExecutionContext } from 'ava'
 import { cached, createCache } from 'coop-cache'
 import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
+import { encodeKey } from '../src/shared/key.js'
 import { Shared } from '../src/shared/memory/shared.js'
-import type { HandedEntry, Moving } from '../src/shared/protocol.js'
+import type { HandedEntry, Owned } from '../src/shared/protocol.js'
+import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventuallyHeld } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
@@ -35,7 +37,7 @@ async function alone(t: ExecutionContext, name: string, threads: number) {
   t.teardown(() => clearInterval(alive))
   const supervisor = supervisorOf(cache)
   if (supervisor === undefined) throw new Error('no supervisor for the cache')
-  const handOut = (moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>) => supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, moving, each)
+  const handOut = (owned: Owned, each: (entries: HandedEntry[]) => Promise<void>) => supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, owned, each)
   return { cache, handOut }
 }
 
@@ -48,7 +50,8 @@ test.serial('owners hand out what they hold a part at a time, none over about a 
   await Promise.all(small.map((key) => cached(cache, key, () => ({ key }))))
   const parts: { bytes: number; count: number; largest: number }[] = []
   const seen = new Map<string, number>()
-  const open = await handOut(undefined, async (entries) => {
+  // every key: a cluster of one owns them all
+  const open = await handOut({ owner: 'x', members: ['x'] }, async (entries) => {
     const sizes = entries.map((e) => e.value.byteLength)
     parts.push({ bytes: sizes.reduce((a, b) => a + b, 0), count: entries.length, largest: Math.max(0, ...sizes) })
     for (const { key } of entries) seen.set(key, (seen.get(key) ?? 0) + 1)
@@ -68,8 +71,28 @@ test.serial('an owner looks at no more than 16,384 keys for a part, however few 
   for (let i = 0; i < keys.length; i += 2000) await Promise.all(keys.slice(i, i + 2000).map((key) => cached(cache, key, () => i)))
   // keys moving from a peer 'z' that owns none of them: nothing is handed out
   const counts: number[] = []
-  await handOut({ from: 'z', to: 'y', members: ['x', 'y'] }, async (entries) => void counts.push(entries.length))
+  await handOut({ owner: 'y', members: ['x', 'y'], from: 'z' }, async (entries) => void counts.push(entries.length))
   t.deepEqual(counts, [0, 0, 0], 'three parts, empty: 40,000 keys looked at, 16,384 at a time')
+})
+
+test.serial('owners hand out the entries of the keys asked for and no other: those a process owns among the members, or those moving to it from another', async (t) => {
+  const { cache, handOut } = await alone(t, 'handout-owned', 2)
+  const keys = Array.from({ length: 3000 }, (_, i) => `k-${i}`)
+  await Promise.all(keys.map((key) => cached(cache, key, () => key)))
+  const handed = async (owned: Owned) => {
+    const seen: string[] = []
+    await handOut(owned, async (entries) => void seen.push(...entries.map((e) => e.key)))
+    return seen.sort()
+  }
+  const members = ['x', 'y', 'z']
+  const ownedBy = (who: string, among: string[]) => keys.map((key) => encodeKey(key)).filter((key) => peerOf(key, among) === who).sort()
+  const ofY = ownedBy('y', members)
+  t.true(ofY.length > 500 && ofY.length < 1500, `y owns ${ofY.length} of 3,000 keys`)
+  t.deepEqual(await handed({ owner: 'y', members }), ofY)
+  // y joins x and z: of y's keys, those that were x's
+  const fromX = ofY.filter((key) => peerOf(key, ['x', 'z']) === 'x')
+  t.true(fromX.length > 0 && fromX.length < ofY.length)
+  t.deepEqual(await handed({ owner: 'y', members, from: 'x' }), fromX)
 })
 
 test.serial('a process that joins is sent copies of every value when they are many parts\' worth, and computes none of them again', async (t) => {

@@ -40,7 +40,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
     const changed = await supervisor.change(change, epoch)
     if (change.type === 'invalidate' && change.prefix && (changed || !change.again)) shared.fences.movePrefixes()
   }
-  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch, moving, each): Promise<string[]> => supervisor.entries(epoch, 0, moving, each) })
+  const agent = bus === undefined ? undefined : new Agent({ ...settings, bus, shared, resets, apply: here, entries: (epoch, owned, each): Promise<string[]> => supervisor.entries(epoch, 0, owned, each) })
   const supervisor = new Supervisor(
     shared,
     {
@@ -84,7 +84,7 @@ export async function createCache(options: CacheOptions): Promise<Cache> {
         stopRelaying()
         // Leaving without a fault: the entries go to the processes that own their keys next,
         // with the values still on their way here (flights open), waited for a little.
-        if (agent !== undefined) await holdingOpen(agent.handOver((each) => supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2, undefined, each)))
+        if (agent !== undefined) await holdingOpen(agent.handOver((owned, each) => supervisor.entries(shared.epochs.epoch(), settings.peerTimeout / 2, owned, each)))
         shared.epochs.close()
         await holdingOpen(Promise.all([agent?.close(), supervisor.close()]))
       })()),

@@ -5,7 +5,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { ownerOf } from '../shared/key.js'
-import type { HandedEntry, Handout, KeyChange, Moving, OwnerControl, OwnerData } from '../shared/protocol.js'
+import type { HandedEntry, Handout, KeyChange, Owned, OwnerControl, OwnerData } from '../shared/protocol.js'
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
@@ -110,15 +110,15 @@ export class Supervisor {
   }
 
   /**
-   * Hands `each` every entry of `epoch` the running owners hold (of the keys `moving`, if given),
+   * Hands `each` every entry of `epoch` the running owners hold of the keys `owned` selects,
    * a part at a time, once their open flights end or `ms` passed; resolves with the keys of the
    * flights still open then (the control plane: comlink, not the hot path). The owners wait for
    * their flights together; then one part at a time is in memory here.
    */
-  async entries(epoch: number, ms: number, moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>): Promise<string[]> {
+  async entries(epoch: number, ms: number, owned: Owned, each: (entries: HandedEntry[]) => Promise<void>): Promise<string[]> {
     const running = this.#owners.filter((owner) => !owner.exited)
     // An owner that dies meanwhile has nothing more to give: its entries died with it.
-    const part = (owner: Running, from: number) => Promise.race([owner.control.entries(epoch, ms, moving, from), owner.gone.then(() => NO_HANDOUT)])
+    const part = (owner: Running, from: number) => Promise.race([owner.control.entries(epoch, ms, owned, from), owner.gone.then(() => NO_HANDOUT)])
     const firsts = await Promise.all(running.map((owner) => part(owner, 0)))
     const open: string[] = []
     for (const [i, owner] of running.entries()) {

@@ -1,10 +1,10 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, GiveMessage, HandedEntry, Handout, KeyChange, Lifetime, Moving, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
+import type { AgentToOwner, GiveMessage, HandedEntry, Handout, KeyChange, Lifetime, Owned, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
-import { peerOf } from '../shared/ring.js'
+import { peerOf, selects } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request } from './requester.js'
 import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
@@ -107,14 +107,13 @@ export class Owner {
     for (const flight of this.#flights.all()) this.#flights.end(flight)
   }
 
-  /** A part of the entries of `epoch` (none if the owner has moved on), or of the keys `moving`: see OwnerControl.entries. */
-  async entries(epoch: number, ms: number, moving: Moving | undefined, from: number): Promise<Handout> {
+  /** A part of the entries of `epoch` (none if the owner has moved on) of the keys `owned` selects: see OwnerControl.entries. */
+  async entries(epoch: number, ms: number, owned: Owned, from: number): Promise<Handout> {
     let handout = this.#handouts.get(from)
     if (handout === undefined) {
       const until = Date.now() + ms
       while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
-      const before = moving?.members.filter((member) => member !== moving.to) ?? []
-      const moves = (key: string) => moving === undefined || (peerOf(key, moving.members) === moving.to && peerOf(key, before) === moving.from)
+      const moves = selects(owned)
       handout = { entries: this.#store.handed(moves), moves }
       from = ++this.#handoutId
       // One left unfinished (its peer left, say) is let go of with the next ones.

@@ -18,7 +18,7 @@ const stopListening = listenForCallers(data.id, data.index, (port) => owner.atta
 
 const control: OwnerControl = {
   incarnation: () => data.incarnation,
-  entries: (epoch, ms, moving, from) => owner.entries(epoch, ms, moving, from),
+  entries: (epoch, ms, owned, from) => owner.entries(epoch, ms, owned, from),
   change: (change, epoch) => owner.change(change, epoch),
   close() {
     stopListening()

@@ -30,7 +30,7 @@ import { serialize } from 'node:v8'
 import type { Bus, BusMember } from '../bus/bus.js'
 import type { OwnerEvents } from '../host/supervisor.js'
 import type { Resets, VersionChange } from '../host/resets.js'
-import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, Moving, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
+import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange, Owned, OwnerToAgent, PongMessage, RequesterMessage, UpStoredMessage } from '../shared/protocol.js'
 import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
 import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
@@ -63,10 +63,10 @@ export interface AgentOptions {
   /** How many processes keep each value (Infinity: all). */
   readonly replicas: number
   /**
-   * Hands `each` every entry this process's owners hold of `epoch` (of the keys `moving`, if
-   * given), as bytes, a part at a time; resolves with the keys of their flights open then.
+   * Hands `each` every entry this process's owners hold of `epoch` of the keys `owned` selects,
+   * as bytes, a part at a time; resolves with the keys of their flights open then.
    */
-  readonly entries: (epoch: number, moving: Moving | undefined, each: (entries: HandedEntry[]) => Promise<void>) => Promise<string[]>
+  readonly entries: (epoch: number, owned: Owned, each: (entries: HandedEntry[]) => Promise<void>) => Promise<string[]>
 }
 
 /** A reset of this process waiting for every live peer to take it. */
@@ -346,11 +346,10 @@ export class Agent implements AgentIO, OwnerEvents {
     const before = members.filter((member) => member !== to)
     if (!members.includes(to) || before.length === 0) return
     const going = this.#goingTo(to, epoch)
-    await this.#options.entries(epoch, undefined, async (part) => {
+    await this.#options.entries(epoch, { owner: this.#self, members: before }, async (part) => {
       await this.#sendPart(
         part,
         ({ key, value, life }) => {
-          if (peerOf(key, before) !== this.#self) return undefined
           const keepers = this.#replicasOf(key, members)
           if (keepers !== 'all' && !keepers.includes(to)) return undefined
           return { peer: to, message: { t: 'rep', s: this.stamp(), k: key, v: value, tl: life.ttl, gr: life.grace } }
@@ -397,7 +396,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const going = this.#goingTo(to, epoch)
     // Gives sent before a flight of such a key is found open are sent again next time: the
     // newcomer keeps the first of each.
-    const open = await this.#options.entries(epoch, { from: this.#self, to, members: this.#members.view() }, async (part) => {
+    const open = await this.#options.entries(epoch, { owner: to, members: this.#members.view(), from: this.#self }, async (part) => {
       await this.#sendPart(part, ({ key, value, life }) => ({ peer: to, message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }), going)
     })
     // After a reset, `to` asks nobody: nothing to hand over.
@@ -432,17 +431,17 @@ export class Agent implements AgentIO, OwnerEvents {
    * peer timeout) until each has taken them, so that a key with a value keeps it when its owner
    * leaves the cluster without a fault.
    */
-  async handOver(entries: (each: (entries: HandedEntry[]) => Promise<void>) => Promise<unknown>): Promise<void> {
+  async handOver(entries: (owned: Owned, each: (entries: HandedEntry[]) => Promise<void>) => Promise<unknown>): Promise<void> {
     const others = this.#members.others().sort()
     if (this.#closed || this.#mode !== 'live' || others.length === 0) return
     const s = this.stamp()
     const waiting = new Set<string>()
-    const members = [this.#self, ...others]
-    await entries(async (part) => {
+    // Only the values of keys this process owns: one of a key another process owns is its
+    // owner's already (a copy, or fetched from it), and is not even serialized.
+    await entries({ owner: this.#self, members: [this.#self, ...others] }, async (part) => {
       const given = await this.#sendPart(
         part,
-        // A value of a key another process owns is its owner's already (a copy, or fetched from it).
-        ({ key, value, life }) => (peerOf(key, members) !== this.#self ? undefined : { peer: peerOf(key, others), message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }),
+        ({ key, value, life }) => ({ peer: peerOf(key, others), message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }),
         () => true,
       )
       for (const peer of given) waiting.add(peer)

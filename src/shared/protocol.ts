@@ -383,14 +383,15 @@ export interface OwnerControl {
   /** Ends every pending request with CacheClosedError and stops accepting links. */
   close(): void
   /**
-   * The entries this owner holds of `epoch` (or only those of keys `moving`), as bytes, a part at
-   * a time (`from`: 0 for the first part, then each part's `next`), so that only a part is ever
-   * copied: a process leaving the cluster hands them over, one that a process joined hands it
-   * those of its keys, and copies go to a process that joins. The first part is taken once the
-   * flights still open have ended, or after `ms`: a value on its way here from the process that
-   * computed it is handed over too.
+   * The entries this owner holds of `epoch` of the keys `owned` selects, as bytes, a part at a
+   * time (`from`: 0 for the first part, then each part's `next`), so that only a part is ever
+   * copied: a process leaving the cluster hands over those of its keys, one that a process joined
+   * hands it those of its keys, and copies of its keys go to a process that joins. Only the
+   * entries selected are serialized. The first part is taken once the flights still open have
+   * ended, or after `ms`: a value on its way here from the process that computed it is handed
+   * over too.
    */
-  entries(epoch: number, ms: number, moving: Moving | undefined, from: number): Promise<Handout>
+  entries(epoch: number, ms: number, owned: Owned, from: number): Promise<Handout>
   /** Carries out a change of keys (an invalidation, or a `set` of `epoch`, ignored in another) in this process, its own or a peer's; says whether it dropped or fenced anything. */
   change(change: KeyChange, epoch: number): boolean
 }
@@ -403,11 +404,14 @@ export interface HandedEntry {
   readonly life: Lifetime
 }
 
-/** The keys that were `from`'s and are `to`'s now that `to` is among `members` (see Agent#welcome). */
-export interface Moving {
-  readonly from: string
-  readonly to: string
+/**
+ * The keys `owner` owns among `members`; with `from`, of those only the keys that were `from`'s
+ * before `owner` was among them: those a process that joined takes from this one (Agent#welcome).
+ */
+export interface Owned {
+  readonly owner: string
   readonly members: readonly string[]
+  readonly from?: string
 }
 
 /** A part of what an owner holds (see OwnerControl.entries). */

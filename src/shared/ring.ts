@@ -3,6 +3,7 @@
 // coordination; when a member leaves, only its keys move, and a member that joins takes
 // about 1/n of the keys from the others.
 import { fnv1a } from './key.js'
+import type { Owned } from './protocol.js'
 
 // FNV-1a alone mixes its last characters poorly; a murmur3 finalizer spreads them.
 function mix(hash: number): number {
@@ -28,6 +29,13 @@ export function peerOf(key: string, members: readonly string[]): string {
     }
   }
   return best
+}
+
+/** Whether an (encoded) key is one of those `owned` selects. */
+export function selects({ owner, members, from }: Owned): (key: string) => boolean {
+  if (from === undefined) return (key) => peerOf(key, members) === owner
+  const before = members.filter((member) => member !== owner)
+  return (key) => peerOf(key, members) === owner && before.length > 0 && peerOf(key, before) === from
 }
 
 /**
