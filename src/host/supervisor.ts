@@ -5,7 +5,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { ownerOf } from '../shared/key.js'
-import type { HandedEntry, Handout, KeyChange, Owned, OwnerControl, OwnerData } from '../shared/protocol.js'
+import { NO_HANDOUT, type HandedEntry, type Handout, type KeyChange, type Owned, type OwnerControl, type OwnerData } from '../shared/protocol.js'
 
 const ownerEntry = new URL('../owner/worker.js', import.meta.url)
 
@@ -30,7 +30,6 @@ export interface OwnerEvents {
   ended(index: number, incarnation: string, gaveUp: boolean): void
 }
 
-const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
 
 interface Running {
   readonly worker: Worker

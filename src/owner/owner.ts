@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AgentToOwner, GiveMessage, HandedEntry, Handout, KeyChange, Lifetime, Owned, OwnerData, OwnerToAgent, PutMessage, ReplicaMessage, RequesterMessage, ViewMessage, WireError } from '../shared/protocol.js'
+import { NO_HANDOUT, type AgentToOwner, type GiveMessage, type HandedEntry, type Handout, type KeyChange, type Lifetime, type Owned, type OwnerData, type OwnerToAgent, type PutMessage, type ReplicaMessage, type RequesterMessage, type ViewMessage, type WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
 import { Counter, Row } from '../shared/memory/layout.js'
@@ -26,7 +26,6 @@ const PART_ENTRIES = 4096
 const PART_LOOKED_AT = 16_384
 /** Entries handed out at once, at most: an unfinished one beyond is dropped. */
 const HANDOUTS_KEPT = 8
-const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
 
 /** How a flight's value came: what #deliver needs beyond its entry. */
 interface Delivery {

@@ -423,6 +423,9 @@ export interface Handout {
   readonly next: number
 }
 
+/** A handout with nothing in it and nothing after it: an owner that moved on, or died meanwhile. */
+export const NO_HANDOUT: Handout = { entries: [], open: [], next: 0 }
+
 /** Attached thread → the creating thread, on the cache's reset channel: reset to `version`, answer on `reply`. */
 export interface ResetRequestMessage {
   readonly type: 'reset'
