@@ -68,6 +68,23 @@ test('calls after close reject with CacheClosedError in every thread, and pendin
   }
 })
 
+test("a thread's near copy is not served once the cache has closed, though the thread did not close it", async (t) => {
+  const cache = await createCache({ name: 'closed-near', threads: 1 })
+  const board = new Board()
+  const [worker] = await callerThreads(cache, board, 1)
+  try {
+    t.like((await worker!.cached('held', { value: 1 }).done)[0], { ok: true, value: 1 })
+    // The owner's answer leaves the worker a near copy, then served twice: checked at the first
+    // hit, then taken as it is while nothing it depends on changes.
+    t.like((await worker!.cached('held', { value: 2 }, 1, { status: true }).done)[0], { ok: true, value: 1, status: 'hit' })
+    for (let i = 0; i < 2; i++) t.like((await worker!.cached('held', { value: 2 }, 1, { status: true }).done)[0], { ok: true, value: 1, status: 'near' })
+    await cache.close()
+    t.like((await worker!.cached('held', { value: 3 }).done)[0], { ok: false, name: 'CacheClosedError' })
+  } finally {
+    await worker!.end()
+  }
+})
+
 test('an attached thread that closes ends its own calls only; the cache goes on for the others', (t) =>
   withCache({ name: 'detach', threads: 1 }, 1, async ({ cache, workers: [worker] }) => {
     t.like(await worker!.close(), { ok: true })

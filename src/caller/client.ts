@@ -228,7 +228,9 @@ export class Client {
   }
 
   get<V>(rawKey: unknown, fn: Compute<V>, options?: CallOptions): Promise<V> {
-    if (this.closed) return Promise.reject(new CacheClosedError())
+    // A closed cache serves no near copy (Near#get looks at the closed flag once it has moved):
+    // the shared flag is read here only when there is none.
+    if (this.#closed) return Promise.reject(new CacheClosedError())
     if (typeof fn !== 'function') {
       return Promise.reject(new TypeError(`cached(cache, key, fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`))
     }
@@ -246,6 +248,7 @@ export class Client {
       if (events.hit.hasSubscribers) events.hit.publish({ cache: this.#name, key: showKey(key), outcome: 'near' })
       return copy.promise as Promise<V>
     }
+    if (this.shared.epochs.closed()) return Promise.reject(new CacheClosedError())
     if (call.signal?.aborted) return Promise.reject(new CallAbortedError(showKey(key), call.signal.reason))
     return new Promise<V>((resolve, reject) => {
       const joiner: Joiner = { fn, resolve: resolve as (value: unknown) => void, reject, status: call.status, life: call === NO_OPTIONS ? this.#life : call.life, unwatch: undefined }

@@ -30,6 +30,12 @@ interface Copy {
   readonly expires: number
   /** the key's fence when the owner sent it: an invalidation or set of the key since moves it */
   readonly fence: Fence
+  /**
+   * The count of changes (changes.ts) when this copy was last found of the current epoch, the
+   * cache open and its fence holding: while the count is still there, none of them has moved.
+   * NaN, equal to no count, until the first hit checks them.
+   */
+  checkedAt: number
 }
 
 /**
@@ -81,21 +87,47 @@ export class Near {
     return { slot: this.#slot, token: this.#token }
   }
 
-  /** The copy of `key`'s value, if this thread has one of the current epoch that may be served now. */
+  /**
+   * The copy of `key`'s value, if this thread has one of the current epoch that may be served
+   * now, the cache open. When nothing a copy depends on has changed since its last hit (one load
+   * of the count of changes), that is all there is to check but its expiry and, with a bus,
+   * whether this process may serve.
+   */
   get(key: string): Copy | undefined {
     const copies = this.#copies
     if (copies === undefined) return undefined
-    const epoch = this.#shared.epochs.epoch()
-    if (epoch !== this.#epoch) return this.#follow(copies, epoch)
     if (this.#clustered && !this.#shared.liveness.serving()) return undefined
     const copy = copies.get(key)
     if (copy === undefined) return undefined
-    if ((copy.expires !== 0 && copy.expires <= this.#now()) || !this.#shared.fences.holds(copy.fence)) {
+    const changes = this.#shared.changes.count()
+    if (changes !== copy.checkedAt && !this.#check(copies, key, copy, changes)) return undefined
+    if (copy.expires !== 0 && copy.expires <= this.#now()) {
       copies.delete(key)
       return undefined
     }
     if (this.#hits++ === 0) setImmediate(() => this.countHits()).unref()
     return copy
+  }
+
+  /**
+   * Whether `copy` is of the current epoch, the cache open, its fence holding, read after the
+   * count `changes`: then it is checked at that count. (A change counted after that read moves
+   * the count; one made before it is seen here.)
+   */
+  #check(copies: LRUCache<string, Copy>, key: string, copy: Copy, changes: number): boolean {
+    const { epochs, fences } = this.#shared
+    const epoch = epochs.epoch()
+    if (epoch !== this.#epoch) {
+      this.#follow(copies, epoch)
+      return false
+    }
+    if (epochs.closed()) return false
+    if (!fences.holds(copy.fence)) {
+      copies.delete(key)
+      return false
+    }
+    copy.checkedAt = changes
+    return true
   }
 
   #now(): number {
@@ -138,7 +170,7 @@ export class Near {
       this.onSlot?.()
     }
     const size = copySize(key, value)
-    if (copies.set(key, { promise: Promise.resolve(value), size, expires, fence }).has(key)) this.#account(size)
+    if (copies.set(key, { promise: Promise.resolve(value), size, expires, fence, checkedAt: NaN }).has(key)) this.#account(size)
   }
 
   /** Called once the thread holds a near slot: the owners it is linked to must be told. */

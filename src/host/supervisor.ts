@@ -75,7 +75,14 @@ export class Supervisor {
     // Owners do not keep the process alive: a caller's pending request does (see owner-link.ts).
     // After wrap(): listening for messages on a worker refs it again.
     worker.unref()
-    const gone = new Promise<number>((resolve) => worker.once('exit', resolve))
+    const gone = new Promise<number>((resolve) =>
+      worker.once('exit', (code) => {
+        // Before anything that waits on this owner goes on: had it died between moving a key's
+        // fence and counting the change, near copies would not look at that fence (changes.ts).
+        this.#shared.changes.moved()
+        resolve(code)
+      }),
+    )
     const running: Running = { worker, incarnation, control, crashes, gone, exited: false }
     this.#owners[index] = running
     worker.on('error', () => {}) // the exit that follows is what counts

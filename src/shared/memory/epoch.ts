@@ -10,6 +10,7 @@
 // one, the writer has not touched the copied slot since (it was writing the other one), and the
 // copy is whole; else it reads again. A writer stopped in the middle of a record (a terminated
 // thread) leaves the published slot as it was: readers go on reading it.
+import { changed } from './changes.js'
 import { Int, Memory, PEER_MAX, RECORD_HEAD, VERSION_MAX } from './layout.js'
 
 /**
@@ -151,12 +152,14 @@ export class EpochWriter extends Epochs {
     Atomics.store(ints, Int.Published, next)
     if (epoch !== Atomics.load(ints, Int.Epoch)) {
       Atomics.store(ints, Int.Epoch, epoch)
+      changed(ints)
       Atomics.notify(ints, Int.Epoch)
     }
   }
 
   close(): void {
     Atomics.store(this.memory.ints, Int.Closed, 1)
+    changed(this.memory.ints)
     Atomics.notify(this.memory.ints, Int.Closed)
   }
 }

@@ -6,6 +6,7 @@
 // near copy a message; it never lets a stale value through. Slot 0 is moved by an invalidation
 // by prefix, once every owner has dropped the keys under it, and fences every key.
 import { fnv1a } from '../key.js'
+import { changed } from './changes.js'
 import { FENCE_SLOTS, type Memory } from './layout.js'
 
 /** A value's fence: its key slot and the generations of that slot and of the prefixes when it was sent. */
@@ -42,10 +43,12 @@ export class Fences {
   /** The key's value was dropped: every value of it sent before is fenced off. */
   moveKey(key: string): void {
     Atomics.add(this.#ints, this.#base + this.slotOf(key), 1)
+    changed(this.#ints)
   }
 
   /** Values under a prefix were dropped by every owner: every value sent before is fenced off. */
   movePrefixes(): void {
     Atomics.add(this.#ints, this.#base, 1)
+    changed(this.#ints)
   }
 }

@@ -12,6 +12,8 @@
 //   liveness.ts  until when this process may serve, acked resets, peers the peer agent
 //   fences.ts    a generation per key slot, and one for prefixes        owners, and whoever
 //                                                                        invalidates, by Atomics.add
+//   changes.ts   a count of the changes near copies depend on           whoever changes them,
+//                                                                        by Atomics.add
 //
 // No field is ever written under a lock or in a sequence that others wait on: a thread
 // terminated between any two statements leaves every field readable (see epoch.ts for how the
@@ -31,8 +33,10 @@ export const enum Int {
   IdLength = 9,
   /** 1 while the creating thread has subscribers to the owners' events (events/forward.ts) */
   Events = 10,
+  /** changes a near copy depends on (changes.ts) */
+  Changes = 11,
 }
-const INT_HEAD = 11
+const INT_HEAD = 12
 
 /** Int32 slots per owner, after the head. */
 export const enum OwnerInt {

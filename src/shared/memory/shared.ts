@@ -1,5 +1,6 @@
 import { Budget } from './budget.js'
 import { Counters } from './counters.js'
+import { Changes } from './changes.js'
 import { Epochs } from './epoch.js'
 import { Fences } from './fences.js'
 import { Memory } from './layout.js'
@@ -15,6 +16,7 @@ export class Shared<E extends Epochs = Epochs> {
   readonly counters: Counters
   readonly liveness: Liveness
   readonly fences: Fences
+  readonly changes: Changes
 
   constructor(memory: Memory, epochs: E) {
     this.memory = memory
@@ -24,6 +26,7 @@ export class Shared<E extends Epochs = Epochs> {
     this.counters = new Counters(memory)
     this.liveness = new Liveness(memory)
     this.fences = new Fences(memory)
+    this.changes = new Changes(memory)
   }
 
   /** The view of memory another thread made, for a thread that only reads the epoch. */
