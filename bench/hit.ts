@@ -87,23 +87,23 @@ async function subjectsFor(caches: Caches) {
   }
   const resolved = valueOf(0)
   // A replica of a near hit's steps (src/caller/client.ts Client.get, src/caller/near.ts
-  // Near.get, as of this writing): the closed flag and the epoch read from shared memory; with
-  // a bus, the liveness check (liveness.ts: the serve-until time read from shared memory and
-  // compared with Date.now()); an LRU look-up; the hit counted in a plain number of this
-  // thread's; the copy's already-resolved promise returned. Without and with the check, to see
-  // what the check costs inside a hit; it is a model, not the library.
+  // Near.get, as of this writing): with a bus, the liveness check (liveness.ts: the serve-until
+  // time read from shared memory and compared with Date.now()); an LRU look-up; the count of
+  // changes read from shared memory and compared with the copy's (changes.ts: it stands for the
+  // epoch, the closed flag and the key's fences while none of them moves); the hit counted in a
+  // plain number of this thread's; the copy's already-resolved promise returned. Without and
+  // with the check, to see what the check costs inside a hit; it is a model, not the library.
   const ints = new Int32Array(new SharedArrayBuffer(64))
   Atomics.store(ints, 2, (Date.now() + 3_600_000) | 0)
-  const copies = new LRUCache<string, { promise: Promise<object>; size: number }>({ max: 1_000 })
-  for (let i = 0; i < HOT; i++) copies.set(keys[i] as string, { promise: Promise.resolve(valueOf(i)), size: 40 })
+  const copies = new LRUCache<string, { promise: Promise<object>; size: number; checkedAt: number }>({ max: 1_000 })
+  for (let i = 0; i < HOT; i++) copies.set(keys[i] as string, { promise: Promise.resolve(valueOf(i)), size: 40, checkedAt: 0 })
   let counted = 0
   const miss = Promise.resolve(undefined)
   const replica = (key: string, clustered: boolean) => {
-    if (Atomics.load(ints, 1) === 1) return Promise.reject(new Error('closed'))
-    if (Atomics.load(ints, 0) !== 0) return Promise.reject(new Error('epoch'))
     if (clustered && ((Atomics.load(ints, 2) - (Date.now() >>> 0)) | 0) <= 0) return miss
     const copy = copies.get(key)
     if (copy === undefined) return miss
+    if (Atomics.load(ints, 0) !== copy.checkedAt) return Promise.reject(new Error('changed'))
     counted++
     return copy.promise
   }
