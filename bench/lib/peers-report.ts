@@ -67,7 +67,7 @@ function acrossSection(across: Across, sizes: Sizes, figures: Record<string, num
     '',
     '### 1. A hit on a hot key, one thread',
     '',
-    `${HOT} hot keys held by every subject, asked one call after another in process A, each call awaited: ${sizes.hotCalls.toLocaleString('en-US')} calls per round (${sizes.hotRedisCalls.toLocaleString('en-US')} for async-cache-dedupe, whose every hit is a Redis round trip). coop-cache \`await cached()\` from a near copy (the cache with \`replicas: 'all'\`; a near hit does not depend on it), lru-cache \`await fetch()\`, bentocache \`await getOrSet()\` from its L1, async-cache-dedupe's defined function.`,
+    `${HOT} hot keys held by every subject, asked one call after another in process A, each call awaited: ${sizes.hotCalls.toLocaleString('en-US')} calls per round (${sizes.hotRedisCalls.toLocaleString('en-US')} for async-cache-dedupe, whose every hit is a Redis round trip). coop-cache \`await cached()\` from a near copy (the cache with \`replicas: 'all'\`; a near hit does not depend on it), lru-cache \`await fetch()\`, bentocache \`await getOrSet()\` from its L1, async-cache-dedupe's defined function. ${h.coopAll.rates.length} rounds: a round of a Redis-backed subject (bentocache, async-cache-dedupe) left whichever round came next at about half its rate, so each round begins with the two in-memory subjects, coop-cache and lru-cache first in turns, and each of them comes right after a Redis-backed round equally often.`,
     '',
     table(
       ['subject', 'calls/s, one at a time', 'spread of rounds'],
