@@ -242,6 +242,8 @@ function localSection(results: Results, sizes: Sizes, options: Options, figures:
     for (const lib of ['coop', 'lru'] as const) {
       const x = rss[shape][lib]
       figures[`rss_${lib}_${shape}PerEntry`] = per(x, n)
+      figures[`rss_${lib}_${shape}Empty`] = x.rssEmpty
+      figures[`rss_${lib}_${shape}Beyond`] = (x.rssFull - x.rssStart - x.rssEmpty) / n
       rssRows.push([`${n.toLocaleString('en-US')} × ${label}`, lib === 'coop' ? '**coop-cache `cached()`**' : 'lru-cache `fetch()`', `${per(x, n).toFixed(0)} B`, bytes(x.rssEmpty), bytes(x.rssFull - x.rssStart), x.entries.toLocaleString('en-US')])
     }
     figures[`rss_${shape}Ratio`] = figures[`rss_coop_${shape}PerEntry`]! / figures[`rss_lru_${shape}PerEntry`]!
