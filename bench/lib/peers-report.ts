@@ -258,7 +258,7 @@ function localSection(results: Results, sizes: Sizes, options: Options, figures:
     '',
     '### 6–7. Memory per entry, and the rate of a fill',
     '',
-    `Each fill in a fresh process with gc exposed: N distinct keys (\`e:<i>\`, each made as its call is), ${'1,000'} calls in flight, values \`{ id }\` or flat strings of 1,000 one-byte characters, through coop-cache \`cached()\` (one owner thread, memoryLimit 1 GiB, so every entry is stored; the process waits until its owner has stored all N) or lru-cache \`fetch()\` (\`max: N\`, a \`fetchMethod\`). RSS read after a gc before the cache was made and after the fill; per entry = the difference / N, the empty cache included (its share is shown apart). One fill per row: a fill of ${sizes.rssIds.toLocaleString('en-US')} through \`cached()\` takes tens of seconds here, five would not fit in the time budget; the rate is also given as the median of ${options.rounds} fills of ${sizes.fillRateN.toLocaleString('en-US')} \`{ id }\`, a fresh process each, interleaved.`,
+    `Each fill in a fresh process with gc exposed: N distinct keys (\`e:<i>\`, each made as its call is), ${'1,000'} calls in flight, values \`{ id }\` or flat strings of 1,000 one-byte characters, through coop-cache \`cached()\` (one owner thread, memoryLimit 1 GiB, so every entry is stored; the process waits until its owner has stored all N) or lru-cache \`fetch()\` (\`max: N\`, a \`fetchMethod\`). RSS read after a gc before the cache was made and after the fill; per entry = the difference / N, the empty cache included (its share is shown apart). Three fills per row, the subjects taking turns, and the one whose RSS grew by the median is shown (one fill's RSS moved by up to an eighth from one to the next); the rate of the 1,000,000 row is that fill's, and is also given as the median of ${options.rounds} fills of ${sizes.fillRateN.toLocaleString('en-US')} \`{ id }\`, a fresh process each, interleaved.`,
     '',
     table(['entries', 'subject', 'RSS per entry', 'RSS of the empty cache', 'RSS added in all', 'entries held at the end'], rssRows),
     '',
@@ -267,8 +267,8 @@ function localSection(results: Results, sizes: Sizes, options: Options, figures:
     table(
       ['fill', 'coop-cache `cached()`', 'lru-cache `fetch()`', 'coop / lru'],
       [
-        [`${sizes.rssIds.toLocaleString('en-US')} × \`{ id }\`, one fill each`, rate(rss.id.coop.rate), rate(rss.id.lru.rate), `**${ratio(figures.fillRatio)}**`],
-        [`${sizes.rssStrings.toLocaleString('en-US')} × 1 KB string, one fill each`, rate(rss.kb.coop.rate), rate(rss.kb.lru.rate), ratio(rss.kb.coop.rate / rss.kb.lru.rate)],
+        [`${sizes.rssIds.toLocaleString('en-US')} × \`{ id }\`, the fill of the RSS row`, rate(rss.id.coop.rate), rate(rss.id.lru.rate), `**${ratio(figures.fillRatio)}**`],
+        [`${sizes.rssStrings.toLocaleString('en-US')} × 1 KB string, the fill of the RSS row`, rate(rss.kb.coop.rate), rate(rss.kb.lru.rate), ratio(rss.kb.coop.rate / rss.kb.lru.rate)],
         [`${sizes.fillRateN.toLocaleString('en-US')} × \`{ id }\`, median of ${options.rounds}`, `${rate(fillRate.coop.rate)} (spread ${fillRate.coop.spread.toFixed(0)}%)`, `${rate(fillRate.lru.rate)} (spread ${fillRate.lru.spread.toFixed(0)}%)`, ratio(figures.fillSmallRatio)],
       ],
     ),
