@@ -30,7 +30,6 @@ export interface OwnerEvents {
   ended(index: number, incarnation: string, gaveUp: boolean): void
 }
 
-
 interface Running {
   readonly worker: Worker
   readonly incarnation: string
