@@ -2,40 +2,26 @@
 // came in. The bus carries many messages in one envelope, and a value's bytes are read out of it
 // as a view into the envelope (or into the bus client's larger read buffer): kept as such, a
 // value of 1 KiB kept alive, and counted, the whole envelope around it.
-import test, { type ExecutionContext } from 'ava'
-import { cached, createCache, memoryBus, peek, type Cache, type MemoryBus } from 'coop-cache'
-import { encodeKey } from '../src/shared/key.js'
-import { peerOf } from '../src/shared/ring.js'
+import test from 'ava'
+import { cached, peek, type Cache } from 'coop-cache'
 import { eventuallyHeld } from './helpers/cluster.js'
+import { peers, type Member } from './helpers/pair.js'
 
 const MiB = 1024 * 1024
 const VALUES = 64
 const VALUE_BYTES = 1024
 
-async function two(t: ExecutionContext, bus: MemoryBus, name: string, replicas: 1 | 'all'): Promise<[Cache, Cache]> {
-  const options = { name: `${name}-${Date.now()}`, bus, threads: 1, memoryLimit: 64 * MiB, nearLimit: 0, heartbeat: 100, peerTimeout: 3000, replicas }
-  const a = await createCache(options)
-  t.teardown(() => a.close())
-  const b = await createCache(options)
-  t.teardown(() => b.close())
-  await Promise.all([a.ready({ peers: 2, timeout: 5000 }), b.ready({ peers: 2, timeout: 5000 })])
-  return [a, b]
-}
-
-/** Keys whose owner is `owner`'s process, among the two. */
-function keysOf(owner: Cache, other: Cache, count: number): string[] {
-  const members = [owner.peer!, other.peer!]
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) if (peerOf(encodeKey(`blob-${i}`), members) === owner.peer) keys.push(`blob-${i}`)
-  return keys
-}
+/** Two peers, near copies off: what each process holds is its owner's entries alone. */
+const options = (replicas: 1 | 'all') => ({ memoryLimit: 64 * MiB, nearLimit: 0, heartbeat: 100, peerTimeout: 3000, replicas })
 
 /** Each key's value computed in `cache`, all in one turn: their messages share envelopes. */
 const computeAll = (cache: Cache, keys: readonly string[]) => Promise.all(keys.map((key) => cached(cache, key, () => Buffer.alloc(VALUE_BYTES, key))))
 
 test("a Buffer copied from a peer (replicas 'all') counts its own bytes, not the envelope it came in", async (t) => {
-  const [a, b] = await two(t, memoryBus(), 'peer-bytes-copies', 'all')
-  const keys = keysOf(a, b, VALUES)
+  const cluster = await peers(t, 'peer-bytes-copies', 2, options('all'))
+  const [owner, other] = cluster.members as [Member, Member]
+  const [a, b] = [owner.cache, other.cache]
+  const keys = cluster.keysOf(owner, VALUES, 'blob-')
   await computeAll(a, keys)
   t.deepEqual(await eventuallyHeld(t, b, keys, 'b, sent copies,'), [])
   const [here, there] = [await a.stats({ local: true }), await b.stats({ local: true })]
@@ -45,8 +31,10 @@ test("a Buffer copied from a peer (replicas 'all') counts its own bytes, not the
 })
 
 test('a Buffer fetched from its owner (replicas: 1) counts its own bytes, not the envelope it came in', async (t) => {
-  const [a, b] = await two(t, memoryBus(), 'peer-bytes-fetched', 1)
-  const keys = keysOf(a, b, VALUES)
+  const cluster = await peers(t, 'peer-bytes-fetched', 2, options(1))
+  const [owner, other] = cluster.members as [Member, Member]
+  const [a, b] = [owner.cache, other.cache]
+  const keys = cluster.keysOf(owner, VALUES, 'blob-')
   await computeAll(a, keys)
   // b's first calls, all at once: the answers come back together.
   const fetched = await computeAll(b, keys)

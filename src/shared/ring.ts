@@ -35,7 +35,8 @@ export function peerOf(key: string, members: readonly string[]): string {
 export function selects({ owner, members, from }: Owned): (key: string) => boolean {
   if (from === undefined) return (key) => peerOf(key, members) === owner
   const before = members.filter((member) => member !== owner)
-  return (key) => peerOf(key, members) === owner && before.length > 0 && peerOf(key, before) === from
+  if (before.length === 0) return () => false
+  return (key) => peerOf(key, members) === owner && peerOf(key, before) === from
 }
 
 /**
