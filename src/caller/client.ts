@@ -16,7 +16,7 @@ import { encodeKey, ownerOf, showKey } from '../shared/key.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Shared } from '../shared/memory/shared.js'
-import { INLINE_MAX, serializeValue, travelsAsItself } from '../shared/values.js'
+import { INLINE_MAX, serializeValue, spansItsBuffer, travelsAsItself } from '../shared/values.js'
 import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
 import { events } from '../events/channels.js'
 import { Near } from './near.js'
@@ -474,7 +474,7 @@ export class Client {
       const { bytes, buffers } = serialized
       put.bytes = bytes
       if (buffers) put.buffers = true
-      group.link.post(put, bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [])
+      group.link.post(put, spansItsBuffer(bytes) ? [bytes.buffer as ArrayBuffer] : [])
     }
     this.#finish(group, (joiner) => settle(joiner, value, joiner === computer ? 'computed' : 'coalesced'))
   }

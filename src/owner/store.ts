@@ -7,7 +7,7 @@ import { freshness, instantsOf, lifeLeft, type Instants } from '../shared/lifeti
 import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
-import { INLINE_MAX } from '../shared/values.js'
+import { INLINE_MAX, spansItsBuffer } from '../shared/values.js'
 import { SizedMap } from './sized-map.js'
 
 
@@ -125,7 +125,7 @@ export function entryOf(key: string, bytes: Uint8Array, buffers: boolean, life: 
  * as a view into it (v8.deserialize makes views), and posted here with all of it: kept as it
  * came, 64 values of 1 KiB fetched together kept and counted 5.5 MB, the envelope once each.
  */
-const ownBytes = (bytes: Uint8Array): Uint8Array => (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes))
+const ownBytes = (bytes: Uint8Array): Uint8Array => (spansItsBuffer(bytes) ? bytes : new Uint8Array(bytes))
 
 /**
  * The entry for a small value that came as itself (values.ts travelsAsItself), held as it came.

@@ -181,3 +181,12 @@ export function serializeValue(value: unknown, key: string): { readonly bytes: B
     throw new ValueNotCloneableError(showKey(key), cause)
   }
 }
+
+/**
+ * Whether `bytes` are all of the ArrayBuffer they view: only then can the buffer be transferred
+ * with them, or kept for them alone. (v8.deserialize reads a Uint8Array as a view into what it
+ * reads from, and Node pools small Buffers.)
+ */
+export function spansItsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+}
