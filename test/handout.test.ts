@@ -37,7 +37,13 @@ async function alone(t: ExecutionContext, name: string, threads: number) {
   t.teardown(() => clearInterval(alive))
   const supervisor = supervisorOf(cache)
   if (supervisor === undefined) throw new Error('no supervisor for the cache')
-  const handOut = (owned: Owned, each: (entries: HandedEntry[]) => Promise<void>) => supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, owned, each)
+  const handOut = async (owned: Owned, each: (entries: HandedEntry[]) => Promise<void>) => {
+    // A call does not wait for its put to reach the owner, and the put travels on another port
+    // than the supervisor's: stats() waits until the owners have handled every put (on a loaded
+    // CI machine, some had not, and were missing from the part handed out).
+    await cache.stats()
+    return supervisor.entries(Shared.of(cache.handle.shared).epochs.epoch(), 0, owned, each)
+  }
   return { cache, handOut }
 }
 
