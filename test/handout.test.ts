@@ -5,7 +5,8 @@
 // whole share of the cache, and the receiver is never so far behind that it throws values away
 // as too late. Every entry moves, once.
 import test, { type ExecutionContext } from 'ava'
-import { cached, createCache } from 'coop-cache'
+import { deserialize } from 'node:v8'
+import { cached, createCache, memoryBus, type Bus } from 'coop-cache'
 import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
 import { encodeKey } from '../src/shared/key.js'
@@ -13,7 +14,7 @@ import { Shared } from '../src/shared/memory/shared.js'
 import type { HandedEntry, Owned } from '../src/shared/protocol.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
-import { eventuallyHeld } from './helpers/cluster.js'
+import { eventually, eventuallyHeld } from './helpers/cluster.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const redis = await brokerTest('redis')
@@ -135,6 +136,73 @@ test.serial('a process that leaves with close() hands over every entry of its ke
     }
   }
   t.is(ran, 0, 'no key was computed again')
+})
+
+/** The messages of an unsigned envelope: one, or a batch. */
+function messagesOf(envelope: Uint8Array): { t: string; pt?: number; m?: boolean }[] {
+  const payload = deserialize(envelope.subarray(2)) as { t: string; pt?: number; m?: boolean } | { t: string; pt?: number; m?: boolean }[]
+  return Array.isArray(payload) ? payload : [payload]
+}
+
+test.serial("a part's taken that comes after the peer timeout is not taken for a later part's: the sender never runs more than a part ahead of its receiver", async (t) => {
+  // Once armed, every taken takes 150 ms to come back; the first one is held past the sender's
+  // peer timeout (2 s), so the sender goes on without it, and comes right after the third part
+  // sent since, while that part waits for its own taken. What the process that leaves sends and
+  // is answered is written down.
+  const inner = memoryBus()
+  const events: string[] = []
+  let leaving: string | undefined
+  let held: (() => void) | undefined
+  let heldAt = 0
+  /** processes that have welcomed another: handed it what they held of its keys (see Agent#welcome) */
+  const welcomed = new Set<string>()
+  const bus: Bus = {
+    async join(topic, peer, receive) {
+      const member = await inner.join(topic, peer, (envelope) => {
+        if (peer === leaving) for (const m of messagesOf(envelope)) if (m.t === 'taken') events.push(`taken ${m.pt} came`)
+        receive(envelope)
+      })
+      return {
+        broadcast: (envelope) => member.broadcast(envelope),
+        send(to, envelope) {
+          const messages = messagesOf(envelope)
+          if (messages.some((m) => m.t === 'gave' && m.m === false)) welcomed.add(peer)
+          if (peer === leaving) {
+            for (const m of messages) if (m.t === 'gave') events.push(`gave ${m.pt} sent`)
+            if (held !== undefined && events.filter((e) => e.startsWith('gave')).length === heldAt + 3) held()
+          }
+          if (to !== leaving || !messages.some((m) => m.t === 'taken')) return member.send(to, envelope)
+          if (heldAt > 0) return void setTimeout(() => member.send(to, envelope), 150)
+          heldAt = events.filter((e) => e.startsWith('gave')).length
+          held = () => {
+            held = undefined
+            member.send(to, envelope)
+          }
+        },
+        leave: () => member.leave(),
+      }
+    },
+  }
+  const cluster = await peers(t, 'handout-late-taken', 2, { bus, replicas: 1, heartbeat: 200, peerTimeout: 2000 })
+  const [a, b] = cluster.members as [Member, Member]
+  // a's welcome of b would send parts of its own while a leaves: it comes first
+  await eventually(t, () => 'a has not welcomed b', async () => welcomed.has(a.cache.peer as string))
+  // about 16 parts of a mebibyte
+  const keys = cluster.keysOf(a, 160, 'late-')
+  for (const key of keys) await cached(a.cache, key, () => key.padEnd(100 * 1024, '.'))
+  leaving = a.cache.peer
+  await a.cache.close()
+  const numbers = events.map((e) => Number(/\d+/.exec(e)?.[0]))
+  const first = numbers[0] ?? 0
+  const parts = events.filter((e) => e.startsWith('gave')).length
+  t.true(parts >= 12, `${parts} parts`)
+  t.true(events.includes(`taken ${first} came`), `the first taken came, late: ${events.join(', ')}`)
+  // each part after the second is sent once the one before it is taken, not before
+  const early = events.filter((e, i) => e.startsWith('gave') && numbers[i]! > first + 1 && !events.slice(0, i).includes(`taken ${numbers[i]! - 1} came`))
+  t.deepEqual(early, [], events.join(', '))
+  let ran = 0
+  for (const key of keys) t.is(await cached(b.cache, key, () => (ran++, 'computed again')), key.padEnd(100 * 1024, '.'))
+  t.is(ran, 0, 'every value was handed over')
 })
 
 redis('a process that joins beside one holding 200 MiB of values is sent every copy, with the default heartbeat and peerTimeout', async (t) => {

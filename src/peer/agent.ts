@@ -129,8 +129,9 @@ export class Agent implements AgentIO, OwnerEvents {
   #epochSeen = 0
   /** Until when no reset is taken for done by the live peers alone (see #tick). */
   #holdUntil = 0
-  /** By peer, who waits for its next taken (see #sentPart). */
-  readonly #takenBy = new Map<string, (() => void)[]>()
+  /** Parts sent and not yet taken, by their number: the peer each went to, and who waits for its taken (see #sentPart). */
+  readonly #parts = new Map<number, { readonly peer: string; readonly done: () => void }>()
+  #partSequence = 0
   /** Peers a give from which was not kept since their last gave: they have not handed everything over. */
   readonly #refusedFrom = new Set<string>()
   /** Peers that joined after this process, and when to hand them the values of their keys held here (see #welcome). */
@@ -318,19 +319,19 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   #sentPart(to: string, more: boolean): Promise<void> {
     return new Promise<void>((resolve) => {
-      const waiters = this.#takenBy.get(to) ?? []
-      this.#takenBy.set(to, waiters)
+      // Numbered, so that the taken of a part that was waited for in vain (the receiver slowed
+      // down past the peer timeout) is not taken for the next one's: the sender would then run
+      // a part ahead of its receiver for every such part, and values pile up, late.
+      const part = ++this.#partSequence
       const done = () => {
         clearTimeout(timer)
-        const at = waiters.indexOf(done)
-        if (at >= 0) waiters.splice(at, 1)
-        if (waiters.length === 0 && this.#takenBy.get(to) === waiters) this.#takenBy.delete(to)
+        this.#parts.delete(part)
         resolve()
       }
       const timer = setTimeout(done, this.#options.peerTimeout)
       timer.unref()
-      waiters.push(done)
-      this.send(to, { t: 'gave', m: more })
+      this.#parts.set(part, { peer: to, done })
+      this.send(to, { t: 'gave', m: more, pt: part })
     })
   }
 
@@ -670,7 +671,7 @@ export class Agent implements AgentIO, OwnerEvents {
         // ping now follows them on. Until then a call here could miss a key just handed over.
         return void this.#flushOwners().then(() => {
           if (this.#closed) return
-          this.send(from, { t: 'taken' })
+          this.send(from, { t: 'taken', pt: message.pt })
           if (message.m) return
           // The sender holds nothing of this process's keys now: the owners stop asking it.
           // Unless a give of its was not kept (too late, or its key changed here lately): then
@@ -681,8 +682,10 @@ export class Agent implements AgentIO, OwnerEvents {
             this.#membersChanged()
           }
         })
-      case 'taken':
-        return this.#takenBy.get(from)?.[0]?.()
+      case 'taken': {
+        const part = this.#parts.get(message.pt)
+        return part?.peer === from ? part.done() : undefined
+      }
       case 'inv':
         return this.#applyFor(from, message.ci, { type: 'invalidate', key: message.k, prefix: message.p, again: message.a })
       case 'set': {
@@ -837,7 +840,7 @@ export class Agent implements AgentIO, OwnerEvents {
       this.#welcomes.delete(peer)
       this.#handed.delete(peer)
       this.#refusedFrom.delete(peer)
-      for (const done of [...(this.#takenBy.get(peer) ?? [])]) done()
+      for (const part of [...this.#parts.values()]) if (part.peer === peer) part.done()
       this.#relays.forgetPeer(peer)
       if (events.peerLeave.hasSubscribers) events.peerLeave.publish({ cache: this.#options.name, peer })
     }

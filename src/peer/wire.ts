@@ -90,10 +90,13 @@ export interface Give extends Base {
 export interface Gave extends Base {
   readonly t: 'gave'
   readonly m: boolean
+  /** the part's number, from 1 in each sender: its `taken` answers with it */
+  readonly pt: number
 }
-/** The answer to `gave`. */
+/** The answer to `gave` `pt`. */
 export interface Taken extends Base {
   readonly t: 'taken'
+  readonly pt: number
 }
 
 interface About extends Base {
@@ -283,8 +286,8 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },
   give: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
-  gave: { m: isBoolean },
-  taken: {},
+  gave: { m: isBoolean, pt: isPositive },
+  taken: { pt: isPositive },
   get: { ...about, p: isBoolean, rf: isBoolean },
   put: { ...about, tk: isPositive, v: () => true, ns: isBoolean, tl: isCount, gr: isCount },
   fail: { ...about, tk: isPositive, e: isWireError },
