@@ -13,11 +13,12 @@
 // each value says when it was computed, so the logs alone show what was stored and served.
 import test, { type ExecutionContext } from 'ava'
 import { deserialize } from 'node:v8'
-import type { IpcBus } from 'coop-cache'
+import { cached, memoryBus, reset, type Bus, type IpcBus } from 'coop-cache'
 import { Seal } from '../src/peer/seal.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
 import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
+import { peers, type Member } from './helpers/pair.js'
 
 const HEARTBEAT = 100
 const PEER_TIMEOUT = 1000
@@ -242,4 +243,91 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
     if (attempt === 4) return t.fail('the race was not provoked in 4 attempts')
     version = next
   }
+})
+
+// A process can read the bus late: its thread starved of the CPU, say, while the messages wait in
+// its socket. What it reads then was sent long before; its peers last heard the process itself
+// earlier still. Here one of three peers reads every other peer's message 600 ms late, and then
+// loses the bus (the broker dies, say): what it sends is lost, and so is what is sent to it,
+// but the messages already on their way still reach it, late. A peer resets meanwhile; the reset
+// resolves once the process is counted out. Its serving must have ended by then, however late it
+// went on hearing old messages.
+test.serial('a process that reads the bus late, then loses it, no longer serves stored values when a reset that counted it out resolves', async (t) => {
+  const late = 600
+  const inner = memoryBus()
+  const joined: string[] = []
+  let lost = false
+  const senderOf = (envelope: Uint8Array) => {
+    const read = deserialize(envelope.subarray(2)) as { f: string } | { f: string }[]
+    return (Array.isArray(read) ? read[0] : read)?.f
+  }
+  const bus: Bus = {
+    async join(topic, peer, receive) {
+      joined.push(peer)
+      const slow = () => peer === joined[1]
+      const member = await inner.join(topic, peer, (envelope) => {
+        if (!slow() || senderOf(envelope) === peer) return receive(envelope)
+        // sent once the bus was lost: lost; sent before: read late
+        if (!lost) setTimeout(() => receive(envelope), late)
+      })
+      return {
+        broadcast: (envelope) => void (lost && slow() ? undefined : member.broadcast(envelope)),
+        send: (to, envelope) => void (lost && slow() ? undefined : member.send(to, envelope)),
+        leave: () => member.leave(),
+      }
+    },
+  }
+  const cluster = await peers(t, 'late-reader', 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
+  const [resetter, slow] = cluster.members as [Member, Member, Member]
+  t.is(slow.cache.peer, joined[1])
+  const [key] = cluster.keysOf(slow, 1, 'late-') as [string]
+  t.is(await cached(slow.cache, key, () => 'stored under v1'), 'stored under v1')
+  t.is(await cached(slow.cache, key, () => 'computed again'), 'stored under v1', 'the value is stored')
+  await sleep(late + 200)
+  lost = true
+  const lostAt = Date.now()
+  await reset(resetter.cache, 'v2')
+  const resolved = Date.now() - lostAt
+  const got = await cached(slow.cache, key, () => 'computed after the reset')
+  t.log(`the reset resolved ${resolved} ms after the bus was lost`)
+  t.is(got, 'computed after the reset', `the slow reader served its stored value ${Date.now() - lostAt} ms after it lost the bus, after the reset resolved`)
+})
+
+// A broker that dies does not drop its clients all at once. Here one of three peers loses the bus
+// first (what it sends, and what is sent to it, is lost), and makes a reset; the others lose the
+// bus 300 ms later. The first to lose it cuts itself off first, and then sees no peer at all: that
+// is no proof that any of them has taken its reset, and the reset does not resolve while the
+// others may still serve what they stored.
+test.serial('a reset made by a process that lost the bus does not resolve while peers that lost it later still serve stored values', async (t) => {
+  const inner = memoryBus()
+  const joined: string[] = []
+  const lostAt = new Map<string, number>()
+  const lost = (peer: string) => (lostAt.get(peer) ?? Infinity) <= Date.now()
+  const bus: Bus = {
+    async join(topic, peer, receive) {
+      joined.push(peer)
+      const member = await inner.join(topic, peer, (envelope) => void (lost(peer) ? undefined : receive(envelope)))
+      return {
+        broadcast: (envelope) => void (lost(peer) ? undefined : member.broadcast(envelope)),
+        send: (to, envelope) => void (lost(peer) ? undefined : member.send(to, envelope)),
+        leave: () => member.leave(),
+      }
+    },
+  }
+  const cluster = await peers(t, 'lost-first', 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
+  const [first, ...later] = cluster.members as [Member, Member, Member]
+  const keys = later.map((member) => cluster.keysOf(member, 1, 'lost-')[0] as string)
+  for (const [i, member] of later.entries()) {
+    t.is(await cached(member.cache, keys[i] as string, () => 'stored under v1'), 'stored under v1')
+    t.is(await cached(member.cache, keys[i] as string, () => 'computed again'), 'stored under v1', 'the value is stored')
+  }
+  const start = Date.now()
+  lostAt.set(first.cache.peer as string, start)
+  for (const member of later) lostAt.set(member.cache.peer as string, start + 300)
+  await sleep(500)
+  await reset(first.cache, 'v2')
+  const resolved = Date.now() - start
+  const got = await Promise.all(later.map((member, i) => cached(member.cache, keys[i] as string, () => 'computed after the reset')))
+  t.log(`the reset resolved ${resolved} ms after the first lost the bus`)
+  t.deepEqual(got, ['computed after the reset', 'computed after the reset'], `served ${Date.now() - start} ms after the first lost the bus, once the reset resolved`)
 })

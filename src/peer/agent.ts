@@ -5,11 +5,14 @@
 //               members are those heard within the peer timeout, and every owner thread is told
 //               the view, from which it hashes each key to its owning process
 //   liveness    it writes in shared memory until when this process may serve what it stored:
-//               the last time it heard the bus, plus the peer timeout (memory/liveness.ts). A
-//               process that has heard nothing, not even its own beats, for that long (cut off,
-//               or its creating thread blocked, or stopped) drops what it stored, and serves
-//               nothing stored until it hears the bus again and has caught up (said hello, and
-//               heard the beats that answer it, for two heartbeats)
+//               when it sent the last of its own messages it has heard back, plus the peer
+//               timeout (memory/liveness.ts). Every peer that heard that message counts this
+//               process in until at least as late; what else it hears proves nothing of the
+//               kind (a message read late, from a socket the thread could not get to, was sent
+//               long before). A process that has heard nothing, or nothing of its own, for that
+//               long (cut off, or its creating thread blocked, or stopped) drops what it stored,
+//               and serves nothing stored until it hears the bus again and has caught up (said
+//               hello, and heard the beats that answer it, for two heartbeats)
 //   resets      this process's resets are announced; a peer's, from its announcement or from any
 //               beat that carries a later stamp, are taken if they come after this process's
 //               (memory/epoch.ts: Lamport order). A reset has taken effect in the cluster when
@@ -121,6 +124,8 @@ export class Agent implements AgentIO, OwnerEvents {
   #member: BusMember | undefined
   #timer: NodeJS.Timeout | undefined
   #heard = 0
+  /** when this process sent the last of its own messages it heard back (see #heardAt) */
+  #echoed = 0
   #mode: 'joining' | 'live' | 'cut-off' | 'catching-up' = 'joining'
   #catchUntil = 0
   /** the epoch in which this process joined a running cluster (see ViewMessage), 0 if it did not */
@@ -638,7 +643,7 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#closed) return
     const now = Date.now()
     if (!this.#replays.accept(message.f, message.q, message.ts, now)) return this.refused()
-    this.#heardAt(now)
+    this.#heardAt(now, message.f === this.#self ? message.ts : undefined)
     const from = message.f
     if (from === this.#self) return
     if (message.t === 'bye') {
@@ -729,15 +734,20 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /**
-   * The bus was heard at `now`. A gap longer than the peer timeout since it was last heard means
-   * this thread was blocked or the process stopped: what is stored may be stale, so the process
-   * is cut off first (it catches up from here), before anything heard can extend its serving.
+   * The bus was heard at `now`; with `sent`, a message of this process's own, sent then. A gap
+   * longer than the peer timeout since it was last heard means this thread was blocked or the
+   * process stopped: what is stored may be stale, so the process is cut off first (it catches up
+   * from here), before anything heard can extend its serving. Only its own message extends it:
+   * the peers that count this process in until `sent` + the peer timeout or later are those that
+   * heard this message (or a later one); a message of a peer's may have been sent long before
+   * it is read, and says nothing of whether the peers still hear this process.
    */
-  #heardAt(now: number): void {
+  #heardAt(now: number, sent?: number): void {
     if (this.#mode === 'live' && now - this.#heard > this.#options.peerTimeout) this.#cutOff()
     this.#heard = now
+    if (sent !== undefined && sent > this.#echoed) this.#echoed = sent
     if (this.#mode === 'cut-off') this.#catchUp(now)
-    if (this.#mode === 'live') this.#shared.liveness.serveUntil(now + this.#options.peerTimeout)
+    if (this.#mode === 'live' && sent !== undefined) this.#shared.liveness.serveUntil(this.#echoed + this.#options.peerTimeout)
   }
 
   // ---- resets ----
@@ -776,7 +786,10 @@ export class Agent implements AgentIO, OwnerEvents {
     const now = Date.now()
     while (this.#pending.length > 0) {
       const first = this.#pending[0] as Pending
-      if (now < first.until && (!this.#members.allTook(first.stamp) || now < this.#holdUntil)) return
+      // Not live (cut off, catching up), this process knows nothing of who still serves: the
+      // peers it dropped with its own silence may be serving until they too have heard nothing
+      // of their own for peerTimeout. An empty view is no proof that they took it: only the time is.
+      if (now < first.until && (this.#mode !== 'live' || !this.#members.allTook(first.stamp) || now < this.#holdUntil)) return
       this.#pending.shift()
       this.#shared.liveness.acked(first.epoch)
     }
@@ -786,14 +799,16 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #tick(): void {
     const now = Date.now()
-    if (this.#mode === 'live' && now - this.#heard > this.#options.peerTimeout) this.#cutOff()
+    // Unheard, or unheard by its peers (none of its own messages came back): they count it out.
+    if (this.#mode === 'live' && now - Math.min(this.#heard, this.#echoed) > this.#options.peerTimeout) this.#cutOff()
     // Not serving: keep the time in liveness.ts recent, so that its wrap-around never reads as serving.
     if (this.#mode !== 'live') this.#shared.liveness.serveUntil(now)
     if (this.#mode === 'catching-up' && now >= this.#catchUntil) this.#goLive()
     const gone = this.#members.expire(now)
     if (gone.length > 0) {
-      // A peer dropped for its silence stops serving when it has heard nothing for peerTimeout,
-      // which may be up to a heartbeat after its last beat: no reset counts it out before then.
+      // A peer dropped for its silence stops serving peerTimeout after it sent the last of its
+      // messages it heard back, which may be a beat later than its last one heard here (the
+      // broker died between delivering it there and here): no reset counts it out before then.
       this.#holdUntil = now + this.#options.heartbeat + HOLD_MARGIN
       this.#left(gone)
     }
@@ -811,7 +826,7 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #goLive(): void {
     this.#mode = 'live'
-    this.#shared.liveness.serveUntil(this.#heard + this.#options.peerTimeout)
+    this.#shared.liveness.serveUntil(this.#echoed + this.#options.peerTimeout)
     // Joined, or caught up, with what it stored dropped: the peers send it copies.
     if (this.#options.replicas > 1 && this.#members.others().length > 0) this.#broadcast({ t: 'fill' })
   }

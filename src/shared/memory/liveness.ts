@@ -1,9 +1,10 @@
 // Whether this process may serve what it stored, checked where values are served: at every owner
 // hit and every near hit, in whichever thread. One writer: the peer agent, in the thread that
-// created the cache, which moves `ServeUntil` to (last heard the bus + peerTimeout) while the
-// process is live and caught up, and back to now when it is cut off. A blocked creating thread,
-// or a stopped process, therefore serves nothing stored once that time has passed, from any
-// thread, from the first instant it runs again: the readers look at the clock themselves.
+// created the cache, which moves `ServeUntil` to (when it sent the last of its own messages it
+// heard back + peerTimeout) while the process is live and caught up, and back to now when it is
+// cut off. A blocked creating thread, or a stopped process, therefore serves nothing stored once
+// that time has passed, from any thread, from the first instant it runs again: the readers look
+// at the clock themselves.
 //
 // The time is kept in an Int32 as milliseconds modulo 2^32 and compared with wrap-around, as
 // TCP compares sequence numbers: exact as long as the agent last wrote it less than 24 days ago.
