@@ -643,7 +643,9 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#closed) return
     const now = Date.now()
     if (!this.#replays.accept(message.f, message.q, message.ts, now)) return this.refused()
-    this.#heardAt(now, message.f === this.#self ? message.ts : undefined)
+    // One of this process's own, sent by this clock: never later than now (a forged one, on a
+    // bus without a secret, may say anything, and must not extend the serving past its due).
+    this.#heardAt(now, message.f === this.#self ? Math.min(message.ts, now) : undefined)
     const from = message.f
     if (from === this.#self) return
     if (message.t === 'bye') {
