@@ -3,7 +3,10 @@
 // ChangeNotConfirmedError naming it, within peerTimeout + heartbeat, rather than report a change
 // that may not hold there; one that confirms lets them resolve.
 import test, { type ExecutionContext } from 'ava'
-import { ChangeNotConfirmedError, createCache, invalidate, memoryBus, set, type Cache } from 'coop-cache'
+import { ChangeNotConfirmedError, cached, createCache, invalidate, memoryBus, set, type Cache } from 'coop-cache'
+import { sleep } from './helpers/fault-peers.js'
+import { losingFirst } from './helpers/losing-bus.js'
+import type { Member } from './helpers/pair.js'
 import { Rogue, type Heard } from './helpers/rogue.js'
 
 const HEARTBEAT = 50
@@ -44,4 +47,31 @@ test('a live member that confirms lets an invalidation and a set resolve', async
   const { cache } = await withMember(t, 'confirmed', true)
   await t.notThrowsAsync(invalidate(cache, 'k'))
   await t.notThrowsAsync(set(cache, 'k', 'v'))
+})
+
+// A broker that dies does not drop its clients all at once. One of three peers loses the bus
+// first, and invalidates a key the others hold: once while it still sees them, once after it
+// has cut itself off (its view then is empty). The others lose the bus 300 ms later, and serve
+// what they stored until peerTimeout after that. Neither invalidation may resolve while they
+// still do: the first process cannot know they carried it out, and says so.
+test('an invalidation made by a process that lost the bus does not resolve while peers that lost it later still serve the old value', async (t) => {
+  const { first, later, keys, loseIt } = await losingFirst(t, 'lost-change', 'old')
+  const start = loseIt()
+  /** Settles `change`; when it resolved, no process may serve the old value then. */
+  const settled = async (change: Promise<void>, key: string, member: Member) => {
+    const outcome = await change.then(() => undefined, (error: unknown) => error)
+    const at = Date.now() - start
+    if (outcome === undefined) t.not(await cached(member.cache, key, () => 'new'), 'old', `resolved at +${at} ms, and the old value was served after it`)
+    return { outcome, at }
+  }
+  await sleep(500)
+  const whileSeen = settled(invalidate(first.cache, keys[0] as string), keys[0] as string, later[0] as Member)
+  await sleep(800) // the first has cut itself off (+1000 ms)
+  const cutOff = await settled(invalidate(first.cache, keys[1] as string), keys[1] as string, later[1] as Member)
+  const seen = await whileSeen
+  t.log(`settled at +${seen.at} and +${cutOff.at} ms`)
+  for (const { outcome } of [seen, cutOff]) {
+    t.true(outcome instanceof ChangeNotConfirmedError, `not confirmed: ${String(outcome)}`)
+    t.deepEqual([...((outcome as ChangeNotConfirmedError).peers ?? [])].sort(), later.map((m) => m.cache.peer as string).sort(), 'it names the peers it saw')
+  }
 })

@@ -18,6 +18,7 @@ import { Seal } from '../src/peer/seal.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
 import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
+import { losingFirst } from './helpers/losing-bus.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const HEARTBEAT = 100
@@ -299,31 +300,8 @@ test.serial('a process that reads the bus late, then loses it, no longer serves 
 // is no proof that any of them has taken its reset, and the reset does not resolve while the
 // others may still serve what they stored.
 test.serial('a reset made by a process that lost the bus does not resolve while peers that lost it later still serve stored values', async (t) => {
-  const inner = memoryBus()
-  const joined: string[] = []
-  const lostAt = new Map<string, number>()
-  const lost = (peer: string) => (lostAt.get(peer) ?? Infinity) <= Date.now()
-  const bus: Bus = {
-    async join(topic, peer, receive) {
-      joined.push(peer)
-      const member = await inner.join(topic, peer, (envelope) => void (lost(peer) ? undefined : receive(envelope)))
-      return {
-        broadcast: (envelope) => void (lost(peer) ? undefined : member.broadcast(envelope)),
-        send: (to, envelope) => void (lost(peer) ? undefined : member.send(to, envelope)),
-        leave: () => member.leave(),
-      }
-    },
-  }
-  const cluster = await peers(t, 'lost-first', 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
-  const [first, ...later] = cluster.members as [Member, Member, Member]
-  const keys = later.map((member) => cluster.keysOf(member, 1, 'lost-')[0] as string)
-  for (const [i, member] of later.entries()) {
-    t.is(await cached(member.cache, keys[i] as string, () => 'stored under v1'), 'stored under v1')
-    t.is(await cached(member.cache, keys[i] as string, () => 'computed again'), 'stored under v1', 'the value is stored')
-  }
-  const start = Date.now()
-  lostAt.set(first.cache.peer as string, start)
-  for (const member of later) lostAt.set(member.cache.peer as string, start + 300)
+  const { first, later, keys, loseIt } = await losingFirst(t, 'lost-first', 'stored under v1')
+  const start = loseIt()
   await sleep(500)
   await reset(first.cache, 'v2')
   const resolved = Date.now() - start

@@ -147,6 +147,8 @@ export class Agent implements AgentIO, OwnerEvents {
   readonly #pongs = new Map<number, { readonly index: number; readonly done: () => void }>()
   #pingId = 0
   readonly #announced = new Map<number, Announced>()
+  /** The peers this process saw live when it was last cut off: a change it makes before it is live again waits on them (see #announce). */
+  #unseen: readonly string[] = []
   #changeId = 0
   /** Peers' changes carried out here (or under way), by sender and number, with when: a repeat is answered, not carried out again. */
   readonly #applied = new Map<string, { readonly at: number; readonly done: Promise<void> }>()
@@ -488,8 +490,11 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #announce(change: KeyChange): Promise<void> {
-    const waiting = new Set(this.#members.others())
-    if (this.#closed || waiting.size === 0) return Promise.resolve()
+    // Not live, this process does not know who serves: it waits on those it saw before it was
+    // cut off, and on no peer at all only for the time (see #renewAnnounced).
+    const live = this.#mode === 'live'
+    const waiting = new Set(live ? this.#members.others() : [...this.#unseen, ...this.#members.others()])
+    if (this.#closed || (live && waiting.size === 0)) return Promise.resolve()
     const n = ++this.#changeId
     const { key: k } = change
     const message: Outgoing =
@@ -508,12 +513,18 @@ export class Agent implements AgentIO, OwnerEvents {
     })
   }
 
-  /** Sends again each change not yet confirmed by every live peer; settles those that are, or are out of time. */
+  /**
+   * Sends again each change not yet confirmed by every live peer; settles those that are, or are
+   * out of time. A peer counted out for its silence may serve until a heartbeat after that (see
+   * #tick), and a process that is not live knows nothing of who serves (being cut off cleared its
+   * view): neither confirms anything, as for a reset (see #acknowledged).
+   */
   #renewAnnounced(now: number): void {
+    const live = this.#mode === 'live'
+    const others = new Set(this.#members.others())
     for (const announced of [...this.#announced.values()]) {
-      const live = new Set(this.#members.others())
-      for (const peer of announced.waiting) if (!live.has(peer)) announced.waiting.delete(peer)
-      if (announced.waiting.size === 0) announced.done()
+      if (live) for (const peer of announced.waiting) if (!others.has(peer)) announced.waiting.delete(peer)
+      if (announced.waiting.size === 0 && live && now >= this.#holdUntil) announced.done()
       else if (now > announced.until) announced.done(new ChangeNotConfirmedError(showKey(announced.change.key), [...announced.waiting]))
       else for (const peer of announced.waiting) this.send(peer, announced.message)
     }
@@ -836,6 +847,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #cutOff(): void {
     this.#mode = 'cut-off'
     this.#shared.liveness.serveUntil(Date.now())
+    this.#unseen = this.#members.others()
     this.#members.clear()
     this.#welcomes.clear()
     this.#handed.clear()

@@ -113,7 +113,9 @@ export class CacheNotReadyError extends CacheError {
 
 /**
  * An invalidation or `set` reached this process and every peer it could, but some live peers did
- * not confirm it within peerTimeout + heartbeat: they may still serve the key's old value.
+ * not confirm it within peerTimeout + heartbeat: they may still serve the key's old value. Also
+ * when this process was cut off from the bus meanwhile: `peers` then names those it saw live
+ * before, and is empty when it saw none.
  */
 export class ChangeNotConfirmedError extends CacheError {
   readonly peers: readonly string[]
@@ -121,7 +123,9 @@ export class ChangeNotConfirmedError extends CacheError {
   constructor(key: string, peers: readonly string[]) {
     super(
       'ERR_COOP_CACHE_NOT_CONFIRMED',
-      `the change of key ${key} was carried out here, but peer${peers.length === 1 ? '' : 's'} ${peers.join(', ')} did not confirm it in time and may still serve the old value; call again, or reset the cache`,
+      peers.length === 0
+        ? `the change of key ${key} was carried out here, but this process has not heard the bus in time (it is cut off), and peers it cannot see may still serve the old value; call again once it hears the bus, or reset the cache`
+        : `the change of key ${key} was carried out here, but peer${peers.length === 1 ? '' : 's'} ${peers.join(', ')} did not confirm it in time and may still serve the old value; call again, or reset the cache`,
       { key },
     )
     this.peers = peers

@@ -1,0 +1,57 @@
+// A memoryBus whose peers can lose it, each at a time of its own, as the clients of a dying broker
+// do not all lose it at once: from then on what a peer sends is lost, and so is what is sent to it.
+import type { ExecutionContext } from 'ava'
+import { cached, memoryBus, type Bus } from 'coop-cache'
+import { peers, type Member } from './pair.js'
+
+export interface LosingBus {
+  readonly bus: Bus
+  /** The peers in the order they joined. */
+  readonly joined: readonly string[]
+  /** `peer` loses the bus at `at` (a Date.now() time). */
+  lose(peer: string, at: number): void
+}
+
+export function losingBus(): LosingBus {
+  const inner = memoryBus()
+  const joined: string[] = []
+  const lostAt = new Map<string, number>()
+  const lost = (peer: string) => (lostAt.get(peer) ?? Infinity) <= Date.now()
+  const bus: Bus = {
+    async join(topic, peer, receive) {
+      joined.push(peer)
+      const member = await inner.join(topic, peer, (envelope) => void (lost(peer) ? undefined : receive(envelope)))
+      return {
+        broadcast: (envelope) => void (lost(peer) ? undefined : member.broadcast(envelope)),
+        send: (to, envelope) => void (lost(peer) ? undefined : member.send(to, envelope)),
+        leave: () => member.leave(),
+      }
+    },
+  }
+  return { bus, joined, lose: (peer, at) => void lostAt.set(peer, at) }
+}
+
+/** How long after the first the others lose the bus, in losingFirst. */
+const LATER = 300
+
+/**
+ * Three peers on a losing bus, the second and third each holding a key of its own with `value`
+ * stored. `loseIt()` makes the first lose the bus now, and the others 300 ms later; it returns now.
+ */
+export async function losingFirst(t: ExecutionContext, word: string, value: string) {
+  const { bus, lose } = losingBus()
+  const cluster = await peers(t, word, 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
+  const [first, ...later] = cluster.members as [Member, Member, Member]
+  const keys = later.map((member) => cluster.keysOf(member, 1, `${word}-`)[0] as string)
+  for (const [i, member] of later.entries()) {
+    t.is(await cached(member.cache, keys[i] as string, () => value), value)
+    t.is(await cached(member.cache, keys[i] as string, () => 'computed again'), value, 'the value is stored')
+  }
+  const loseIt = () => {
+    const start = Date.now()
+    lose(first.cache.peer as string, start)
+    for (const member of later) lose(member.cache.peer as string, start + LATER)
+    return start
+  }
+  return { first, later, keys, loseIt }
+}
