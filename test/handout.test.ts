@@ -15,6 +15,7 @@ import type { HandedEntry, Owned } from '../src/shared/protocol.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld } from './helpers/cluster.js'
+import { losingBus } from './helpers/losing-bus.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const redis = await brokerTest('redis')
@@ -218,4 +219,22 @@ redis('a process that joins beside one holding 200 MiB of values is sent every c
   const newcomer = await createCache({ ...options, bus: redisBus({ url: brokerUrl.redis }) })
   t.teardown(() => newcomer.close())
   t.deepEqual(await eventuallyHeld(t, newcomer, keys, 'the newcomer, filled,', 40_000), [])
+})
+
+test.serial('close() of a process that has lost the bus returns within about the peer timeout, however many parts it had to hand over', async (t) => {
+  const { bus, lose } = losingBus()
+  const cluster = await peers(t, 'handout-lost', 2, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
+  const [a, b] = cluster.members as [Member, Member]
+  // about 12 parts of a mebibyte, none of which the bus will carry
+  const keys = cluster.keysOf(a, 120, 'lost-')
+  for (const key of keys) await cached(a.cache, key, () => key.padEnd(100 * 1024, '.'))
+  const start = Date.now()
+  lose(a.cache.peer as string, start)
+  lose(b.cache.peer as string, start)
+  await a.cache.close()
+  const took = Date.now() - start
+  t.log(`close() took ${took} ms`)
+  // the first part waits for its taken until the process has heard nothing for peerTimeout and
+  // cuts itself off (waiting for each part that long took 2 s here, of 12 parts' worth)
+  t.true(took < 1700, `close() took ${took} ms`)
 })

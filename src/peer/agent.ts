@@ -325,6 +325,7 @@ export class Agent implements AgentIO, OwnerEvents {
    * late to be kept (see #outsideRequests).
    */
   #sentPart(to: string, more: boolean): Promise<void> {
+    if (this.#mode !== 'live') return Promise.resolve()
     return new Promise<void>((resolve) => {
       // Numbered, so that the taken of a part that was waited for in vain (the receiver slowed
       // down past the peer timeout) is not taken for the next one's: the sender would then run
@@ -849,6 +850,8 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#shared.liveness.serveUntil(Date.now())
     this.#unseen = this.#members.others()
     this.#members.clear()
+    // No taken will come from peers this process no longer sees: what waits on one goes on.
+    for (const part of [...this.#parts.values()]) part.done()
     this.#welcomes.clear()
     this.#handed.clear()
     this.#refusedFrom.clear()
