@@ -134,6 +134,8 @@ export class Agent implements AgentIO, OwnerEvents {
   #epochSeen = 0
   /** Until when no reset is taken for done by the live peers alone (see #tick). */
   #holdUntil = 0
+  /** When this process last counted a peer out for its silence (see #viewConfirms). */
+  #countedOutAt = 0
   /** Parts sent and not yet taken, by their number: the peer each went to, and who waits for its taken (see #sentPart). */
   readonly #parts = new Map<number, { readonly peer: string; readonly done: () => void }>()
   #partSequence = 0
@@ -515,17 +517,15 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   /**
-   * Sends again each change not yet confirmed by every live peer; settles those that are, or are
-   * out of time. A peer counted out for its silence may serve until a heartbeat after that (see
-   * #tick), and a process that is not live knows nothing of who serves (being cut off cleared its
-   * view): neither confirms anything, as for a reset (see #acknowledged).
+   * Sends again each change not yet confirmed by every live peer; settles those that are (as
+   * far as the view can tell: see #viewConfirms), or are out of time.
    */
   #renewAnnounced(now: number): void {
     const live = this.#mode === 'live'
     const others = new Set(this.#members.others())
     for (const announced of [...this.#announced.values()]) {
       if (live) for (const peer of announced.waiting) if (!others.has(peer)) announced.waiting.delete(peer)
-      if (announced.waiting.size === 0 && live && now >= this.#holdUntil) announced.done()
+      if (announced.waiting.size === 0 && this.#viewConfirms(now)) announced.done()
       else if (now > announced.until) announced.done(new ChangeNotConfirmedError(showKey(announced.change.key), [...announced.waiting]))
       else for (const peer of announced.waiting) this.send(peer, announced.message)
     }
@@ -800,13 +800,23 @@ export class Agent implements AgentIO, OwnerEvents {
     const now = Date.now()
     while (this.#pending.length > 0) {
       const first = this.#pending[0] as Pending
-      // Not live (cut off, catching up), this process knows nothing of who still serves: the
-      // peers it dropped with its own silence may be serving until they too have heard nothing
-      // of their own for peerTimeout. An empty view is no proof that they took it: only the time is.
-      if (now < first.until && (this.#mode !== 'live' || !this.#members.allTook(first.stamp) || now < this.#holdUntil)) return
+      if (now < first.until && (!this.#members.allTook(first.stamp) || !this.#viewConfirms(now))) return
       this.#pending.shift()
       this.#shared.liveness.acked(first.epoch)
     }
+  }
+
+  /**
+   * Whether what the view says (every live peer has taken a reset, or confirmed a change) holds
+   * for the peers it no longer shows. Not while this process is not live (cut off, catching up):
+   * it knows nothing of who serves, and the peers it dropped with its own silence may serve
+   * until they too have heard nothing of their own for peerTimeout. Nor within the hold after it
+   * counted a peer out (see #tick). Nor until a message of its own sent since then has come back:
+   * its own link may be what failed, with the peers', which still hear it and themselves, failing
+   * later; they serve until peerTimeout after that.
+   */
+  #viewConfirms(now: number): boolean {
+    return this.#mode === 'live' && now >= this.#holdUntil && this.#echoed >= this.#countedOutAt
   }
 
   // ---- membership and time ----
@@ -824,6 +834,7 @@ export class Agent implements AgentIO, OwnerEvents {
       // messages it heard back, which may be a beat later than its last one heard here (the
       // broker died between delivering it there and here): no reset counts it out before then.
       this.#holdUntil = now + this.#options.heartbeat + HOLD_MARGIN
+      this.#countedOutAt = now
       this.#left(gone)
     }
     this.#beat()

@@ -1,6 +1,7 @@
 // A memoryBus whose peers can lose it, each at a time of its own, as the clients of a dying broker
 // do not all lose it at once: from then on what a peer sends is lost, and so is what is sent to it.
 import type { ExecutionContext } from 'ava'
+import { deserialize } from 'node:v8'
 import { cached, memoryBus, type Bus } from 'coop-cache'
 import { peers, type Member } from './pair.js'
 
@@ -10,17 +11,28 @@ export interface LosingBus {
   readonly joined: readonly string[]
   /** `peer` loses the bus at `at` (a Date.now() time). */
   lose(peer: string, at: number): void
+  /** From `at`, `peer` hears no other peer's message: only its own come back to it. */
+  deafen(peer: string, at: number): void
 }
 
 export function losingBus(): LosingBus {
   const inner = memoryBus()
   const joined: string[] = []
   const lostAt = new Map<string, number>()
+  const deafAt = new Map<string, number>()
   const lost = (peer: string) => (lostAt.get(peer) ?? Infinity) <= Date.now()
+  const deaf = (peer: string) => (deafAt.get(peer) ?? Infinity) <= Date.now()
+  const senderOf = (envelope: Uint8Array) => {
+    const read = deserialize(envelope.subarray(2)) as { f: string } | { f: string }[]
+    return (Array.isArray(read) ? read[0] : read)?.f
+  }
   const bus: Bus = {
     async join(topic, peer, receive) {
       joined.push(peer)
-      const member = await inner.join(topic, peer, (envelope) => void (lost(peer) ? undefined : receive(envelope)))
+      const member = await inner.join(topic, peer, (envelope) => {
+        if (lost(peer) || (deaf(peer) && senderOf(envelope) !== peer)) return
+        receive(envelope)
+      })
       return {
         broadcast: (envelope) => void (lost(peer) ? undefined : member.broadcast(envelope)),
         send: (to, envelope) => void (lost(peer) ? undefined : member.send(to, envelope)),
@@ -28,18 +40,17 @@ export function losingBus(): LosingBus {
       }
     },
   }
-  return { bus, joined, lose: (peer, at) => void lostAt.set(peer, at) }
+  return { bus, joined, lose: (peer, at) => void lostAt.set(peer, at), deafen: (peer, at) => void deafAt.set(peer, at) }
 }
-
-/** How long after the first the others lose the bus, in losingFirst. */
-const LATER = 300
 
 /**
  * Three peers on a losing bus, the second and third each holding a key of its own with `value`
- * stored. `loseIt()` makes the first lose the bus now, and the others 300 ms later; it returns now.
+ * stored. `loseIt()` makes the first lose the bus now (or, with `deafFor`, hear only its own
+ * messages from now and lose the bus that much later), and the others `later` ms after now
+ * (300 by default); it returns now.
  */
 export async function losingFirst(t: ExecutionContext, word: string, value: string) {
-  const { bus, lose } = losingBus()
+  const { bus, lose, deafen } = losingBus()
   const cluster = await peers(t, word, 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
   const [first, ...later] = cluster.members as [Member, Member, Member]
   const keys = later.map((member) => cluster.keysOf(member, 1, `${word}-`)[0] as string)
@@ -47,10 +58,11 @@ export async function losingFirst(t: ExecutionContext, word: string, value: stri
     t.is(await cached(member.cache, keys[i] as string, () => value), value)
     t.is(await cached(member.cache, keys[i] as string, () => 'computed again'), value, 'the value is stored')
   }
-  const loseIt = () => {
+  const loseIt = ({ deafFor = 0, later: after = 300 } = {}) => {
     const start = Date.now()
-    lose(first.cache.peer as string, start)
-    for (const member of later) lose(member.cache.peer as string, start + LATER)
+    deafen(first.cache.peer as string, start)
+    lose(first.cache.peer as string, start + deafFor)
+    for (const member of later) lose(member.cache.peer as string, start + after)
     return start
   }
   return { first, later, keys, loseIt }
