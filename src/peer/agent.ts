@@ -859,7 +859,9 @@ export class Agent implements AgentIO, OwnerEvents {
   #cutOff(): void {
     this.#mode = 'cut-off'
     this.#shared.liveness.serveUntil(Date.now())
-    this.#unseen = this.#members.others()
+    // cut off again before it saw anyone: those it saw before still are the ones to name
+    const others = this.#members.others()
+    if (others.length > 0) this.#unseen = others
     this.#members.clear()
     // No taken will come from peers this process no longer sees: what waits on one goes on.
     for (const part of [...this.#parts.values()]) part.done()
