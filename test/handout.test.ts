@@ -5,7 +5,6 @@
 // whole share of the cache, and the receiver is never so far behind that it throws values away
 // as too late. Every entry moves, once.
 import test, { type ExecutionContext } from 'ava'
-import { deserialize } from 'node:v8'
 import { cached, createCache, memoryBus, type Bus } from 'coop-cache'
 import { redisBus } from 'coop-cache/redis'
 import { supervisorOf } from '../src/host/registry.js'
@@ -15,7 +14,7 @@ import type { HandedEntry, Owned } from '../src/shared/protocol.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld } from './helpers/cluster.js'
-import { losingBus } from './helpers/losing-bus.js'
+import { losingBus, messagesOf } from './helpers/losing-bus.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const redis = await brokerTest('redis')
@@ -138,12 +137,6 @@ test.serial('a process that leaves with close() hands over every entry of its ke
   }
   t.is(ran, 0, 'no key was computed again')
 })
-
-/** The messages of an unsigned envelope: one, or a batch. */
-function messagesOf(envelope: Uint8Array): { t: string; pt?: number; m?: boolean }[] {
-  const payload = deserialize(envelope.subarray(2)) as { t: string; pt?: number; m?: boolean } | { t: string; pt?: number; m?: boolean }[]
-  return Array.isArray(payload) ? payload : [payload]
-}
 
 test.serial("a part's taken that comes after the peer timeout is not taken for a later part's: the sender never runs more than a part ahead of its receiver", async (t) => {
   // Once armed, every taken takes 150 ms to come back; the first one is held past the sender's

@@ -13,12 +13,12 @@
 // each value says when it was computed, so the logs alone show what was stored and served.
 import test, { type ExecutionContext } from 'ava'
 import { deserialize } from 'node:v8'
-import { cached, memoryBus, reset, type Bus, type IpcBus } from 'coop-cache'
+import { cached, reset, type IpcBus } from 'coop-cache'
 import { Seal } from '../src/peer/seal.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
 import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
-import { losingFirst } from './helpers/losing-bus.js'
+import { losingBus, losingFirst } from './helpers/losing-bus.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const HEARTBEAT = 100
@@ -255,38 +255,16 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
 // went on hearing old messages.
 test.serial('a process that reads the bus late, then loses it, no longer serves stored values when a reset that counted it out resolves', async (t) => {
   const late = 600
-  const inner = memoryBus()
-  const joined: string[] = []
-  let lost = false
-  const senderOf = (envelope: Uint8Array) => {
-    const read = deserialize(envelope.subarray(2)) as { f: string } | { f: string }[]
-    return (Array.isArray(read) ? read[0] : read)?.f
-  }
-  const bus: Bus = {
-    async join(topic, peer, receive) {
-      joined.push(peer)
-      const slow = () => peer === joined[1]
-      const member = await inner.join(topic, peer, (envelope) => {
-        if (!slow() || senderOf(envelope) === peer) return receive(envelope)
-        // sent once the bus was lost: lost; sent before: read late
-        if (!lost) setTimeout(() => receive(envelope), late)
-      })
-      return {
-        broadcast: (envelope) => void (lost && slow() ? undefined : member.broadcast(envelope)),
-        send: (to, envelope) => void (lost && slow() ? undefined : member.send(to, envelope)),
-        leave: () => member.leave(),
-      }
-    },
-  }
+  const { bus, late: readLate, lose } = losingBus()
   const cluster = await peers(t, 'late-reader', 3, { bus, replicas: 1, heartbeat: 50, peerTimeout: 1000 })
   const [resetter, slow] = cluster.members as [Member, Member, Member]
-  t.is(slow.cache.peer, joined[1])
+  readLate(slow.cache.peer as string, late)
   const [key] = cluster.keysOf(slow, 1, 'late-') as [string]
   t.is(await cached(slow.cache, key, () => 'stored under v1'), 'stored under v1')
   t.is(await cached(slow.cache, key, () => 'computed again'), 'stored under v1', 'the value is stored')
   await sleep(late + 200)
-  lost = true
   const lostAt = Date.now()
+  lose(slow.cache.peer as string, lostAt)
   await reset(resetter.cache, 'v2')
   const resolved = Date.now() - lostAt
   const got = await cached(slow.cache, key, () => 'computed after the reset')

@@ -1,5 +1,7 @@
 // A memoryBus whose peers can lose it, each at a time of its own, as the clients of a dying broker
 // do not all lose it at once: from then on what a peer sends is lost, and so is what is sent to it.
+// A peer can also go deaf to the others (it hears only its own messages), or read theirs late (its
+// thread starved of the CPU while they wait in its socket).
 import type { ExecutionContext } from 'ava'
 import { deserialize } from 'node:v8'
 import { cached, memoryBus, type Bus } from 'coop-cache'
@@ -13,6 +15,14 @@ export interface LosingBus {
   lose(peer: string, at: number): void
   /** From `at`, `peer` hears no other peer's message: only its own come back to it. */
   deafen(peer: string, at: number): void
+  /** From now, `peer` reads every other peer's message `ms` late: one already on its way when it loses the bus still reaches it. */
+  late(peer: string, ms: number): void
+}
+
+/** The messages of an unsigned envelope: one, or a batch. */
+export function messagesOf(envelope: Uint8Array): { t: string; f: string; pt?: number; m?: boolean }[] {
+  const read = deserialize(envelope.subarray(2)) as ReturnType<typeof messagesOf>[number] | ReturnType<typeof messagesOf>
+  return Array.isArray(read) ? read : [read]
 }
 
 export function losingBus(): LosingBus {
@@ -20,18 +30,18 @@ export function losingBus(): LosingBus {
   const joined: string[] = []
   const lostAt = new Map<string, number>()
   const deafAt = new Map<string, number>()
+  const lateBy = new Map<string, number>()
   const lost = (peer: string) => (lostAt.get(peer) ?? Infinity) <= Date.now()
   const deaf = (peer: string) => (deafAt.get(peer) ?? Infinity) <= Date.now()
-  const senderOf = (envelope: Uint8Array) => {
-    const read = deserialize(envelope.subarray(2)) as { f: string } | { f: string }[]
-    return (Array.isArray(read) ? read[0] : read)?.f
-  }
   const bus: Bus = {
     async join(topic, peer, receive) {
       joined.push(peer)
       const member = await inner.join(topic, peer, (envelope) => {
-        if (lost(peer) || (deaf(peer) && senderOf(envelope) !== peer)) return
-        receive(envelope)
+        const own = messagesOf(envelope)[0]?.f === peer
+        if (lost(peer) || (deaf(peer) && !own)) return
+        const by = own ? 0 : (lateBy.get(peer) ?? 0)
+        if (by > 0) setTimeout(() => receive(envelope), by)
+        else receive(envelope)
       })
       return {
         broadcast: (envelope) => void (lost(peer) ? undefined : member.broadcast(envelope)),
@@ -40,7 +50,13 @@ export function losingBus(): LosingBus {
       }
     },
   }
-  return { bus, joined, lose: (peer, at) => void lostAt.set(peer, at), deafen: (peer, at) => void deafAt.set(peer, at) }
+  return {
+    bus,
+    joined,
+    lose: (peer, at) => void lostAt.set(peer, at),
+    deafen: (peer, at) => void deafAt.set(peer, at),
+    late: (peer, ms) => void lateBy.set(peer, ms),
+  }
 }
 
 /**
