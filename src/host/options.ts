@@ -66,7 +66,8 @@ export interface CacheOptions {
    * With a bus: milliseconds without a heartbeat after which a peer is taken for gone (its
    * keys move to the others; its computations pass to their waiters); and after which a
    * process that has heard nothing from the bus, or none of its own messages back, stops
-   * serving stored values until it has caught up. It bounds how long a cut-off process can serve a value older than a reset.
+   * serving stored values until it has caught up. It bounds how long a cut-off process can
+   * serve a value older than a reset.
    * At least twice the heartbeat.
    * @default 2000
    */
