@@ -823,8 +823,9 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #tick(): void {
     const now = Date.now()
-    // Unheard, or unheard by its peers (none of its own messages came back): they count it out.
-    if (this.#mode === 'live' && now - Math.min(this.#heard, this.#echoed) > this.#options.peerTimeout) this.#cutOff()
+    // None of its own messages came back (sent no later than anything was heard): its peers
+    // count it out, and it may have heard nothing at all.
+    if (this.#mode === 'live' && now - this.#echoed > this.#options.peerTimeout) this.#cutOff()
     // Not serving: keep the time in liveness.ts recent, so that its wrap-around never reads as serving.
     if (this.#mode !== 'live') this.#shared.liveness.serveUntil(now)
     if (this.#mode === 'catching-up' && now >= this.#catchUntil) this.#goLive()
