@@ -14,7 +14,8 @@ import type { HandedEntry, Owned } from '../src/shared/protocol.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld } from './helpers/cluster.js'
-import { losingBus, messagesOf } from './helpers/losing-bus.js'
+import { messagesOf } from './helpers/envelope.js'
+import { losingBus } from './helpers/losing-bus.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const redis = await brokerTest('redis')

@@ -12,10 +12,9 @@
 // Every peer is a real process (fixtures/fault-peer.ts) that logs each call with what it got;
 // each value says when it was computed, so the logs alone show what was stored and served.
 import test, { type ExecutionContext } from 'ava'
-import { deserialize } from 'node:v8'
 import { cached, reset, type IpcBus } from 'coop-cache'
-import { Seal } from '../src/peer/seal.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
+import { messagesOf } from './helpers/envelope.js'
 import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
 import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
 import { losingBus, losingFirst } from './helpers/losing-bus.js'
@@ -173,13 +172,8 @@ test.serial('a reset made the instant its peers stop seeing a blocked process do
   const [x, ...others] = cluster.peers as [FaultPeer, FaultPeer, FaultPeer]
   // Every beat heard on the bus, by sender, when this process heard it.
   const beats = new Map<string, number[]>()
-  const opener = new Seal(cluster.name, [])
   const observer = await (cluster.hub as IpcBus).join(cluster.name, 'observer', (bytes) => {
-    const payload = opener.open(bytes)
-    if (typeof payload === 'string') return
-    const read: unknown = deserialize(payload)
-    // an envelope may hold several messages (its sender's turn)
-    for (const message of (Array.isArray(read) ? read : [read]) as { t?: string; f?: string }[]) {
+    for (const message of messagesOf(bytes)) {
       if (message.t === 'beat' && message.f !== undefined) beats.set(message.f, [...(beats.get(message.f) ?? []), Date.now()])
     }
   })

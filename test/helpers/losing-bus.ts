@@ -3,14 +3,12 @@
 // A peer can also go deaf to the others (it hears only its own messages), or read theirs late (its
 // thread starved of the CPU while they wait in its socket).
 import type { ExecutionContext } from 'ava'
-import { deserialize } from 'node:v8'
 import { cached, memoryBus, type Bus } from 'coop-cache'
+import { messagesOf } from './envelope.js'
 import { peers, type Member } from './pair.js'
 
 export interface LosingBus {
   readonly bus: Bus
-  /** The peers in the order they joined. */
-  readonly joined: readonly string[]
   /** `peer` loses the bus at `at` (a Date.now() time). */
   lose(peer: string, at: number): void
   /** From `at`, `peer` hears no other peer's message: only its own come back to it. */
@@ -19,15 +17,8 @@ export interface LosingBus {
   late(peer: string, ms: number): void
 }
 
-/** The messages of an unsigned envelope: one, or a batch. */
-export function messagesOf(envelope: Uint8Array): { t: string; f: string; pt?: number; m?: boolean }[] {
-  const read = deserialize(envelope.subarray(2)) as ReturnType<typeof messagesOf>[number] | ReturnType<typeof messagesOf>
-  return Array.isArray(read) ? read : [read]
-}
-
 export function losingBus(): LosingBus {
   const inner = memoryBus()
-  const joined: string[] = []
   const lostAt = new Map<string, number>()
   const deafAt = new Map<string, number>()
   const lateBy = new Map<string, number>()
@@ -35,7 +26,6 @@ export function losingBus(): LosingBus {
   const deaf = (peer: string) => (deafAt.get(peer) ?? Infinity) <= Date.now()
   const bus: Bus = {
     async join(topic, peer, receive) {
-      joined.push(peer)
       const member = await inner.join(topic, peer, (envelope) => {
         const own = messagesOf(envelope)[0]?.f === peer
         if (lost(peer) || (deaf(peer) && !own)) return
@@ -52,7 +42,6 @@ export function losingBus(): LosingBus {
   }
   return {
     bus,
-    joined,
     lose: (peer, at) => void lostAt.set(peer, at),
     deafen: (peer, at) => void deafAt.set(peer, at),
     late: (peer, ms) => void lateBy.set(peer, ms),
