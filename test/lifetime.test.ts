@@ -23,3 +23,10 @@ test('a value without expiry travels as one, and a value with some left keeps wh
   t.is(freshness(instantsOf({ ttl: 0, grace: 400 }, now, true), now + 399), 'stale')
   t.is(freshness(instantsOf({ ttl: 0, grace: 400 }, now, true), now + 400), 'gone')
 })
+
+test('what a value has left travels in whole milliseconds, rounded down: the clock reads fractions, the wire takes counts', (t) => {
+  const now = 5_000.75
+  t.deepEqual(lifeLeft({ expires: now + 299.6, staleUntil: now + 1299.9 }, now), { ttl: 299, grace: 1000 })
+  t.deepEqual(lifeLeft({ expires: now - 0.5, staleUntil: now + 400.9 }, now), { ttl: 1, grace: 400 })
+  t.deepEqual(lifeLeft({ expires: now + 0.3, staleUntil: 0 }, now), { ttl: 1, grace: 0 })
+})

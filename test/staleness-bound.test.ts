@@ -18,6 +18,7 @@ import { messagesOf } from './helpers/envelope.js'
 import { oneAtATime, sleep, startFaultPeers, type Call, type FaultPeer } from './helpers/fault-peers.js'
 import { EXISTED, hung, slower, some, staleAfter } from './helpers/staleness.js'
 import { losingBus, losingFirst } from './helpers/losing-bus.js'
+import { clockStep, type ClockStep } from './helpers/clock-step.js'
 import { peers, type Member } from './helpers/pair.js'
 
 const HEARTBEAT = 100
@@ -40,6 +41,10 @@ interface Scenario {
   readonly bus: 'ipc' | 'nats' | 'redis'
   readonly fault: Fault
   readonly partition: 'compute' | 'reject'
+  /** how long x is blocked or stopped @default FAULT */
+  readonly faultFor?: number
+  /** a step of a wall clock: x's, before the fault; or y's (the resetter's), once x is stopped */
+  readonly step?: { readonly of: 'x' | 'y'; readonly by: number }
 }
 
 interface Outcome {
@@ -54,31 +59,41 @@ interface Outcome {
 /**
  * Two peers; the faulty one (x) loops cached() every ms on a key it owns and a key the other
  * owns, both stored under v1, in a worker thread (and, when it is stopped, in its main thread
- * too: a blocked main thread makes no calls). x is blocked or stopped for FAULT ms; 300 ms in,
- * the other peer resets to v2. Then x runs again, catches up, and its logs are read.
+ * too: a blocked main thread makes no calls). x is blocked or stopped for `faultFor` ms; 300 ms
+ * in, the other peer resets to v2. Then x runs again, catches up, and its logs are read. With
+ * `step`, x's wall clock steps before the fault, or y's once x is stopped.
  */
-async function stall(t: ExecutionContext, { bus, fault, partition }: Scenario): Promise<Outcome> {
+async function stall(t: ExecutionContext, { bus, fault, partition, faultFor = FAULT, step }: Scenario): Promise<Outcome> {
+  const clock = step === undefined ? undefined : clockStep(t, step.by)
   const cluster = await startFaultPeers(t, {
     bus, url: bus === 'ipc' ? undefined : brokerUrl[bus], size: 2, name: `stall-${fault}`,
     heartbeat: HEARTBEAT, peerTimeout: PEER_TIMEOUT, each: (i) => ({ partition: i === 0 ? partition : 'compute' }),
+    clock: (i) => (i === (step?.of === 'y' ? 1 : 0) ? clock : undefined),
   })
   const [x, y] = cluster.peers as [FaultPeer, FaultPeer]
   const keys = [...cluster.keysOf(x, 1, 'page-'), ...cluster.keysOf(y, 1, 'page-')]
   for (const key of keys) t.is((await x.do({ op: 'call', key })).value?.version, 'v1')
   await x.do({ op: 'loop', keys, every: 1, main: fault === 'stop', workers: 1 })
   await sleep(200)
+  const stepped = (peer: FaultPeer) => (clock as ClockStep).step(async () => (await peer.do({ op: 'state' })).clock)
+  // x goes on for a few heartbeats on its stepped clock: it beats, hears itself, and serves.
+  if (step?.of === 'x') {
+    await stepped(x)
+    await sleep(3 * HEARTBEAT)
+  }
 
   let from: number
-  if (fault === 'block') from = (await x.do({ op: 'block', ms: FAULT })).from
+  if (fault === 'block') from = (await x.do({ op: 'block', ms: faultFor })).from
   else {
     from = Date.now()
     x.signal('SIGSTOP')
   }
-  await sleep(300)
+  if (step?.of === 'y') await stepped(y)
+  await sleep(from + 300 - Date.now())
   const reset = await y.do({ op: 'reset', version: 'v2' }, 5000)
   t.is(reset.error, undefined)
   t.true(reset.end - reset.start <= PEER_TIMEOUT + HEARTBEAT + 500, `the reset took ${reset.end - reset.start} ms with a peer ${fault === 'block' ? 'blocked' : 'stopped'}`)
-  await sleep(from + FAULT - Date.now())
+  await sleep(from + faultFor - Date.now())
   if (fault === 'stop') x.signal('SIGCONT')
   const thawed = Date.now()
   await sleep(CATCH_UP + 300)
@@ -123,6 +138,19 @@ test.serial('a process SIGSTOPped past peerTimeout serves no stored value older 
 
 nats('a process SIGSTOPped past peerTimeout serves no stored value older than the reset a peer made meanwhile, from any thread, from the instant it runs again (NATS)', stopped('nats'))
 redis('a process SIGSTOPped past peerTimeout serves no stored value older than the reset a peer made meanwhile, from any thread, from the instant it runs again (Redis)', stopped('redis'))
+
+// The bound is kept on a clock that only goes forward (src/shared/clock.ts). On the wall clock, a
+// process whose clock steps back by a minute, then loses the cluster, serves a minute too long;
+// and a peer whose clock steps forward counts the others out as soon as it looks, and its reset
+// resolves while they may still serve for up to peerTimeout.
+test.serial('a process whose wall clock steps back a minute, then is SIGSTOPped past peerTimeout, serves no stored value older than the reset a peer made meanwhile (ipc)', inTurn(async (t) => {
+  await stall(t, { bus: 'ipc', fault: 'stop', partition: 'compute', step: { of: 'x', by: -60_000 } })
+}))
+
+test.serial('a reset made by a peer whose wall clock has just stepped forward does not resolve while a process stopped for less than peerTimeout still serves stored values (ipc)', inTurn(async (t) => {
+  const { calls, thawed, resolved } = await stall(t, { bus: 'ipc', fault: 'stop', partition: 'compute', faultFor: 600, step: { of: 'y', by: 20_000 } })
+  t.log(`the reset resolved ${resolved - thawed} ms after SIGCONT; ${calls.filter((c) => c.start >= thawed && c.start < resolved).length} calls were made in between`)
+}))
 
 const refusing = (fault: Fault) => async (t: ExecutionContext) => {
   const { calls, from, thawed } = await stall(t, { bus: 'ipc', fault, partition: 'reject' })

@@ -13,6 +13,8 @@ import { startCluster, within, type ClusterOptions, type Stampede } from './help
 import type { FnSpec } from './helpers/board.js'
 import { heldFor, howsIn, openEverywhere, past, storeAtOwner, tally, valuesIn } from './helpers/lifetimes.js'
 import { withCache } from './helpers/scene.js'
+import { clockStep } from './helpers/clock-step.js'
+import { sleep, startFaultPeers, type FaultPeer } from './helpers/fault-peers.js'
 
 // Asked before any test is declared: ava takes no declaration after the file's first tick.
 const natsTest = await brokerTest('nats')
@@ -131,6 +133,22 @@ async function notSoftened(t: ExecutionContext, change: 'reset' | 'invalidate'):
 
 test.serial('after a reset, a value with a minute left to live is never served, by any process or thread', (t) => notSoftened(t, 'reset'))
 test.serial('after an invalidation, a value with a minute left to live is never served, by any process or thread', (t) => notSoftened(t, 'invalidate'))
+
+// A value's instants are on a clock that only goes forward (src/shared/clock.ts): on the wall
+// clock, a step back of a minute would keep every value a minute past its time to live.
+test.serial('a value is not served past its time to live when the wall clock steps back', async (t) => {
+  const ttl = 500
+  const back = clockStep(t, -60_000)
+  const { peers: [p] } = await startFaultPeers(t, { bus: 'ipc', size: 1, name: 'ttl-clock', each: () => ({ ttl }), clock: () => back })
+  const peer = p as FaultPeer
+  const first = await peer.do({ op: 'call', key: 'quote' })
+  t.true(first.own)
+  t.false((await peer.do({ op: 'call', key: 'quote' })).own, 'the value is kept while it lives')
+  await back.step(async () => (await peer.do({ op: 'state' })).clock)
+  await sleep(first.end + ttl + 200 - Date.now())
+  const later = await peer.do({ op: 'call', key: 'quote' })
+  t.true(later.own, `served ${later.start - (first.value?.end ?? 0)} ms after it was computed, with a ttl of ${ttl} ms`)
+})
 
 const BAD = [-1, NaN, Infinity, '100', null, true]
 

@@ -1,6 +1,7 @@
 import { deserialize } from 'node:v8'
 import { CacheClosedError, CacheNotReadyError } from '../shared/errors.js'
 import { holdingOpen } from '../shared/hold.js'
+import { monotonic } from '../shared/clock.js'
 import { encodeKey, showKey, type Key } from '../shared/key.js'
 import type { KeyChange } from '../shared/protocol.js'
 import { Memory } from '../shared/memory/layout.js'
@@ -116,10 +117,10 @@ class CoopCache implements Cache {
     const timeout = options?.timeout === undefined ? 10_000 : msOption(options.timeout, `${where}: options.timeout`)
     const { liveness, memory } = this.#client.shared
     const seen = () => (memory.clustered ? liveness.peers() + 1 : 1)
-    const until = Date.now() + timeout
+    const until = monotonic() + timeout
     while (seen() < peers) {
       if (this.#client.closed) throw new CacheClosedError()
-      if (Date.now() >= until) throw new CacheNotReadyError(this.name, peers, seen(), timeout)
+      if (monotonic() >= until) throw new CacheNotReadyError(this.name, peers, seen(), timeout)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }

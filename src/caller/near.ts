@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { footprintOf, stringSize } from '../shared/footprint.js'
+import { monotonic } from '../shared/clock.js'
 import type { Fence } from '../shared/memory/fences.js'
 import { Counter } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
@@ -26,7 +27,7 @@ interface Copy {
   /** The value, already resolved: every hit returns this one promise, allocating nothing. */
   readonly promise: Promise<unknown>
   readonly size: number
-  /** when it expires (Date.now() ms), 0 for never */
+  /** when it expires (monotonic() ms), 0 for never */
   readonly expires: number
   /** the key's fence when the owner sent it: an invalidation or set of the key since moves it */
   readonly fence: Fence
@@ -61,7 +62,7 @@ export class Near {
   // Atomics.add per hit on a counter every thread shares makes threads that hit at the same time
   // contend for one cache line.
   #hits = 0
-  // Date.now() at every hit on a copy with an expiry costs as much as the rest of the hit: it
+  // A clock read at every hit on a copy with an expiry costs as much as the rest of the hit: it
   // is read again once a millisecond has passed (a timer says so) or after CLOCK_HITS hits,
   // whichever comes first, so that a loop that never lets timers run still sees time pass.
   #clock = 0
@@ -132,7 +133,7 @@ export class Near {
 
   #now(): number {
     if (this.#clock !== 0 && ++this.#clockHits < CLOCK_HITS) return this.#clock
-    this.#clock = Date.now()
+    this.#clock = monotonic()
     this.#clockHits = 0
     if (!this.#clockTimer) {
       this.#clockTimer = true

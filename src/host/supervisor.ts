@@ -4,6 +4,7 @@ import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { OwnerState } from '../shared/memory/owners.js'
 import type { Shared } from '../shared/memory/shared.js'
+import { monotonic } from '../shared/clock.js'
 import { ownerOf } from '../shared/key.js'
 import { NO_HANDOUT, type HandedEntry, type Handout, type KeyChange, type Owned, type OwnerControl, type OwnerData } from '../shared/protocol.js'
 
@@ -99,7 +100,7 @@ export class Supervisor {
     running.exited = true
     running.control[releaseProxy]()
     this.#shared.budget.forgetOwner(index)
-    const now = Date.now()
+    const now = monotonic()
     const crashes = [...running.crashes.filter((at) => now - at < RESTART_WINDOW), now]
     const gaveUp = crashes.length > MAX_RESTARTS
     this.#shared.owners.stopped(index, gaveUp ? OwnerState.GaveUp : OwnerState.Starting)

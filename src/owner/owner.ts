@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads'
 import { NO_HANDOUT, type AgentToOwner, type GiveMessage, type HandedEntry, type Handout, type KeyChange, type Lifetime, type Owned, type OwnerData, type OwnerToAgent, type PutMessage, type ReplicaMessage, type RequesterMessage, type ViewMessage, type WireError } from '../shared/protocol.js'
 import { CacheClosedError, CachePartitionedError, toWire } from '../shared/errors.js'
 import { prefixStart, showKey } from '../shared/key.js'
+import { monotonic } from '../shared/clock.js'
 import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { peerOf, selects } from '../shared/ring.js'
@@ -110,8 +111,8 @@ export class Owner {
   async entries(epoch: number, ms: number, owned: Owned, from: number): Promise<Handout> {
     let handout = this.#handouts.get(from)
     if (handout === undefined) {
-      const until = Date.now() + ms
-      while (!this.#closed && this.#flights.all().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+      const until = monotonic() + ms
+      while (!this.#closed && this.#flights.all().length > 0 && monotonic() < until) await new Promise((resolve) => setTimeout(resolve, 10))
       const moves = selects(owned)
       handout = { entries: this.#store.handed(moves), moves }
       from = ++this.#handoutId
@@ -226,7 +227,7 @@ export class Owner {
       case 'up-value':
         if (message.epoch !== this.#epoch) return this.#reroute(flight)
         if (message.hit) this.#countHitsOf(flight)
-        return this.#deliver(flight, this.#store.fromBytes(flight.key, message.value, message.buffers, message.life, Date.now(), message.stale, true), { hit: message.hit, remote: true, store: true, stale: message.stale })
+        return this.#deliver(flight, this.#store.fromBytes(flight.key, message.value, message.buffers, message.life, monotonic(), message.stale, true), { hit: message.hit, remote: true, store: true, stale: message.stale })
       case 'up-compute': {
         if (message.epoch !== this.#epoch || flight.kind !== 'remote' || flight.upstream === undefined) return
         flight.upstream.token = message.token
@@ -250,7 +251,7 @@ export class Owner {
         this.#flights.unask(flight)
         return this.#handOver(flight)
       case 'up-lost':
-        this.#silent.set(flight.upstream?.peer ?? '', Date.now() + this.#data.peerTimeout)
+        this.#silent.set(flight.upstream?.peer ?? '', monotonic() + this.#data.peerTimeout)
         return this.#reroute(flight)
     }
   }
@@ -259,7 +260,7 @@ export class Owner {
   #take({ key, epoch, value, buffers, life, fence }: GiveMessage): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
     if (this.#store.get(key) !== undefined || this.#flights.find(key, true) !== undefined) return
-    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, Date.now()))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, monotonic()))
   }
 
   /**
@@ -270,7 +271,7 @@ export class Owner {
   #replica({ key, epoch, fence, value, buffers, life }: ReplicaMessage): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
     if (this.#store.get(key)?.fetched === false) return
-    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, Date.now(), false, true))
+    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, monotonic(), false, true))
   }
 
   /**
@@ -307,7 +308,7 @@ export class Owner {
     this.#store.delete(key)
     this.#shared.fences.moveKey(key)
     if (epoch !== this.#epoch || !(value instanceof Uint8Array)) return
-    const entry = this.#store.fromBytes(key, value, buffers, life, Date.now())
+    const entry = this.#store.fromBytes(key, value, buffers, life, monotonic())
     const stored = this.#shared.liveness.serving() && this.#store.offer(key, entry)
     for (const flight of this.#flights.all()) {
       if (flight.key !== key) continue
@@ -337,7 +338,7 @@ export class Owner {
     from.open.set(request.id, request)
     const stored = serving ? this.#store.get(key) : undefined
     if (stored !== undefined) {
-      const now = stored.expires === 0 ? 0 : Date.now()
+      const now = stored.expires === 0 ? 0 : monotonic()
       const state = freshness(stored, now)
       // A stale value is served to calls only: a refresh, a peek() and a newcomer's fetch from
       // the previous owner (peek) want one that has not expired.
@@ -409,7 +410,7 @@ export class Owner {
   #isSilent(peer: string): boolean {
     const until = this.#silent.get(peer)
     if (until === undefined) return false
-    if (until > Date.now()) return true
+    if (until > monotonic()) return true
     this.#silent.delete(peer)
     return false
   }
@@ -477,7 +478,7 @@ export class Owner {
   #put(link: Requester, { id, key, token, epoch, value, bytes, buffers, store, life = FOREVER }: PutMessage): void {
     const flight = this.#computing(link, id, key, token, epoch)
     if (flight === undefined || (bytes !== undefined && !(bytes instanceof Uint8Array))) return
-    const entry = bytes === undefined ? this.#store.fromValue(key, value, life, Date.now()) : this.#store.fromBytes(key, bytes, buffers === true, life, Date.now())
+    const entry = bytes === undefined ? this.#store.fromValue(key, value, life, monotonic()) : this.#store.fromBytes(key, bytes, buffers === true, life, monotonic())
     const { upstream } = flight
     if (flight.kind === 'remote' && upstream !== undefined) {
       this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value: bytes ?? bytesOf(entry), store: store !== false, life })
@@ -536,7 +537,7 @@ export class Owner {
     // for a while, so that a failing source is not hammered by every hit.
     const stale = this.#store.get(flight.key)
     if (stale !== undefined && stale.expires !== 0) {
-      const now = Date.now()
+      const now = monotonic()
       if (freshness(stale, now) === 'stale') stale.retryAt = now + Math.min(RETRY_MS, stale.staleUntil - now)
     }
     this.#end(flight)

@@ -4,6 +4,7 @@ import type { HandedEntry, Lifetime } from '../shared/protocol.js'
 import { footprintOf, stringSize } from '../shared/footprint.js'
 import { prefixesOf } from '../shared/key.js'
 import { freshness, instantsOf, lifeLeft, type Instants } from '../shared/lifetime.js'
+import { monotonic } from '../shared/clock.js'
 import type { Budget } from '../shared/memory/budget.js'
 import type { Counters } from '../shared/memory/counters.js'
 import { Row } from '../shared/memory/layout.js'
@@ -303,7 +304,7 @@ export class Store {
    */
   *handed(keep: (key: string) => boolean): Generator<HandedEntry | undefined> {
     for (const [key, entry] of this.#entries.entries()) {
-      const now = Date.now()
+      const now = monotonic()
       yield keep(key) && freshness(entry, now) !== 'gone' ? { key, value: bytesOf(entry), life: lifeLeft(entry, now) } : undefined
     }
   }

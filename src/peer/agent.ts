@@ -37,6 +37,7 @@ import type { AgentToOwner, AnswerMessage as OwnerAnswer, HandedEntry, KeyChange
 import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
 import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
+import { monotonic } from '../shared/clock.js'
 import { peerOf, ranked } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
 import { Counter } from '../shared/memory/layout.js'
@@ -77,6 +78,13 @@ interface Pending {
   readonly epoch: number
   readonly stamp: Stamp
   readonly until: number
+}
+
+/** A broadcast envelope sent: the sequence numbers of its first and last messages, and when it left (monotonic()). */
+interface Sent {
+  readonly first: number
+  readonly last: number
+  readonly at: number
 }
 
 /** A change of keys this process announced, waiting for every live peer to apply it. */
@@ -124,8 +132,10 @@ export class Agent implements AgentIO, OwnerEvents {
   #member: BusMember | undefined
   #timer: NodeJS.Timeout | undefined
   #heard = 0
-  /** when this process sent the last of its own messages it heard back (see #heardAt) */
+  /** when (monotonic()) this process sent the last of its own messages it heard back, 0 before any (see #heardAt) */
   #echoed = 0
+  /** The broadcasts this process sent in the last peerTimeout, oldest first (see #sentAt). */
+  readonly #sent: Sent[] = []
   #mode: 'joining' | 'live' | 'cut-off' | 'catching-up' = 'joining'
   #catchUntil = 0
   /** the epoch in which this process joined a running cluster (see ViewMessage), 0 if it did not */
@@ -259,7 +269,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #replicate({ key, epoch, value, expires, staleUntil }: UpStoredMessage): void {
     if (this.#mode !== 'live' || epoch !== this.epoch()) return
     const to = this.#replicasOf(key, this.#members.view())
-    const { ttl: tl, grace: gr } = lifeLeft({ expires, staleUntil }, Date.now())
+    const { ttl: tl, grace: gr } = lifeLeft({ expires, staleUntil }, monotonic())
     const message: Outgoing = { t: 'rep', s: this.stamp(), k: key, v: value, tl, gr }
     if (to === 'all') this.#broadcast(message)
     else for (const peer of to) this.send(peer, message)
@@ -287,8 +297,8 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   #outsideRequests(type: 'replica' | 'give', message: Replica | Give): boolean {
     const { k: key } = message
-    const now = Date.now()
-    if (now - message.ts > this.#quiet() || this.#changedLately(key, now)) return false
+    // Its sender's clock against this one's: the only time there is to compare the two by.
+    if (Date.now() - message.ts > this.#quiet() || this.#changedLately(key, monotonic())) return false
     const { fences } = this.#shared
     const life = { ttl: message.tl, grace: message.gr }
     this.#post(ownerIndexOf(key, this.#owners.length), { type, key, epoch: this.epoch(), fence: fences.read(fences.slotOf(key)), value: message.v, buffers: message.buffers, life })
@@ -382,7 +392,7 @@ export class Agent implements AgentIO, OwnerEvents {
         (done) => {
           if (!ours()) return
           if (done) this.#welcomes.delete(peer)
-          else this.#welcomes.set(peer, Date.now() + this.#options.heartbeat)
+          else this.#welcomes.set(peer, monotonic() + this.#options.heartbeat)
         },
         () => ours() && this.#welcomes.delete(peer),
       )
@@ -423,7 +433,7 @@ export class Agent implements AgentIO, OwnerEvents {
 
   /** A change of keys begins here, this process's or a peer's. */
   #changing(change: KeyChange): void {
-    const now = Date.now()
+    const now = monotonic()
     this.#changedKeys.set(change.key, now)
     if (change.type === 'invalidate' && change.prefix) this.#changedPrefixes.set(prefixStart(change.key), now)
   }
@@ -511,7 +521,7 @@ export class Agent implements AgentIO, OwnerEvents {
         if (error === undefined) resolve()
         else reject(error)
       }
-      this.#announced.set(n, { change, message, waiting, until: Date.now() + peerTimeout + heartbeat, done })
+      this.#announced.set(n, { change, message, waiting, until: monotonic() + peerTimeout + heartbeat, done })
       this.#broadcast(message)
     })
   }
@@ -538,7 +548,7 @@ export class Agent implements AgentIO, OwnerEvents {
     if (applied === undefined) {
       if (!change.again) announce(this.#options.name, change, false)
       this.#changing(change)
-      applied = { at: Date.now(), done: this.#options.apply(change, this.epoch()) }
+      applied = { at: monotonic(), done: this.#options.apply(change, this.epoch()) }
       this.#applied.set(name, applied)
     }
     void applied.done.then(() => this.send(from, { t: 'applied', ci: n }))
@@ -615,8 +625,11 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#outbox.delete(to)
     if (queued.length === 0 || this.#member === undefined) return
     const envelope = this.#seal.seal(serialize(queued.length === 1 ? queued[0] : queued))
-    if (to === '') this.#member.broadcast(envelope)
-    else this.#member.send(to, envelope)
+    // Recorded before it leaves: a bus may hand it back to this process before broadcast returns.
+    if (to === '') {
+      this.#sent.push({ first: (queued[0] as Enveloped).q, last: (queued[queued.length - 1] as Enveloped).q, at: monotonic() })
+      this.#member.broadcast(envelope)
+    } else this.#member.send(to, envelope)
   }
 
   #broadcast(message: Outgoing): void {
@@ -653,11 +666,11 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #hearOne(message: PeerMessage): void {
     if (this.#closed) return
-    const now = Date.now()
-    if (!this.#replays.accept(message.f, message.q, message.ts, now)) return this.refused()
-    // One of this process's own, sent by this clock: never later than now (a forged one, on a
-    // bus without a secret, may say anything, and must not extend the serving past its due).
-    this.#heardAt(now, message.f === this.#self ? Math.min(message.ts, now) : undefined)
+    if (!this.#replays.accept(message.f, message.q, message.ts, Date.now())) return this.refused()
+    const now = monotonic()
+    // One of this process's own: when it was sent is what this process recorded then, not its
+    // ts, which is on the wall clock (and on a bus without a secret, a forged one may say anything).
+    this.#heardAt(now, message.f === this.#self ? this.#sentAt(message.q) : undefined)
     const from = message.f
     if (from === this.#self) return
     if (message.t === 'bye') {
@@ -761,7 +774,25 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#heard = now
     if (sent !== undefined && sent > this.#echoed) this.#echoed = sent
     if (this.#mode === 'cut-off') this.#catchUp(now)
-    if (this.#mode === 'live' && sent !== undefined) this.#shared.liveness.serveUntil(this.#echoed + this.#options.peerTimeout)
+    if (this.#mode === 'live' && sent !== undefined) this.#serveFromEcho(now)
+  }
+
+  /** Serving runs until peerTimeout after the last own message heard back; not at all before one is. */
+  #serveFromEcho(now: number): void {
+    this.#shared.liveness.serveUntil(this.#echoed === 0 ? now : this.#echoed + this.#options.peerTimeout)
+  }
+
+  /**
+   * When the broadcast that carried this process's message `q` left; undefined if it is no longer
+   * remembered (sent more than peerTimeout ago), as a later one's time would claim more than
+   * this message proves. The envelopes before it are forgotten: their messages, heard back after
+   * this one if at all, would say nothing later.
+   */
+  #sentAt(q: number): number | undefined {
+    const sent = this.#sent
+    while (sent.length > 0 && (sent[0] as Sent).last < q) sent.shift()
+    const carrier = sent[0]
+    return carrier !== undefined && carrier.first <= q ? carrier.at : undefined
   }
 
   // ---- resets ----
@@ -791,13 +822,13 @@ export class Agent implements AgentIO, OwnerEvents {
     if (change.epoch !== this.#epochSeen) this.#relays.clear()
     this.#epochSeen = change.epoch
     const { peerTimeout, heartbeat } = this.#options
-    this.#pending.push({ epoch: change.epoch, stamp: change.stamp, until: Date.now() + peerTimeout + heartbeat })
+    this.#pending.push({ epoch: change.epoch, stamp: change.stamp, until: monotonic() + peerTimeout + heartbeat })
     this.#acknowledged()
   }
 
   /** The resets every live peer has taken (or that waited long enough) have taken effect. */
   #acknowledged(): void {
-    const now = Date.now()
+    const now = monotonic()
     while (this.#pending.length > 0) {
       const first = this.#pending[0] as Pending
       if (now < first.until && (!this.#members.allTook(first.stamp) || !this.#viewConfirms(now))) return
@@ -822,7 +853,7 @@ export class Agent implements AgentIO, OwnerEvents {
   // ---- membership and time ----
 
   #tick(): void {
-    const now = Date.now()
+    const now = monotonic()
     // None of its own messages came back (sent no later than anything was heard): its peers
     // count it out, and it may have heard nothing at all.
     if (this.#mode === 'live' && now - this.#echoed > this.#options.peerTimeout) this.#cutOff()
@@ -843,7 +874,9 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#asks.renew(now, this.#options.heartbeat / 2)
     this.#relays.expire(now)
     this.#renewAnnounced(now)
-    this.#replays.prune(now)
+    this.#replays.prune(Date.now())
+    // An echo of a broadcast older than peerTimeout would let this process serve no longer.
+    while (this.#sent.length > 0 && now - (this.#sent[0] as Sent).at > this.#options.peerTimeout) this.#sent.shift()
     const keep = Math.max(30_000, 4 * this.#options.peerTimeout)
     for (const [name, applied] of this.#applied) if (now - applied.at > keep) this.#applied.delete(name)
     for (const changed of [this.#changedKeys, this.#changedPrefixes]) for (const [key, at] of changed) if (now - at > this.#quiet()) changed.delete(key)
@@ -852,14 +885,14 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #goLive(): void {
     this.#mode = 'live'
-    this.#shared.liveness.serveUntil(this.#echoed + this.#options.peerTimeout)
+    this.#serveFromEcho(monotonic())
     // Joined, or caught up, with what it stored dropped: the peers send it copies.
     if (this.#options.replicas > 1 && this.#members.others().length > 0) this.#broadcast({ t: 'fill' })
   }
 
   #cutOff(): void {
     this.#mode = 'cut-off'
-    this.#shared.liveness.serveUntil(Date.now())
+    this.#shared.liveness.serveUntil(monotonic())
     // cut off again before it saw anyone: those it saw before still are the ones to name
     const others = this.#members.others()
     if (others.length > 0) this.#unseen = others

@@ -7,6 +7,7 @@
 // owner asked answers every renewal (`wait`, or `compute` again); one that answers nothing for a
 // peer timeout though it still beats is given up on, and the flight is computed here.
 import type { OwnerToAgent, UpStoredMessage } from '../shared/protocol.js'
+import { monotonic } from '../shared/clock.js'
 import type { AgentIO } from './io.js'
 import type { AnswerMessage } from './wire.js'
 
@@ -44,7 +45,7 @@ export class Asks {
     const k = message.key
     if (message.type === 'up-get') {
       if (message.epoch !== this.#io.epoch() || this.#open.has(name)) return
-      const now = Date.now()
+      const now = monotonic()
       const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, refresh: message.refresh, answered: now, sent: now }
       this.#open.set(name, ask)
       return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
@@ -77,7 +78,7 @@ export class Asks {
       if (message.t === 'compute' && ask === undefined) this.#io.send(from, { t: 'drop', s: this.#io.stamp(), o, i, r, k })
       return
     }
-    ask.answered = Date.now()
+    ask.answered = monotonic()
     const epoch = this.#io.epoch()
     const end = () => this.#open.delete(nameOf(o, i, r))
     switch (message.t) {

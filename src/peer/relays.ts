@@ -17,6 +17,7 @@ import type { AnswerMessage as OwnerAnswer } from '../shared/protocol.js'
 import { OwnerUnavailableError, toWire } from '../shared/errors.js'
 import { ownerOf, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
+import { monotonic } from '../shared/clock.js'
 import { HIT, STALE } from '../shared/answer-bits.js'
 import type { AgentIO } from './io.js'
 import type { AskMessage } from './wire.js'
@@ -64,7 +65,7 @@ export class Relays {
     if (known !== undefined && known.key !== k) return this.#io.refused()
     switch (message.t) {
       case 'get': {
-        const now = Date.now()
+        const now = monotonic()
         if (known !== undefined) {
           known.seen = now
           // A renewal is answered, so the asker knows its request is here: often enough for that
@@ -147,13 +148,13 @@ export class Relays {
         // A value of an epoch this process has left is not sent; the requester asks again.
         if (message.epoch !== this.#io.epoch()) return
         const v = message.bytes ?? serialize(message.value)
-        const { ttl: tl, grace: gr } = lifeLeft({ expires: message.expires ?? 0, staleUntil: message.staleUntil ?? 0 }, Date.now())
+        const { ttl: tl, grace: gr } = lifeLeft({ expires: message.expires ?? 0, staleUntil: message.staleUntil ?? 0 }, monotonic())
         return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: (message.how & HIT) !== 0, tl, gr, st: (message.how & STALE) !== 0 })
       }
       case 'compute':
         relayed.state = 'computing'
         relayed.token = message.token
-        relayed.told = Date.now()
+        relayed.told = monotonic()
         if (message.epoch === this.#io.epoch()) this.#io.send(peer, { t: 'compute', s, o, i, r, k, tk: message.token })
         return
       case 'abort':

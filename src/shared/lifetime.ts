@@ -1,6 +1,6 @@
 // How long a value lives, in each of the forms it takes: a time to live and a grace as asked
-// (ms, 0 for none), and the instants they make once a value is stored (Date.now() ms, 0 for
-// never). Between processes a value's life travels as what it has left from now, so that the
+// (ms, 0 for none), and the instants they make once a value is stored (monotonic() ms, 0 for
+// never: clock.ts, so that a step of the wall clock makes no value live longer or shorter). Between processes a value's life travels as what it has left from now, so that the
 // clocks of two machines never have to agree (see peer/wire.ts).
 import type { Lifetime } from './protocol.js'
 
@@ -25,12 +25,13 @@ export function freshness(at: Instants, now: number): 'fresh' | 'stale' | 'gone'
 }
 
 /**
- * What a value has left to live from `now` (its grace alone, once it has expired). A value that
- * expires has at least 1 ms left: one that was fresh when it was looked up and expired on its
- * way must not read as one that never expires (ttl 0).
+ * What a value has left to live from `now` (its grace alone, once it has expired), in whole ms,
+ * as the wire carries it: rounded down, so a value never lives longer for its travel. A value
+ * that expires has at least 1 ms left: one that was fresh when it was looked up and expired on
+ * its way must not read as one that never expires (ttl 0).
  */
 export function lifeLeft(at: Instants, now: number): Lifetime {
   if (at.expires === 0) return FOREVER
   const grace = at.staleUntil === 0 ? 0 : at.staleUntil - Math.max(now, at.expires)
-  return { ttl: Math.max(at.expires - now, 1), grace: Math.max(grace, 0) }
+  return { ttl: Math.max(Math.floor(at.expires - now), 1), grace: Math.max(Math.floor(grace), 0) }
 }

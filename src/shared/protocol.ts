@@ -133,7 +133,7 @@ export interface ValueMessage {
    * REFRESH, stale and nobody refreshes it: the caller should, in the background.
    */
   readonly how: number
-  /** when it expires (Date.now() ms); absent for never: a near copy is not served past it */
+  /** when it expires (monotonic() ms, shared/clock.ts); absent for never: a near copy is not served past it */
   readonly expires?: number
   /** until when it may be served stale (absent: not at all): for another process, told what it has left */
   readonly staleUntil?: number

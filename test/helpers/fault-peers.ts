@@ -11,6 +11,7 @@ import { encodeKey } from '../../src/shared/key.js'
 import { peerOf } from '../../src/shared/ring.js'
 import type { FaultAnswers, FaultBus, FaultOrder, FaultPeerConfig, FaultRequest } from '../fixtures/fault-peer.js'
 import { ChildPeer } from './child-peer.js'
+import type { ClockStep } from './clock-step.js'
 
 export type { Call, Made, Pending } from '../fixtures/call-log.js'
 export { sleep } from '../fixtures/call-log.js'
@@ -41,6 +42,8 @@ export interface FaultPeersOptions {
   readonly replicas?: number | 'all'
   /** what differs for peer i */
   readonly each?: (index: number) => Partial<FaultPeerConfig>
+  /** a wall clock the test steps, for peer i (helpers/clock-step.ts) */
+  readonly clock?: (index: number) => ClockStep | undefined
 }
 
 export class FaultPeer extends ChildPeer {
@@ -84,7 +87,10 @@ export async function startFaultPeers(t: ExecutionContext, options: FaultPeersOp
       peerTimeout: options.peerTimeout ?? 1000, computeTimeout: options.computeTimeout ?? 0, partition: options.partition ?? 'compute',
       version: options.version ?? 'v1', replicas: options.replicas, lifetime: 90_000, ...options.each?.(index),
     }
-    const child = fork(fixture, [JSON.stringify(config)], { execArgv: ['--no-warnings'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const clock = options.clock?.(index)
+    const child = fork(fixture, [JSON.stringify(config)], {
+      execArgv: ['--no-warnings', ...(clock?.execArgv ?? [])], env: { ...process.env, ...clock?.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
     hub?.adopt(child)
     peers.push(new FaultPeer(index, child))
   }

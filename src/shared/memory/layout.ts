@@ -18,6 +18,7 @@
 // No field is ever written under a lock or in a sequence that others wait on: a thread
 // terminated between any two statements leaves every field readable (see epoch.ts for how the
 // version is published without a seqlock).
+import { monotonic } from '../clock.js'
 
 /** Int32 slots of the head. */
 export const enum Int {
@@ -134,7 +135,7 @@ export class Memory {
     ints[Int.IdLength] = id.length
     ints[Int.Clustered] = clustered ? 1 : 0
     // With a bus, nothing is served until the peer agent has joined and says until when.
-    ints[Int.ServeUntil] = Date.now() | 0
+    ints[Int.ServeUntil] = monotonic() | 0
     return new Memory(buffer)
   }
 

@@ -6,12 +6,14 @@
 // that time has passed, from any thread, from the first instant it runs again: the readers look
 // at the clock themselves.
 //
-// The time is kept in an Int32 as milliseconds modulo 2^32 and compared with wrap-around, as
+// The time is on the monotonic clock (shared/clock.ts), so that a step of the wall clock does not
+// move it. It is kept in an Int32 as milliseconds modulo 2^32 and compared with wrap-around, as
 // TCP compares sequence numbers: exact as long as the agent last wrote it less than 24 days ago.
 // Without a bus nothing can make a process stale: it always serves.
 //
 // The agent also writes the epoch up to which every live peer has taken this process's resets
 // (resets wait on it) and how many peers it sees.
+import { monotonic } from '../clock.js'
 import { Int, Memory } from './layout.js'
 
 export class Liveness {
@@ -30,10 +32,10 @@ export class Liveness {
 
   /** Milliseconds until serving stops: negative once it has (meaningless without a bus). */
   remaining(): number {
-    return (Atomics.load(this.#ints, Int.ServeUntil) - (Date.now() >>> 0)) | 0
+    return (Atomics.load(this.#ints, Int.ServeUntil) - (monotonic() >>> 0)) | 0
   }
 
-  /** Agent: stored values may be served until `ms` (a Date.now() time); now or earlier stops it. */
+  /** Agent: stored values may be served until `ms` (a monotonic() time); now or earlier stops it. */
   serveUntil(ms: number): void {
     Atomics.store(this.#ints, Int.ServeUntil, ms | 0)
   }
