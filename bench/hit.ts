@@ -5,7 +5,8 @@
 //
 // Beside them, the same near hit on a cache that has a bus: with a bus, every near hit checks
 // in shared memory until when this process may serve (src/shared/memory/liveness.ts: an
-// Atomics.load and a Date.now()), which a cache without a bus skips. The bus here is a
+// Atomics.load and a read of the monotonic clock, src/shared/clock.ts), which a cache without a
+// bus skips. The bus here is a
 // memoryBus() with this one cache on it, so that the check runs; a near hit in a real cluster
 // makes the same check and nothing more (the bus is not on the near-hit path).
 //
@@ -19,6 +20,7 @@ import { readFileSync } from 'node:fs'
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { LRUCache } from 'lru-cache'
 import { attach, cached, createCache, memoryBus, type Cache, type CacheHandle } from 'coop-cache'
+import { monotonic } from '../src/shared/clock.js'
 import {
   Rounds,
   breathe,
@@ -55,8 +57,8 @@ interface Figures {
   readonly coopTtl: RoundsData
   /** anatomy: `await` of an already-resolved promise, the floor of any awaited call */
   readonly awaitResolved: RoundsData
-  /** anatomy: Date.now() alone, the clock read of the liveness check */
-  readonly dateNow: RoundsData
+  /** anatomy: monotonic() alone, the clock read of the liveness check */
+  readonly clock: RoundsData
   /** anatomy: a replica of the near-hit path, without and with the liveness check */
   readonly replica: RoundsData
   readonly replicaLive: RoundsData
@@ -88,19 +90,19 @@ async function subjectsFor(caches: Caches) {
   const resolved = valueOf(0)
   // A replica of a near hit's steps (src/caller/client.ts Client.get, src/caller/near.ts
   // Near.get, as of this writing): with a bus, the liveness check (liveness.ts: the serve-until
-  // time read from shared memory and compared with Date.now()); an LRU look-up; the count of
+  // time read from shared memory and compared with monotonic()); an LRU look-up; the count of
   // changes read from shared memory and compared with the copy's (changes.ts: it stands for the
   // epoch, the closed flag and the key's fences while none of them moves); the hit counted in a
   // plain number of this thread's; the copy's already-resolved promise returned. Without and
   // with the check, to see what the check costs inside a hit; it is a model, not the library.
   const ints = new Int32Array(new SharedArrayBuffer(64))
-  Atomics.store(ints, 2, (Date.now() + 3_600_000) | 0)
+  Atomics.store(ints, 2, (monotonic() + 3_600_000) | 0)
   const copies = new LRUCache<string, { promise: Promise<object>; size: number; checkedAt: number }>({ max: 1_000 })
   for (let i = 0; i < HOT; i++) copies.set(keys[i] as string, { promise: Promise.resolve(valueOf(i)), size: 40, checkedAt: 0 })
   let counted = 0
   const miss = Promise.resolve(undefined)
   const replica = (key: string, clustered: boolean) => {
-    if (clustered && ((Atomics.load(ints, 2) - (Date.now() >>> 0)) | 0) <= 0) return miss
+    if (clustered && ((Atomics.load(ints, 2) - (monotonic() >>> 0)) | 0) <= 0) return miss
     const copy = copies.get(key)
     if (copy === undefined) return miss
     if (Atomics.load(ints, 0) !== copy.checkedAt) return Promise.reject(new Error('changed'))
@@ -116,7 +118,7 @@ async function subjectsFor(caches: Caches) {
     fetchTtl: { sync: false, op: (i: number) => lruTtl.fetch(keys[i & (HOT - 1)] as string) },
     coopTtl: { sync: false, op: (i: number) => cached(caches.ttl, keys[i & (HOT - 1)] as string, compute) },
     awaitResolved: { sync: false, op: (_: number) => Promise.resolve(resolved) },
-    dateNow: { sync: true, op: (_: number) => Date.now() },
+    clock: { sync: true, op: (_: number) => monotonic() },
     replica: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, false) },
     replicaLive: { sync: false, op: (i: number) => replica(keys[i & (HOT - 1)] as string, true) },
   } as const
@@ -165,7 +167,7 @@ async function measure(caches: Caches, rounds: number, quick: boolean): Promise<
     fetchTtl: results.fetchTtl.toJSON(),
     coopTtl: results.coopTtl.toJSON(),
     awaitResolved: results.awaitResolved.toJSON(),
-    dateNow: results.dateNow.toJSON(),
+    clock: results.clock.toJSON(),
     replica: results.replica.toJSON(),
     replicaLive: results.replicaLive.toJSON(),
     timerFloor: timerFloor(),
@@ -230,7 +232,7 @@ export async function hit(options: Options): Promise<Section> {
   }
 }
 
-/** The kernel's clock source (what a Date.now() costs depends on it), where Linux says. */
+/** The kernel's clock source (what a clock read costs depends on it), where Linux says. */
 function clockSource(): string {
   try {
     return readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim()
@@ -249,7 +251,7 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
     line(`lru-cache \`await fetch()\` hit, cache with \`ttl\``, f.fetchTtl),
     line(`coop-cache \`await cached()\` hit (near copy), cache with \`ttl\` (expiry checked)`, f.coopTtl),
     line('anatomy: `await Promise.resolve(v)`', f.awaitResolved),
-    line('anatomy: `Date.now()` (sync; the clock read of the liveness check)', f.dateNow),
+    line('anatomy: `monotonic()` (sync; the clock read of the liveness check: `performance.now()` and an offset)', f.clock),
     line('anatomy: replica of the near-hit steps, no bus, awaited', f.replica),
     line('anatomy: the same replica with the liveness check', f.replicaLive),
   ]
@@ -276,7 +278,7 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
   const markdown = [
     `${HOT} hot keys, values \`{ id, name, tags: ['a','b'] }\`, keys strings. ${(options.quick ? 30_000 : 200_000).toLocaleString('en-US')} calls per measurement, ${options.rounds} rounds, subjects interleaved; each figure is the median over rounds. Throughput is measured without timers in the loop; latency times every call with \`process.hrtime.bigint()\`, whose own cost (the timer floor, ${ns(main.timerFloor)} here) is inside every latency figure.`,
     '',
-    `Three caches hold the hot keys: one without a bus (the default), one with a bus, where every near hit first checks in shared memory until when this process may serve (an \`Atomics.load\` and a \`Date.now()\`; src/shared/memory/liveness.ts). That bus is a \`memoryBus()\` with this one cache on it, so that the check runs; a near hit in a real cluster (ipc, NATS, Redis) makes the same check and nothing more, since the bus is not on the near-hit path. What a \`Date.now()\` costs depends on the machine and its clock source (the kernel's here: ${clockSource()}). The third is a cache created with \`ttl\` (${TTL / 60_000} minutes, so nothing expires during the run), where every near hit also compares its copy's expiry with \`Date.now()\`; beside it, lru-cache \`fetch()\` on a cache with its own \`ttl\` (the same), which checks staleness on every hit too. The replica rows model a near hit's steps in the benchmark itself (a model, not the library; only the difference between its two forms is read from it).`,
+    `Three caches hold the hot keys: one without a bus (the default), one with a bus, where every near hit first checks in shared memory until when this process may serve (an \`Atomics.load\` and a read of the monotonic clock, \`performance.now()\` and an offset; src/shared/memory/liveness.ts, src/shared/clock.ts). That bus is a \`memoryBus()\` with this one cache on it, so that the check runs; a near hit in a real cluster (ipc, NATS, Redis) makes the same check and nothing more, since the bus is not on the near-hit path. What a clock read costs depends on the machine and its clock source (the kernel's here: ${clockSource()}). The third is a cache created with \`ttl\` (${TTL / 60_000} minutes, so nothing expires during the run), where every near hit also compares its copy's expiry with the same clock; beside it, lru-cache \`fetch()\` on a cache with its own \`ttl\` (the same), which checks staleness on every hit too. The replica rows model a near hit's steps in the benchmark itself (a model, not the library; only the difference between its two forms is read from it).`,
     '',
     '### 1. From the main thread',
     '',
@@ -322,7 +324,7 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
       mainBusVsPlain: m.busVsPlain,
       mainBusNearShare: main.busNearShare,
       mainAwaitRate: main.awaitResolved.rate,
-      mainDateNowRate: main.dateNow.rate,
+      mainClockRate: main.clock.rate,
       mainReplicaRate: main.replica.rate,
       mainReplicaLiveRate: main.replicaLive.rate,
       togetherCoopVsAlone: coopTogether.rate / main.coop.rate,
@@ -349,7 +351,7 @@ function report(main: Figures, worker: Figures, coopTogether: RoundsData, fetchT
       workerBusVsPlain: w.busVsPlain,
       workerNearShare: worker.nearShare,
       workerBusNearShare: worker.busNearShare,
-      workerDateNowRate: worker.dateNow.rate,
+      workerClockRate: worker.clock.rate,
       timerFloor: main.timerFloor,
       togetherCoopRate: coopTogether.rate,
       togetherFetchRate: fetchTogether.rate,

@@ -62,7 +62,7 @@ function hit(f: Record<string, number>): string[] {
     const busNs = 1e9 / (f.mainBusRate as number)
     const extra = busNs - coopNs
     const busGap = busNs - fetchNs
-    const clockNs = 1e9 / (f.mainDateNowRate as number)
+    const clockNs = 1e9 / (f.mainClockRate as number)
     const replicaNs = 1e9 / (f.mainReplicaRate as number)
     const liveNs = 1e9 / (f.mainReplicaLiveRate as number)
     const checkNs = liveNs - replicaNs
@@ -71,7 +71,7 @@ function hit(f: Record<string, number>): string[] {
       `**With a bus**, where every near hit also checks until when this process may serve (the same aim, reported beside it): main thread ${ratio(busMain)} (${met(busMain) ? 'met' : 'missed'}), worker thread ${ratio(busWorker)} (${met(busWorker) ? 'met' : 'missed'}); ${ratio(f.mainBusVsPlain as number)} of the rate without a bus from the main thread, ${ratio(f.workerBusVsPlain as number)} from the worker.`,
     )
     out.push(
-      `From the main thread a near hit with a bus cost ${fixed(busNs)} ns per call, ${extra >= 0 ? `${fixed(extra)} ns more` : `${fixed(-extra)} ns less`} than without${busGap > 0 ? `, ${fixed(busGap)} ns more than \`await fetch()\`` : `, ${fixed(-busGap)} ns less than \`await fetch()\``}. The check is an \`Atomics.load\` of the serve-until time and a \`Date.now()\` (src/shared/memory/liveness.ts \`Liveness.remaining\`); \`Date.now()\` alone, in a loop, cost ${fixed(clockNs)} ns here, and the replica took ${fixed(liveNs)} ns per awaited call with the check against ${fixed(replicaNs)} ns without (${checkNs >= 0 ? `${fixed(checkNs)} ns for the check` : 'no measurable difference'}). ` +
+      `From the main thread a near hit with a bus cost ${fixed(busNs)} ns per call, ${extra >= 0 ? `${fixed(extra)} ns more` : `${fixed(-extra)} ns less`} than without${busGap > 0 ? `, ${fixed(busGap)} ns more than \`await fetch()\`` : `, ${fixed(-busGap)} ns less than \`await fetch()\``}. The check is an \`Atomics.load\` of the serve-until time and a read of the monotonic clock (src/shared/memory/liveness.ts \`Liveness.remaining\`, src/shared/clock.ts); that read alone, in a loop, cost ${fixed(clockNs)} ns here, and the replica took ${fixed(liveNs)} ns per awaited call with the check against ${fixed(replicaNs)} ns without (${checkNs >= 0 ? `${fixed(checkNs)} ns for the check` : 'no measurable difference'}). ` +
         (metBoth
           ? `In this run the check fit inside the room the hit without a bus leaves against \`fetch()\`.`
           : `What stands in the way: of the ${fixed(busGap)} ns by which the hit with a bus trails \`fetch()\`, ${gap > 0 ? `${fixed(Math.min(gap, busGap))} ns are there without a bus too (above), and ` : ''}the check adds ${extra > 0 ? `${fixed(extra)} ns (with a bus − without)` : 'nothing measurable in this run'}, ${extra > 0 && clockNs >= extra ? `and the clock read alone costs ${fixed(clockNs)} ns in a loop, as much as that whole difference` : `of which the clock read alone is ${fixed(clockNs)} ns${extra > 0 && clockNs > 0 ? ` (${fixed((clockNs / extra) * 100)}%)` : ''}`}. The clock cannot simply be read less often: the guarantee is that a process stopped or blocked past its serving time serves nothing stored from the first instant it runs again, so each hit must look at the clock itself (a time kept by a timer, or read every Nth hit, would let the hits right after a SIGCONT through). Only a cheaper clock read would shrink that part; what one costs depends on the machine and its clock source (section 1–2 names this one's).`),
@@ -85,7 +85,7 @@ function hit(f: Record<string, number>): string[] {
     const fetchTtlNs = 1e9 / (f.mainFetchTtlRate as number)
     out.push(
       `**With a \`ttl\`, a near hit at least ${ratio(TTL_AIM)} of lru-cache \`await fetch()\` with its own \`ttl\`** (throughput ratio; caches without a bus): main thread ${ratio(ttlMain)} (${metTtl(ttlMain) ? 'met' : 'missed'}), worker thread ${ratio(ttlWorker)} (${metTtl(ttlWorker) ? 'met' : 'missed'}). ` +
-        `From the main thread a near hit with a \`ttl\` cost ${fixed(ttlNs)} ns per call against ${fixed(fetchTtlNs)} ns for \`fetch()\` with a \`ttl\`, and ${ratio(f.mainTtlVsPlain as number)} of the rate of a near hit without one (${ratio(f.workerTtlVsPlain as number)} from the worker): a copy with an expiry is compared with \`Date.now()\` on every hit (src/caller/near.ts \`Near.get\`), a clock read that a cache without \`ttl\` skips (the no-\`ttl\` rows above are the aim that users who do not set one see).`,
+        `From the main thread a near hit with a \`ttl\` cost ${fixed(ttlNs)} ns per call against ${fixed(fetchTtlNs)} ns for \`fetch()\` with a \`ttl\`, and ${ratio(f.mainTtlVsPlain as number)} of the rate of a near hit without one (${ratio(f.workerTtlVsPlain as number)} from the worker): a copy with an expiry is compared with the clock on every hit (src/caller/near.ts \`Near.get\`), a clock read that a cache without \`ttl\` skips (the no-\`ttl\` rows above are the aim that users who do not set one see).`,
     )
   }
   if (Number.isFinite(f.mainTtlNearShare as number) && (f.mainTtlNearShare as number) < 0.999) {
