@@ -1,7 +1,8 @@
 // How long a value lives, in each of the forms it takes: a time to live and a grace as asked
 // (ms, 0 for none), and the instants they make once a value is stored (monotonic() ms, 0 for
-// never: clock.ts, so that a step of the wall clock makes no value live longer or shorter). Between processes a value's life travels as what it has left from now, so that the
-// clocks of two machines never have to agree (see peer/wire.ts).
+// never: clock.ts, so that a step of the wall clock makes no value live longer or shorter).
+// Between processes a value's life travels as what it has left from now, so that the clocks of
+// two machines never have to agree (see peer/wire.ts).
 import type { Lifetime } from './protocol.js'
 
 /** When a value expires and until when it may be served stale; 0 for never. */
