@@ -90,7 +90,7 @@ test.serial('with a secret, a phantom member that beats without it never joins, 
   const [a, b] = cluster.members as [(typeof cluster.members)[number], (typeof cluster.members)[number]]
   const rogue = await Rogue.join(cluster.bus, cluster.name, { secret: [WRONG] })
   t.teardown(() => rogue.leave())
-  const beat = () => rogue.broadcast({ t: 'beat', s: { clock: 1, origin: rogue.id, born: 1 }, v: serialize(0), n: Array(14).fill(0), host: 'phantom', pid: 1 })
+  const beat = () => rogue.broadcast({ t: 'beat', s: { clock: 1, origin: rogue.id, born: 1 }, v: serialize(0), n: Array(14).fill(0), host: 'phantom', pid: 1, hb: 50, pto: 1000 })
   const beating = setInterval(beat, 25)
   t.teardown(() => clearInterval(beating))
   await sleep(300)
@@ -200,7 +200,7 @@ for (const [kind, declare, broker] of brokers) {
       new Seal(name, [new TextEncoder().encode(WRONG)]).seal(serialize({ c: name, f: a.peer, q: 1e9 + Math.floor(Math.random() * 1e6), ts: Date.now(), to, ...message }))
     const before = await dropped(b)
     await publish(address(name), forge({ t: 'reset', s: { clock: 2 ** 40, origin: 'ghost', born: 0 }, v: serialize('EVIL') }))
-    await publish(address(name), forge({ t: 'beat', s: { clock: 1, origin: '', born: 0 }, v: serialize(0), n: Array(14).fill(Number.NaN), host: 'ghost', pid: 1 }))
+    await publish(address(name), forge({ t: 'beat', s: { clock: 1, origin: '', born: 0 }, v: serialize(0), n: Array(14).fill(Number.NaN), host: 'ghost', pid: 1, hb: 50, pto: 1000 }))
     await publish(address(name, b.peer), forge({ t: 'value', s: { clock: 1, origin: '', born: 0 }, o: 0, i: 'x', r: 1, k: encodeKey('k'), v: serialize('POISON'), h: true }, b.peer))
     await eventually(t, () => 'b to count the three forgeries', async () => (await dropped(b)) >= before + 3)
     t.deepEqual([a.version, b.version], ['v1', 'v1'])

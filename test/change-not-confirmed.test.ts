@@ -21,7 +21,7 @@ async function withMember(t: ExecutionContext, name: string, confirms: boolean):
   t.teardown(() => rogue.leave())
   const beat = () => {
     const real = rogue.of('beat').at(-1)
-    if (real !== undefined) rogue.broadcast({ t: 'beat', s: real.s, v: real.v, n: Array(14).fill(0), host: 'rogue-host', pid: 1 } as Heard)
+    if (real !== undefined) rogue.broadcast({ t: 'beat', s: real.s, v: real.v, n: Array(14).fill(0), host: 'rogue-host', pid: 1, hb: HEARTBEAT, pto: PEER_TIMEOUT } as Heard)
     if (!confirms) return
     for (const change of rogue.heard.splice(0).filter((m) => m.t === 'inv' || m.t === 'set')) rogue.send(change.f as string, { t: 'applied', ci: change.ci as number })
   }

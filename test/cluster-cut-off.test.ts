@@ -168,7 +168,7 @@ test.serial('malformed, foreign and stale bus messages are dropped and counted, 
     new Uint8Array(0),
     new Seal(name, []).seal(serialize('a string')), // an envelope around something else
     new Seal(name, []).seal(serialize(null)),
-    sealed({ t: 'hello' }, 'another-cache'), // another cache's
+    sealed({ t: 'hello', hb: HEARTBEAT, pto: PEER_TIMEOUT }, 'another-cache'), // another cache's
     sealed({ t: 'chat' }), // no such message
     sealed({ t: 'get', s: now, o: 0, i: 'x', r: 1, p: false }), // a get without its key
     sealed({ t: 'ack', s: { clock: 'two', origin: 7, born: 0 } }), // a malformed stamp

@@ -74,9 +74,9 @@ const beats = (bus: 'redis' | 'nats') => inTurn(async (t) => {
   const { cluster, peers, wire, rogue } = await scene(t, bus, 'forged-beat')
   const all = address(cluster.name)
   // A real beat, copied: only the counters lie.
-  const real = (await wire.next((m) => m.subject === all && m.message?.t === 'beat')).message as { s: Stamp; v: Uint8Array; n: number[]; host: string; pid: number }
+  const real = (await wire.next((m) => m.subject === all && m.message?.t === 'beat')).message as { s: Stamp; v: Uint8Array; n: number[]; host: string; pid: number; hb: number; pto: number }
   const before = await look(t, peers)
-  for (const lie of [NaN, 0.5]) await wire.publish(all, rogue.envelope({ t: 'beat', s: real.s, v: real.v, n: [lie, ...real.n.slice(1)], host: real.host, pid: real.pid }))
+  for (const lie of [NaN, 0.5]) await wire.publish(all, rogue.envelope({ t: 'beat', s: real.s, v: real.v, n: [lie, ...real.n.slice(1)], host: real.host, pid: real.pid, hb: real.hb, pto: real.pto }))
   await sleep(5 * HEARTBEAT)
   const after = await look(t, peers)
   t.deepEqual(after.map((s, i) => s.dropped - (before[i]?.dropped ?? 0)), [2, 2], 'each peer counted both beats as dropped')

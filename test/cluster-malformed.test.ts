@@ -57,11 +57,11 @@ async function refused(t: ExecutionContext, message: Record<string, unknown>): P
 }
 
 test.serial('a beat whose version does not deserialize is dropped and counted, and every peer goes on', (t) =>
-  refused(t, { t: 'beat', s: { clock: 9, origin: 'zzz', born: 0 }, v: new Uint8Array([1, 2, 3]), n: Array(14).fill(0), host: 'zzz', pid: 1 }),
+  refused(t, { t: 'beat', s: { clock: 9, origin: 'zzz', born: 0 }, v: new Uint8Array([1, 2, 3]), n: Array(14).fill(0), host: 'zzz', pid: 1, hb: HEARTBEAT, pto: 10 * HEARTBEAT }),
 )
 
 test.serial('a beat whose version is longer than a version may be (4 KiB) is dropped and counted, and every peer goes on', (t) =>
-  refused(t, { t: 'beat', s: { clock: 9, origin: 'zzz', born: 0 }, v: serialize('x'.repeat(10_000)), n: Array(14).fill(0), host: 'zzz', pid: 1 }),
+  refused(t, { t: 'beat', s: { clock: 9, origin: 'zzz', born: 0 }, v: serialize('x'.repeat(10_000)), n: Array(14).fill(0), host: 'zzz', pid: 1, hb: HEARTBEAT, pto: 10 * HEARTBEAT }),
 )
 
 test.serial('a reset whose origin is longer than a peer id may be (64 bytes) is dropped and counted, and every peer goes on', (t) =>

@@ -109,6 +109,7 @@ test('bad options are refused with a message that names the option', async (t) =
     [{ name: 'x', bus: 'nats://127.0.0.1' }, /^options\.bus must be a bus, such as memoryBus\(\)/],
     [{ name: 'x', bus: memoryBus(), heartbeat: 0 }, /^options\.heartbeat must be a positive integer \(ms\), got 0$/],
     [{ name: 'x', bus: memoryBus(), heartbeat: 500, peerTimeout: 600 }, /^options\.peerTimeout must be at least twice options\.heartbeat \(1000 ms\), got 600$/],
+    [{ name: 'x', bus: memoryBus(), peerTimeout: 2 ** 31 }, /^options\.peerTimeout must be at most 2147483647 ms \(the longest a timer waits\), got 2147483648$/],
     [{ name: 'x', onReset: 'reload' }, /^options\.onReset must be a function, got string$/],
   ]
   for (const [options, message] of bad) {

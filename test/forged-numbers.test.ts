@@ -31,7 +31,7 @@ test('one message forged in a peer’s name, numbered far ahead of its own, does
   const cluster = await peers(t, 'seq-ahead', 2)
   const [a, b] = cluster.members.map((m) => m.cache)
   const rogue = await Rogue.join(cluster.bus, cluster.name)
-  rogue.broadcast({ t: 'hello' }, { f: b!.peer, q: 2 ** 31 })
+  rogue.broadcast({ t: 'hello', hb: HEARTBEAT, pto: PEER_TIMEOUT }, { f: b!.peer, q: 2 ** 31 })
   await sleep(5 * HEARTBEAT)
   await rogue.leave()
   // b goes on beating, numbering its messages from where it was: a must come to hear it again

@@ -45,6 +45,8 @@ interface Scenario {
   readonly faultFor?: number
   /** a step of a wall clock: x's, before the fault; or y's (the resetter's), once x is stopped */
   readonly step?: { readonly of: 'x' | 'y'; readonly by: number }
+  /** x's and y's own peerTimeout @default PEER_TIMEOUT for both */
+  readonly timeouts?: { readonly x: number; readonly y: number }
 }
 
 interface Outcome {
@@ -63,11 +65,11 @@ interface Outcome {
  * in, the other peer resets to v2. Then x runs again, catches up, and its logs are read. With
  * `step`, x's wall clock steps before the fault, or y's once x is stopped.
  */
-async function stall(t: ExecutionContext, { bus, fault, partition, faultFor = FAULT, step }: Scenario): Promise<Outcome> {
+async function stall(t: ExecutionContext, { bus, fault, partition, faultFor = FAULT, step, timeouts = { x: PEER_TIMEOUT, y: PEER_TIMEOUT } }: Scenario): Promise<Outcome> {
   const clock = step === undefined ? undefined : clockStep(t, step.by)
   const cluster = await startFaultPeers(t, {
     bus, url: bus === 'ipc' ? undefined : brokerUrl[bus], size: 2, name: `stall-${fault}`,
-    heartbeat: HEARTBEAT, peerTimeout: PEER_TIMEOUT, each: (i) => ({ partition: i === 0 ? partition : 'compute' }),
+    heartbeat: HEARTBEAT, each: (i) => ({ partition: i === 0 ? partition : 'compute', peerTimeout: i === 0 ? timeouts.x : timeouts.y }),
     clock: (i) => (i === (step?.of === 'y' ? 1 : 0) ? clock : undefined),
   })
   const [x, y] = cluster.peers as [FaultPeer, FaultPeer]
@@ -90,13 +92,15 @@ async function stall(t: ExecutionContext, { bus, fault, partition, faultFor = FA
   }
   if (step?.of === 'y') await stepped(y)
   await sleep(from + 300 - Date.now())
-  const reset = await y.do({ op: 'reset', version: 'v2' }, 5000)
-  t.is(reset.error, undefined)
-  t.true(reset.end - reset.start <= PEER_TIMEOUT + HEARTBEAT + 500, `the reset took ${reset.end - reset.start} ms with a peer ${fault === 'block' ? 'blocked' : 'stopped'}`)
+  // Not awaited here: a reset that waits for x to answer would keep it stopped past faultFor.
+  const resetting = y.do({ op: 'reset', version: 'v2' }, 5000)
   await sleep(from + faultFor - Date.now())
   if (fault === 'stop') x.signal('SIGCONT')
   const thawed = Date.now()
-  await sleep(CATCH_UP + 300)
+  const reset = await resetting
+  t.is(reset.error, undefined)
+  t.true(reset.end - reset.start <= Math.max(timeouts.x, timeouts.y) + HEARTBEAT + 500, `the reset took ${reset.end - reset.start} ms with a peer ${fault === 'block' ? 'blocked' : 'stopped'}`)
+  await sleep(Math.max(thawed, reset.end) + CATCH_UP + 300 - Date.now())
 
   const logs = await x.do({ op: 'dump' }, 10_000)
   const now = Date.now()
@@ -149,6 +153,15 @@ test.serial('a process whose wall clock steps back a minute, then is SIGSTOPped 
 
 test.serial('a reset made by a peer whose wall clock has just stepped forward does not resolve while a process stopped for less than peerTimeout still serves stored values (ipc)', inTurn(async (t) => {
   const { calls, thawed, resolved } = await stall(t, { bus: 'ipc', fault: 'stop', partition: 'compute', faultFor: 600, step: { of: 'y', by: 20_000 } })
+  t.log(`the reset resolved ${resolved - thawed} ms after SIGCONT; ${calls.filter((c) => c.start >= thawed && c.start < resolved).length} calls were made in between`)
+}))
+
+// peerTimeout is each process's own option, and a cluster may be given two (a deploy that changes
+// it reaches the processes one at a time). A process stops serving its own peerTimeout after it
+// last heard itself; a peer that counted it out by a shorter one would resolve a reset while it
+// still serves.
+test.serial('a reset made by a peer with a shorter peerTimeout does not resolve while a process stopped for less than its own, longer, peerTimeout still serves stored values (ipc)', inTurn(async (t) => {
+  const { calls, thawed, resolved } = await stall(t, { bus: 'ipc', fault: 'stop', partition: 'compute', faultFor: 2000, timeouts: { x: 3000, y: 1000 } })
   t.log(`the reset resolved ${resolved - thawed} ms after SIGCONT; ${calls.filter((c) => c.start >= thawed && c.start < resolved).length} calls were made in between`)
 }))
 

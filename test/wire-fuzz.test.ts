@@ -22,7 +22,7 @@ const incarnation = randomUUID()
 const stamp = { clock: 3, origin: 'peer-a', born: 0 }
 /** What a rogue listening as peer-b would have heard. */
 const HEARD: Heard[] = [
-  { c: NAME, f: 'peer-a', q: 10, ts: Date.now(), to: '', t: 'beat', s: stamp, v: serialize(5), n: Array(14).fill(1), host: 'host-a', pid: 4242 },
+  { c: NAME, f: 'peer-a', q: 10, ts: Date.now(), to: '', t: 'beat', s: stamp, v: serialize(5), n: Array(14).fill(1), host: 'host-a', pid: 4242, hb: 50, pto: 1000 },
   { c: NAME, f: 'peer-a', q: 11, ts: Date.now(), to: 'peer-b', t: 'get', s: stamp, o: 1, i: incarnation, r: 7, k: 'k1', p: false },
   { c: NAME, f: 'peer-b', q: 12, ts: Date.now(), to: 'peer-a', t: 'compute', s: stamp, o: 1, i: incarnation, r: 7, k: 'k1', tk: 3 },
   { c: NAME, f: 'peer-b', q: 13, ts: Date.now(), to: 'peer-a', t: 'value', s: stamp, o: 1, i: incarnation, r: 8, k: 'k0', v: serialize('k0@5#1.1'), h: true },

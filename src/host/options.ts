@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Bus } from '../bus/bus.js'
+import { TIMER_MAX } from '../shared/clock.js'
 
 /** How a cache is made. Only `name` is required. */
 export interface CacheOptions {
@@ -67,8 +68,10 @@ export interface CacheOptions {
    * keys move to the others; its computations pass to their waiters); and after which a
    * process that has heard nothing from the bus, or none of its own messages back, stops
    * serving stored values until it has caught up. It bounds how long a cut-off process can
-   * serve a value older than a reset.
-   * At least twice the heartbeat.
+   * serve a value older than a reset. Give every process of a cluster the same: where they
+   * differ (a deploy that changes it), each process is counted out after its own, and resets
+   * wait for the longest, with a warning (`COOP_CACHE_PEER_TIMING`).
+   * At least twice the heartbeat; at most 2147483647 (the longest a timer waits).
    * @default 2000
    */
   readonly peerTimeout?: number
@@ -175,6 +178,7 @@ export function settingsOf(options: CacheOptions): Settings {
   const heartbeat = count('heartbeat', options.heartbeat, 200, 1, 'ms')
   const peerTimeout = count('peerTimeout', options.peerTimeout, Math.max(2000, 2 * heartbeat), 1, 'ms')
   if (peerTimeout < 2 * heartbeat) throw new RangeError(`options.peerTimeout must be at least twice options.heartbeat (${2 * heartbeat} ms), got ${peerTimeout}`)
+  if (peerTimeout > TIMER_MAX) throw new RangeError(`options.peerTimeout must be at most ${TIMER_MAX} ms (the longest a timer waits), got ${peerTimeout}`)
   const { partition = 'compute' } = options
   if (partition !== 'compute' && partition !== 'reject') throw new TypeError(`options.partition must be 'compute' or 'reject', got ${String(partition)}`)
   const secrets = secretsOf(options.secret)

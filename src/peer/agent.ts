@@ -169,6 +169,7 @@ export class Agent implements AgentIO, OwnerEvents {
   readonly #changedPrefixes = new Map<string, number>()
   #closed = false
   #warnedThrow = false
+  #warnedTiming = false
   /** Messages made this turn, by recipient ('' for all), sent at its end (see #flush). */
   readonly #outbox = new Map<string, Enveloped[]>()
   #flushing = false
@@ -180,9 +181,9 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#reader = { name: options.name, self: this.#self, memoryLimit: options.memoryLimit }
     this.#seal = new Seal(options.name, options.secrets)
     this.#replays = new Replays(Math.max(30_000, 4 * options.peerTimeout), this.#seal.signed)
-    this.#members = new Members(this.#self, options.peerTimeout)
+    this.#members = new Members(this.#self, { heartbeat: options.heartbeat, peerTimeout: options.peerTimeout })
     this.#owners = Array.from({ length: options.shared.owners.count }, () => undefined)
-    this.#relays = new Relays(this, options.shared.owners.count, options.peerTimeout)
+    this.#relays = new Relays(this, options.shared.owners.count, this.#members)
     this.#asks = new Asks(this, options.peerTimeout)
     this.#epochSeen = options.shared.epochs.epoch()
     options.resets.onChange = (change) => this.#changed(change)
@@ -243,7 +244,7 @@ export class Agent implements AgentIO, OwnerEvents {
       process.emitWarning(`coop-cache: cache ${JSON.stringify(name)} is on a bus that others may publish to, without a secret: anyone who can publish there can reset it or answer for it. Give createCache a secret`, { code: 'COOP_CACHE_NO_SECRET' })
     }
     this.#member = await bus.join(name, this.#self, (bytes) => this.#receive(bytes))
-    this.#broadcast({ t: 'hello' })
+    this.#hello()
     this.#timer = setInterval(() => this.#tick(), heartbeat)
     this.#timer.unref()
     await new Promise((resolve) => setTimeout(resolve, 2 * heartbeat))
@@ -431,6 +432,15 @@ export class Agent implements AgentIO, OwnerEvents {
     return this.#options.peerTimeout + this.#options.heartbeat
   }
 
+  /**
+   * How long a reset or a change waits for the peers that do not answer: by then one that did
+   * not hear it has stopped serving, by its own peer timeout (the longest heard, see members.ts).
+   */
+  #patience(): number {
+    const { peerTimeout, heartbeat } = this.#members.widest()
+    return peerTimeout + heartbeat
+  }
+
   /** A change of keys begins here, this process's or a peer's. */
   #changing(change: KeyChange): void {
     const now = monotonic()
@@ -514,14 +524,14 @@ export class Agent implements AgentIO, OwnerEvents {
       change.type === 'invalidate'
         ? { t: 'inv', ci: n, k, p: change.prefix, a: change.again }
         : { t: 'set', ci: n, s: this.stamp(), k, v: change.value, tl: change.life.ttl, gr: change.life.grace, a: change.again }
-    const { peerTimeout, heartbeat } = this.#options
+    const patience = this.#patience()
     return new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         this.#announced.delete(n)
         if (error === undefined) resolve()
         else reject(error)
       }
-      this.#announced.set(n, { change, message, waiting, until: monotonic() + peerTimeout + heartbeat, done })
+      this.#announced.set(n, { change, message, waiting, until: monotonic() + patience, done })
       this.#broadcast(message)
     })
   }
@@ -638,9 +648,32 @@ export class Agent implements AgentIO, OwnerEvents {
 
   #beat(to?: string): void {
     const { stamp, bytes } = this.#shared.epochs.record()
-    const beat: Outgoing = { t: 'beat', s: stamp, v: bytes, n: localCounters(this.#shared, this.#options.memoryLimit), host: hostname(), pid: process.pid }
+    const { heartbeat: hb, peerTimeout: pto } = this.#options
+    const beat: Outgoing = { t: 'beat', s: stamp, v: bytes, n: localCounters(this.#shared, this.#options.memoryLimit), host: hostname(), pid: process.pid, hb, pto }
     if (to === undefined) this.#broadcast(beat)
     else this.send(to, beat)
+  }
+
+  #hello(to = ''): void {
+    const { heartbeat: hb, peerTimeout: pto } = this.#options
+    this.#enqueue(to, { t: 'hello', hb, pto })
+  }
+
+  /**
+   * A peer that joined beats or times out otherwise than this process: the cluster still keeps
+   * its bound (see members.ts), at the cost of slower resets, unless the peer's is past what is
+   * honoured. Said once, for whoever runs the cluster.
+   */
+  #compareTiming(peer: string, heartbeat: number, peerTimeout: number): void {
+    const own = this.#options
+    if (this.#warnedTiming || (heartbeat === own.heartbeat && peerTimeout === own.peerTimeout)) return
+    this.#warnedTiming = true
+    const bound = Members.bound(own)
+    const past = peerTimeout > bound ? ` (past ${bound} ms, which this process does not wait for: a reset made here may resolve while that peer still serves older values)` : ''
+    process.emitWarning(
+      `coop-cache: cache ${JSON.stringify(own.name)} has a peer (${peer}) with heartbeat ${heartbeat} ms and peerTimeout ${peerTimeout} ms, where this process has ${own.heartbeat} and ${own.peerTimeout}${past}. Resets and changes wait for the longest; give every process of the cluster the same`,
+      { code: 'COOP_CACHE_PEER_TIMING' },
+    )
   }
 
   // Called by the bus's client: whatever a message holds, nothing may be thrown back into it.
@@ -677,8 +710,9 @@ export class Agent implements AgentIO, OwnerEvents {
       if (this.#members.leave(from)) this.#left([from])
       return
     }
-    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello')) {
+    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello' ? { heartbeat: message.hb, peerTimeout: message.pto } : undefined)) {
       if (events.peerJoin.hasSubscribers) events.peerJoin.publish({ cache: this.#options.name, peer: from })
+      if (message.t === 'beat' || message.t === 'hello') this.#compareTiming(from, message.hb, message.pto)
       this.#welcomes.set(from, now + this.#quiet())
       this.#membersChanged()
     }
@@ -708,7 +742,7 @@ export class Agent implements AgentIO, OwnerEvents {
           // The sender holds nothing of this process's keys now: the owners stop asking it.
           // Unless a give of its was not kept (too late, or its key changed here lately): then
           // they go on asking it, and it is asked to hand over again.
-          if (this.#refusedFrom.delete(from)) return this.send(from, { t: 'hello' })
+          if (this.#refusedFrom.delete(from)) return this.#hello(from)
           if (this.#members.has(from) && !this.#handed.has(from)) {
             this.#handed.add(from)
             this.#membersChanged()
@@ -821,8 +855,7 @@ export class Agent implements AgentIO, OwnerEvents {
     // their senders ask again under the new one.
     if (change.epoch !== this.#epochSeen) this.#relays.clear()
     this.#epochSeen = change.epoch
-    const { peerTimeout, heartbeat } = this.#options
-    this.#pending.push({ epoch: change.epoch, stamp: change.stamp, until: monotonic() + peerTimeout + heartbeat })
+    this.#pending.push({ epoch: change.epoch, stamp: change.stamp, until: monotonic() + this.#patience() })
     this.#acknowledged()
   }
 
@@ -862,10 +895,10 @@ export class Agent implements AgentIO, OwnerEvents {
     if (this.#mode === 'catching-up' && now >= this.#catchUntil) this.#goLive()
     const gone = this.#members.expire(now)
     if (gone.length > 0) {
-      // A peer dropped for its silence stops serving peerTimeout after it sent the last of its
-      // messages it heard back, which may be a beat later than its last one heard here (the
+      // A peer dropped for its silence stops serving its peer timeout after it sent the last of
+      // its messages it heard back, which may be a beat later than its last one heard here (the
       // broker died between delivering it there and here): no reset counts it out before then.
-      this.#holdUntil = now + this.#options.heartbeat + HOLD_MARGIN
+      this.#holdUntil = now + this.#members.widest().heartbeat + HOLD_MARGIN
       this.#countedOutAt = now
       this.#left(gone)
     }
@@ -910,7 +943,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #catchUp(now: number): void {
     this.#mode = 'catching-up'
     this.#catchUntil = now + 2 * this.#options.heartbeat
-    this.#broadcast({ t: 'hello' })
+    this.#hello()
   }
 
   #left(peers: readonly string[]): void {
@@ -931,7 +964,7 @@ export class Agent implements AgentIO, OwnerEvents {
     // that never resets, would cost each leave a scan per pair of peers).
     if (unhanded && this.#joined !== 0 && this.#joined === this.epoch() && this.#handed.size > 0) {
       this.#handed.clear()
-      this.#broadcast({ t: 'hello' })
+      this.#hello()
     }
     this.#membersChanged()
     this.#acknowledged()

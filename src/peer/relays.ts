@@ -20,6 +20,7 @@ import { lifeLeft } from '../shared/lifetime.js'
 import { monotonic } from '../shared/clock.js'
 import { HIT, STALE } from '../shared/answer-bits.js'
 import type { AgentIO } from './io.js'
+import type { PeerTimeouts } from './members.js'
 import type { AskMessage } from './wire.js'
 
 interface Relayed {
@@ -45,17 +46,18 @@ const nameOf = (peer: string, o: number, i: string, r: number) => `${peer}\u0000
 export class Relays {
   readonly #io: AgentIO
   readonly #owners: number
-  readonly #lease: number
+  /** how long a peer's request lasts unrenewed, and how long that peer waits for an answer (members.ts) */
+  readonly #timeouts: PeerTimeouts
   readonly #byName = new Map<string, Relayed>()
   readonly #byId = new Map<number, Relayed>()
   /** owner threads supervision gave up on */
   readonly #gaveUp = new Set<number>()
   #lastId = 0
 
-  constructor(io: AgentIO, owners: number, lease: number) {
+  constructor(io: AgentIO, owners: number, timeouts: PeerTimeouts) {
     this.#io = io
     this.#owners = owners
-    this.#lease = lease
+    this.#timeouts = timeouts
   }
 
   /** A request message from peer `from` (its stamp already checked). */
@@ -69,8 +71,8 @@ export class Relays {
         if (known !== undefined) {
           known.seen = now
           // A renewal is answered, so the asker knows its request is here: often enough for that
-          // (a few times within its lease), not at every renewal.
-          if (now - known.told < this.#lease / 4) return
+          // (a few times within the time it waits for an answer), not at every renewal.
+          if (now - known.told < this.#timeouts.ownTimeoutOf(from) / 4) return
           known.told = now
           const s = this.#io.stamp()
           if (known.state === 'computing') this.#io.send(from, { t: 'compute', s, o, i, r, k, tk: known.token })
@@ -178,7 +180,7 @@ export class Relays {
 
   /** Requests not renewed within the lease are given up; their flights pass on. */
   expire(now: number): void {
-    for (const relayed of [...this.#byName.values()]) if (now - relayed.seen > this.#lease) this.#drop(relayed)
+    for (const relayed of [...this.#byName.values()]) if (now - relayed.seen > this.#timeouts.timeoutOf(relayed.peer)) this.#drop(relayed)
   }
 
   /** `peer` left the cluster: its requests are dropped, and its computations pass on. */

@@ -18,6 +18,7 @@ import type { WireError } from '../shared/protocol.js'
 import { CLOCK_MAX, type Stamp } from '../shared/memory/epoch.js'
 import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../shared/memory/layout.js'
 import { shapeOf } from '../shared/values.js'
+import { TIMER_MAX } from '../shared/clock.js'
 
 interface Base {
   /** the cache's name */
@@ -32,8 +33,14 @@ interface Base {
   readonly to: string
 }
 
+/** The sender's own heartbeat and peer timeout, ms (see members.ts): on every beat and hello. */
+interface Timed {
+  readonly hb: number
+  readonly pto: number
+}
+
 /** Every heartbeat, to all; and to one peer, in answer to its hello. */
-export interface Beat extends Base {
+export interface Beat extends Base, Timed {
   readonly t: 'beat'
   /** the stamp of the reset the sender is on */
   readonly s: Stamp
@@ -46,7 +53,7 @@ export interface Beat extends Base {
   readonly pid: number
 }
 /** A peer joins, or comes back: everyone answers with a beat. */
-export interface Hello extends Base {
+export interface Hello extends Base, Timed {
   readonly t: 'hello'
 }
 /** A peer leaves the cluster for good. */
@@ -241,6 +248,7 @@ const isString = (x: unknown): x is string => typeof x === 'string'
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
 const isPositive = (x: unknown): boolean => isCount(x) && x > 0
 const isBoolean = (x: unknown): boolean => typeof x === 'boolean'
+const isTimer = (x: unknown): boolean => isPositive(x) && (x as number) <= TIMER_MAX
 const isPeer = (x: unknown): x is string => isString(x) && x.length > 0 && Buffer.byteLength(x) <= PEER_MAX
 const isPlain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype
 
@@ -280,8 +288,8 @@ function readable(bytes: Uint8Array): { buffers: boolean } | undefined {
 const about = { s: isStamp, o: isOwner, i: isIncarnation, r: isPositive, k: isString }
 /** What each type has beyond the base, each field with its check. Value bytes are checked apart. */
 const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> = {
-  beat: { s: isStamp, v: isVersion, n: isCounters, host: isHost, pid: isPositive },
-  hello: {},
+  beat: { s: isStamp, v: isVersion, n: isCounters, host: isHost, pid: isPositive, hb: isTimer, pto: isTimer },
+  hello: { hb: isTimer, pto: isTimer },
   bye: {},
   reset: { s: isStamp, v: isVersion },
   ack: { s: isStamp },

@@ -15,6 +15,9 @@
 // Imported: the global `performance` is a getter, a few ns more on every read.
 import { performance } from 'node:perf_hooks'
 
+/** The longest a timer waits, ms (setTimeout fires at once past it): the most a heartbeat or peer timeout may be. */
+export const TIMER_MAX = 2 ** 31 - 1
+
 const hr = () => Number(process.hrtime.bigint()) / 1e6
 
 /** The offset of `read` (performance.now(), but for a test) from the machine's monotonic clock. */

@@ -30,8 +30,8 @@ export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
 export const FIELDS: Record<MessageType, readonly string[]> = {
-  beat: ['s', 'v', 'n', 'host', 'pid'],
-  hello: [],
+  beat: ['s', 'v', 'n', 'host', 'pid', 'hb', 'pto'],
+  hello: ['hb', 'pto'],
   bye: [],
   reset: ['s', 'v'],
   ack: ['s'],
@@ -313,6 +313,9 @@ export const fields: Record<string, FieldArbitraries> = {
     bad: fc.oneof(notString, long(HOST_MAX + 1), fc.constant('é'.repeat(Math.floor(HOST_MAX / 2) + 1))),
   },
   pid: { good: fc.integer({ min: 1, max: 4_194_304 }), edge: fc.constantFrom(1, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER), bad: notPositive },
+  // a heartbeat and a peer timeout, ms: past what a peer honours is in range for decode (members.ts takes it at the bound)
+  hb: { good: fc.integer({ min: 1, max: 1000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },
+  pto: { good: fc.integer({ min: 2, max: 10_000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },
 }
 /** The `v` of a put, a value or a give: a value's bytes. */
 export const valueField: FieldArbitraries = {
