@@ -170,6 +170,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #closed = false
   #warnedThrow = false
   #warnedTiming = false
+  #warnedSplit = false
   /** Messages made this turn, by recipient ('' for all), sent at its end (see #flush). */
   readonly #outbox = new Map<string, Enveloped[]>()
   #flushing = false
@@ -691,10 +692,27 @@ export class Agent implements AgentIO, OwnerEvents {
   #hear(bytes: Uint8Array): void {
     if (this.#closed || !(bytes instanceof Uint8Array)) return
     const payload = this.#seal.open(bytes)
+    if (typeof payload === 'string' && !this.#warnedSplit) this.#splitFrom(bytes)
     const decoded = typeof payload === 'string' ? payload : decodeAll(payload, this.#reader)
     if (typeof decoded === 'string') return this.refused()
     for (const _ of decoded.refused) this.refused()
     for (const message of decoded.messages) this.#hearOne(message)
+  }
+
+  /**
+   * A refused envelope that looks like a peer's of this cache (see Seal#foreign): a process of
+   * another build or another secret, which this one and its peers cannot hear, nor it them, so a
+   * reset on either side does not reach the other. Refused all the same (it may be forged), and
+   * said once, for whoever runs the cluster.
+   */
+  #splitFrom(bytes: Uint8Array): void {
+    const why = this.#seal.foreign(bytes, this.#options.name)
+    if (why === undefined) return
+    this.#warnedSplit = true
+    process.emitWarning(
+      `coop-cache: cache ${JSON.stringify(this.#options.name)} hears messages of its own cache that it refuses: ${why}. If they come from a process of this cluster, the cluster is split: the two sides do not hear each other, and a reset on one side does not reach the other. Give every process the same secret (rotate keys as the README says) and the same coop-cache wire version (upgrade together, or use another cache name)`,
+      { code: 'COOP_CACHE_SPLIT' },
+    )
   }
 
   #hearOne(message: PeerMessage): void {

@@ -10,6 +10,7 @@
 //   [6..38)   signed: the HMAC
 //   the rest  the payload
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { deserialize } from 'node:v8'
 
 /**
  * Moves whenever a message of one build could be refused or misread by another: peers of two
@@ -81,6 +82,24 @@ export class Seal {
     return bytes.subarray(SIGNED)
   }
 
+  /**
+   * For an envelope that {@link Seal.open} refused: why this process cannot read it, when it looks
+   * like a peer's of cache `name` (its payload, read unchecked, is a message or a batch of
+   * messages naming the cache), of another wire version, or under a secret this process does
+   * not have, or without one; undefined for anything else. Such a peer and this process do not
+   * hear each other, so each goes on as a cluster of its own.
+   */
+  foreign(bytes: Uint8Array, name: string): string | undefined {
+    if (bytes.length < HEAD || (bytes[1] !== 0 && bytes[1] !== 1)) return undefined
+    const signed = bytes[1] === 1
+    let why: string
+    if (bytes[0] !== WIRE_VERSION) why = `it is of wire version ${bytes[0]}, this process of ${WIRE_VERSION}`
+    else if (!signed) why = 'it is not signed, and this process has a secret'
+    else if (bytes.length >= SIGNED && !this.#keys.some((k) => k.id.equals(bytes.subarray(HEAD, HEAD + KEY_ID)))) why = 'it is signed with a secret this process does not have'
+    else return undefined
+    return namesCache(bytes.subarray(signed ? SIGNED : HEAD), name) ? why : undefined
+  }
+
   /** The HMAC of an envelope: its head, the topic, its payload. */
   #mac(key: Key, envelope: Uint8Array): Buffer {
     const topicLength = Buffer.allocUnsafe(2)
@@ -91,5 +110,16 @@ export class Seal {
       .update(this.#topic)
       .update(envelope.subarray(SIGNED))
       .digest()
+  }
+}
+
+/** Whether `payload` reads as a message of cache `name`, or a batch whose first one is. */
+function namesCache(payload: Uint8Array, name: string): boolean {
+  try {
+    const read: unknown = deserialize(payload)
+    const first: unknown = Array.isArray(read) ? read[0] : read
+    return typeof first === 'object' && first !== null && (first as { c?: unknown }).c === name
+  } catch {
+    return false
   }
 }
