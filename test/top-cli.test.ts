@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { cached, createCache, type Cache, type CacheStats } from 'coop-cache'
+import { cached, createCache, memoryBus, type Cache, type CacheStats } from 'coop-cache'
 import { observe, type ObservedPeer, type Snapshot } from 'coop-cache/observe'
 import { redisBus } from 'coop-cache/redis'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
@@ -133,6 +133,28 @@ test('the observer API, joined to the ipc bus a cluster\'s parent routes, sees e
   await c.kill()
   await eventually(t, () => `2 peers seen, not ${observer.snapshot().peers.length}`, () => observer.snapshot().peers.length === 2, 3000)
   t.false(observer.snapshot().peers.some((p) => p.pid === c.pid))
+})
+
+test('the observer shows each process\'s heartbeat and peerTimeout, and without a timeout of its own forgets each silent process after that process\'s own peerTimeout', async (t) => {
+  const bus = memoryBus()
+  const name = `top-timing-${randomUUID().slice(0, 8)}`
+  const quick = await createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout: 600 })
+  const slow = await createCache({ name, bus, threads: 1, heartbeat: 100, peerTimeout: 3000 })
+  t.teardown(() => Promise.all([quick.close(), slow.close()]))
+  const observer = await observe({ name, bus })
+  t.teardown(() => observer.close())
+  await eventually(t, () => `2 peers seen, not ${observer.snapshot().peers.length}`, () => observer.snapshot().peers.length === 2, 3000)
+  const timing = (id: string | undefined) => observer.snapshot().peers.filter((p) => p.id === id).map((p) => [p.heartbeat, p.peerTimeout])
+  t.deepEqual([timing(quick.peer), timing(slow.peer)], [[[50, 600]], [[100, 3000]]])
+  bus.cut(quick.peer as string)
+  bus.cut(slow.peer as string)
+  const cut = Date.now()
+  await eventually(t, () => 'the quick one to be forgotten', () => timing(quick.peer).length === 0, 3000)
+  const forgotten = Date.now() - cut
+  t.true(forgotten >= 500 && forgotten < 1500, `the process with peerTimeout 600 was forgotten ${forgotten} ms after it fell silent`)
+  await sleep(cut + 2000 - Date.now())
+  t.is(timing(slow.peer).length, 1, 'the process with peerTimeout 3000 was forgotten after 2 s of silence')
+  await eventually(t, () => 'the slow one to be forgotten', () => timing(slow.peer).length === 0, 3000)
 })
 
 /** Two caches of one name in this process, created with a secret, on their own redisBus each. */

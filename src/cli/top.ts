@@ -26,8 +26,8 @@ Options:
   --json            print one snapshot as JSON and exit
   --wait <ms>       with --json: how long to listen first; make it more than
                     the cache's heartbeat (default 1000)
-  --timeout <ms>    a process silent this long is no longer shown; the cache's
-                    peerTimeout is right (default 2000)
+  --timeout <ms>    a process silent this long is no longer shown (default:
+                    each process's own peerTimeout, which its beats carry)
   -h, --help        this text
 
 On an ipc bus (node:cluster, child_process.fork), watch from the primary with
@@ -47,7 +47,7 @@ interface Settings {
   readonly secret: string | undefined
   readonly json: boolean
   readonly wait: number
-  readonly timeout: number
+  readonly timeout: number | undefined
 }
 
 /** Runs `coop-cache top` with `argv` (the arguments after `top`); resolves to the exit code. */
@@ -135,7 +135,7 @@ function settingsOf(argv: readonly string[]): Settings | 'help' {
     secret,
     json: values.json === true,
     wait: milliseconds('--wait', values.wait, 1000),
-    timeout: milliseconds('--timeout', values.timeout, 2000),
+    timeout: values.timeout === undefined ? undefined : milliseconds('--timeout', values.timeout, 0),
   }
 }
 

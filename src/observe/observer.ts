@@ -2,7 +2,8 @@
 // so no peer ever hears of it, counts it as a member, or hashes a key to it. Every peer beats
 // every heartbeat (peer/agent.ts); the observer opens each message as a peer would (seal.ts,
 // wire.ts, replay.ts), keeps the latest beat of each sender with when it was heard, measures
-// rates between beats, and forgets a peer that said goodbye or has been silent past the timeout.
+// rates between beats, and forgets a peer that said goodbye or has been silent past its own peer
+// timeout (which its beats carry), or the timeout it was given.
 //
 // Without the cache's secret it refuses every signed message, though it could read one: what it
 // could not check it does not show. It reads no keys or values, only beats.
@@ -30,9 +31,8 @@ export interface ObserveOptions {
    */
   readonly secret?: CacheOptions['secret']
   /**
-   * Milliseconds without a beat after which a peer is no longer shown: the cache's `peerTimeout`
-   * is right.
-   * @default 2000 (the default peerTimeout)
+   * Milliseconds without a beat after which a peer is no longer shown.
+   * @default each peer's own `peerTimeout`, as its beats say it
    */
   readonly timeout?: number
   /** Milliseconds over which the rates are measured, at most. @default 5000 */
@@ -53,6 +53,9 @@ export interface ObservedPeer {
   /** the name of the host it runs on, and its process id there */
   readonly host: string
   readonly pid: number
+  /** its `heartbeat` and `peerTimeout` options, ms: every process of a cluster should have the same */
+  readonly heartbeat: number
+  readonly peerTimeout: number
   /** the version it is on */
   readonly version: unknown
   /** the clock of the reset it is on, as `stats().epoch`: the same on every peer once they agree */
@@ -120,7 +123,7 @@ export async function observe(options: ObserveOptions): Promise<Observer> {
   if (typeof bus !== 'object' || bus === null || typeof bus.join !== 'function') {
     throw new TypeError('options.bus must be a bus, such as ipcBus(), natsBus({ servers }) or redisBus({ url })')
   }
-  const timeout = count('timeout', options.timeout, 2000, 1, 'ms')
+  const timeout = options.timeout === undefined ? undefined : count('timeout', options.timeout, 0, 1, 'ms')
   const window = count('window', options.window, 5000, 1, 'ms')
   const watcher = new Watcher(name, secretsOf(options.secret), timeout, window)
   await watcher.join(bus)
@@ -130,7 +133,8 @@ export async function observe(options: ObserveOptions): Promise<Observer> {
 class Watcher implements Observer {
   readonly id = `observer-${randomUUID()}`
   readonly #name: string
-  readonly #timeout: number
+  /** undefined: each peer's own peer timeout */
+  readonly #timeout: number | undefined
   readonly #window: number
   readonly #seal: Seal
   readonly #replays: Replays
@@ -142,12 +146,12 @@ class Watcher implements Observer {
   #refusal: string | null = null
   #closed = false
 
-  constructor(name: string, secrets: readonly Uint8Array[], timeout: number, window: number) {
+  constructor(name: string, secrets: readonly Uint8Array[], timeout: number | undefined, window: number) {
     this.#name = name
     this.#timeout = timeout
     this.#window = window
     this.#seal = new Seal(name, secrets)
-    this.#replays = new Replays(Math.max(30_000, 4 * timeout), this.#seal.signed)
+    this.#replays = new Replays(Math.max(30_000, 4 * (timeout ?? 0)), this.#seal.signed)
     this.#reader = { name, self: this.id, memoryLimit: 0 }
   }
 
@@ -216,7 +220,7 @@ class Watcher implements Observer {
   }
 
   #expire(now: number): void {
-    for (const [id, peer] of this.#peers) if (now - peer.heard > this.#timeout) this.#peers.delete(id)
+    for (const [id, peer] of this.#peers) if (now - peer.heard > (this.#timeout ?? peer.beat.pto)) this.#peers.delete(id)
     this.#replays.prune(now)
   }
 }
@@ -232,6 +236,8 @@ function view(peer: Heard, at: number): ObservedPeer {
     id: beat.f,
     host: beat.host,
     pid: beat.pid,
+    heartbeat: beat.hb,
+    peerTimeout: beat.pto,
     version: peer.version,
     epoch: beat.s.clock,
     stamp: { clock: beat.s.clock, origin: beat.s.origin, born: beat.s.born },
