@@ -7,7 +7,7 @@ export type { Compute, ComputeContext, CallOptions, CallStatus, Outcome } from '
 export type { Key } from './shared/key.js'
 export type { Bus, BusMember } from './bus/bus.js'
 export { memoryBus } from './bus/memory.js'
-export type { MemoryBus, FaultRule } from './bus/memory.js'
+export type { MemoryBus, MemoryBusOptions, FaultRule } from './bus/memory.js'
 export { ipcBus } from './bus/ipc.js'
 export type { IpcBus, IpcBusOptions } from './bus/ipc.js'
 export {

@@ -32,4 +32,10 @@ export interface BusMember {
   send(peer: string, message: Uint8Array): void
   /** Leaves the topic; resolves when nothing more will be received. */
   leave(): Promise<void>
+  /**
+   * The largest message, in bytes, that this member can send and the bus deliver whole (NATS's
+   * `max_payload`, for one). The cache sends a larger one in chunks that each fit, and puts it
+   * together again where it arrives. Absent: no limit.
+   */
+  readonly maxMessage?: number
 }

@@ -37,8 +37,22 @@ interface Member {
   readonly receive: (message: Uint8Array) => void
 }
 
+/** Options of {@link memoryBus}. */
+export interface MemoryBusOptions {
+  /**
+   * The largest message its members can send, in bytes, as a broker may have one (NATS's
+   * `max_payload`): a larger one is lost, and counted as dropped. The cache sends larger
+   * messages in chunks (BusMember.maxMessage). @default no limit
+   */
+  readonly maxMessage?: number
+}
+
 /** Makes a bus whose peers are in this process. Several caches joined to it act as a cluster. */
-export function memoryBus(): MemoryBus {
+export function memoryBus(options: MemoryBusOptions = {}): MemoryBus {
+  const { maxMessage } = options ?? {}
+  if (maxMessage !== undefined && !(Number.isSafeInteger(maxMessage) && maxMessage >= 1024)) {
+    throw new RangeError(`options.maxMessage must be a whole number of bytes, at least 1024, got ${String(maxMessage)}`)
+  }
   const topics = new Map<string, Set<Member>>()
   const cuts = new Set<string>()
   let rule: FaultRule = {}
@@ -50,7 +64,7 @@ export function memoryBus(): MemoryBus {
 
   function post(topic: string, from: string, to: Member, bytes: Uint8Array): void {
     const hit = faulty(from, to.peer)
-    if (isCut(from, to.peer) || (hit && Math.random() < (rule.drop ?? 0))) {
+    if (isCut(from, to.peer) || bytes.byteLength > (maxMessage ?? Infinity) || (hit && Math.random() < (rule.drop ?? 0))) {
       dropped++
       return
     }
@@ -92,6 +106,7 @@ export function memoryBus(): MemoryBus {
           members.delete(me)
           if (members.size === 0 && topics.get(topic) === members) topics.delete(topic)
         },
+        maxMessage,
       }
       return member
     },

@@ -92,6 +92,9 @@ export function natsBus(options: NatsBusOptions): NatsBus {
     await closing.then((nc) => nc.drain()).catch(() => {})
   }
 
+  /** nats-server's default max_payload, for a client that has not heard the server's yet. */
+  const NATS_MAX_PAYLOAD = 1024 * 1024
+
   function publish(nc: NatsConnection, subject: string, message: Uint8Array): void {
     try {
       // A copy: the client only queues the bytes until its next flush, and the caller may reuse them.
@@ -131,6 +134,11 @@ export function natsBus(options: NatsBusOptions): NatsBus {
       const member: BusMember = {
         broadcast: (message) => { if (!left) publish(nc, address(topic), message) },
         send: (to, message) => { if (!left) publish(nc, address(topic, to), message) },
+        // The server's, as it said when the client connected (again): a server of a NATS
+        // cluster may have its own.
+        get maxMessage() {
+          return nc.info?.max_payload ?? NATS_MAX_PAYLOAD
+        },
         async leave() {
           if (left) return
           left = true

@@ -13,6 +13,15 @@ import { address } from './address.js'
 import type { Bus, BusMember } from './bus.js'
 import { listeners } from './listeners.js'
 
+/**
+ * The largest message a redisBus publishes whole. Redis takes far larger ones, but closes the
+ * connection of a subscriber that has 32 MB waiting to be sent to it (its default
+ * `client-output-buffer-limit pubsub`), or 8 MB for a minute: a 40 MB value was lost, and with
+ * it every other message to that process, until it had reconnected. In chunks of this size,
+ * a large value leaves Redis as fast as the subscriber reads it.
+ */
+const REDIS_MAX_MESSAGE = 1024 * 1024
+
 /** Options of {@link redisBus}. */
 export interface RedisBusOptions {
   /** The Redis server, as `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). */
@@ -147,6 +156,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       const member: BusMember = {
         broadcast: (message) => publish(mine[0]!, message),
         send: (to, message) => publish(address(topic, to), message),
+        maxMessage: REDIS_MAX_MESSAGE,
         async leave() {
           if (left) return
           left = true

@@ -40,10 +40,11 @@ import { lifeLeft } from '../shared/lifetime.js'
 import { monotonic } from '../shared/clock.js'
 import { peerOf, ranked } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
-import { Counter } from '../shared/memory/layout.js'
+import { Counter, PEER_MAX } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 import { localCounters } from '../shared/stats.js'
 import { Asks } from './asks.js'
+import { Chunks, Sending, cut } from './chunks.js'
 import type { AgentIO } from './io.js'
 import { Members } from './members.js'
 import { Relays } from './relays.js'
@@ -51,7 +52,7 @@ import { Replays } from './replay.js'
 import { Seal } from './seal.js'
 import { Outbox, each } from '../shared/outbox.js'
 import { announce, events } from '../events/channels.js'
-import { BATCH_MAX, decodeAll, type Give, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
+import { BATCH_MAX, CHUNKS_MAX, decodeAll, type Chunk, type Give, type Outgoing, type PeerMessage, type Reader, type Replica } from './wire.js'
 
 export interface AgentOptions {
   readonly name: string
@@ -110,6 +111,10 @@ let warnedNoSecret = false
 const HOLD_MARGIN = 20
 /** A message carrying a value at least this large goes in an envelope of its own: a batch stays small for any broker. */
 const ALONE_BYTES = 16 * 1024
+/** What a chunk's message and seal add to its bytes, beside the cache's name and two peer ids (see #sendChunks). */
+const CHUNK_HEAD = 256
+/** What an envelope of chunks may hold beyond memoryLimit, the largest value it takes: the rest of its messages. */
+const CHUNKS_ROOM = 1024 * 1024
 
 /** A message on its way, with its envelope fields (wire.ts Base) filled in. */
 type Enveloped = Outgoing & { readonly c: string; readonly f: string; readonly q: number; readonly ts: number; readonly to: string }
@@ -174,6 +179,10 @@ export class Agent implements AgentIO, OwnerEvents {
   /** Messages made this turn, by recipient ('' for all), sent at its end (see #flush). */
   readonly #outbox = new Map<string, Enveloped[]>()
   #flushing = false
+  /** Envelopes from peers under way in chunks (see chunks.ts); this process's, by group, and the number of its last. */
+  readonly #chunks: Chunks
+  readonly #sending = new Map<number, Sending>()
+  #chunkGroup = 0
 
   constructor(options: AgentOptions) {
     this.#options = options
@@ -186,6 +195,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#owners = Array.from({ length: options.shared.owners.count }, () => undefined)
     this.#relays = new Relays(this, options.shared.owners.count, this.#members)
     this.#asks = new Asks(this, options.peerTimeout)
+    this.#chunks = new Chunks(options.memoryLimit + CHUNKS_ROOM, options.peerTimeout)
     this.#epochSeen = options.shared.epochs.epoch()
     options.resets.onChange = (change) => this.#changed(change)
   }
@@ -636,11 +646,43 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#outbox.delete(to)
     if (queued.length === 0 || this.#member === undefined) return
     const envelope = this.#seal.seal(serialize(queued.length === 1 ? queued[0] : queued))
+    const max = this.#member.maxMessage
     // Recorded before it leaves: a bus may hand it back to this process before broadcast returns.
-    if (to === '') {
-      this.#sent.push({ first: (queued[0] as Enveloped).q, last: (queued[queued.length - 1] as Enveloped).q, at: monotonic() })
-      this.#member.broadcast(envelope)
-    } else this.#member.send(to, envelope)
+    if (to === '') this.#sent.push({ first: (queued[0] as Enveloped).q, last: (queued[queued.length - 1] as Enveloped).q, at: monotonic() })
+    if (max !== undefined && envelope.byteLength > max) this.#sendChunks(to, envelope, max)
+    else if (to === '') this.#member.broadcast(envelope)
+    else this.#member.send(to, envelope)
+  }
+
+  /**
+   * An envelope larger than the bus takes, to `to` ('' for all), in chunks (chunks.ts): each a
+   * message of its own, sealed and numbered as it leaves, that fits, no more than a window ahead
+   * of the slowest recipient. This process does not put its own broadcast chunks together (its
+   * beats tell it that it hears the bus), but waits on its own subscription as on a recipient.
+   */
+  #sendChunks(to: string, envelope: Uint8Array, max: number): void {
+    const member = this.#member as BusMember
+    const head = CHUNK_HEAD + 2 * Buffer.byteLength(this.#options.name) + 4 * PEER_MAX
+    const size = Math.max(1, max - head)
+    const chunks = cut(envelope, size)
+    if (chunks.length > CHUNKS_MAX) return
+    const g = ++this.#chunkGroup
+    const of = chunks.length
+    const send = (x: number) => {
+      const chunk: Enveloped = { t: 'chunk', g, x, of, b: chunks[x] as Uint8Array, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to }
+      const sealed = this.#seal.seal(serialize(chunk))
+      if (to === '') member.broadcast(sealed)
+      else member.send(to, sealed)
+    }
+    const sending = new Sending(of, size, to === '' ? [this.#self, ...this.#members.others()] : [to], monotonic(), send)
+    if (!sending.done) this.#sending.set(g, sending)
+  }
+
+  /** `peer` holds `got` chunks of this process's group `g`: more may go. */
+  #chunksHeld(g: number, peer: string, got: number, now: number): void {
+    const sending = this.#sending.get(g)
+    sending?.acked(peer, got, now)
+    if (sending?.done === true) this.#sending.delete(g)
   }
 
   #broadcast(message: Outgoing): void {
@@ -689,14 +731,28 @@ export class Agent implements AgentIO, OwnerEvents {
     }
   }
 
-  #hear(bytes: Uint8Array): void {
+  /** Takes an envelope in: from the bus, or `whole` again from its chunks (which hold no chunks). */
+  #hear(bytes: Uint8Array, whole = false): void {
     if (this.#closed || !(bytes instanceof Uint8Array)) return
     const payload = this.#seal.open(bytes)
     if (typeof payload === 'string' && !this.#warnedSplit) this.#splitFrom(bytes)
     const decoded = typeof payload === 'string' ? payload : decodeAll(payload, this.#reader)
     if (typeof decoded === 'string') return this.refused()
     for (const _ of decoded.refused) this.refused()
-    for (const message of decoded.messages) this.#hearOne(message)
+    for (const message of decoded.messages) {
+      if (whole && message.t === 'chunk') this.refused()
+      else this.#hearOne(message)
+    }
+  }
+
+  /** A chunk of a peer's envelope, answered with how many of its group are here: once it is whole, it is heard as if it had come so. */
+  #chunk(from: string, { g, x, of, b }: Chunk, now: number): void {
+    const taken = this.#chunks.take(from, g, x, of, b, now)
+    if (typeof taken === 'string') return this.refused()
+    this.send(from, { t: 'chunked', g, got: taken.got })
+    this.#asks.hearing(from, now)
+    this.#relays.hearing(from, now)
+    if (taken.whole !== undefined) this.#hear(taken.whole, true)
   }
 
   /**
@@ -721,9 +777,14 @@ export class Agent implements AgentIO, OwnerEvents {
     const now = monotonic()
     // One of this process's own: when it was sent is what this process recorded then, not its
     // ts, which is on the wall clock (and on a bus without a secret, a forged one may say anything).
-    this.#heardAt(now, message.f === this.#self ? this.#sentAt(message.q) : undefined)
+    // Not a chunk: the envelope recorded is the one the chunks make, and its messages say so.
+    this.#heardAt(now, message.f === this.#self && message.t !== 'chunk' ? this.#sentAt(message.q) : undefined)
     const from = message.f
-    if (from === this.#self) return
+    if (from === this.#self) {
+      // Its own subscription has read this chunk, and those before it.
+      if (message.t === 'chunk') this.#chunksHeld(message.g, from, message.x + 1, now)
+      return
+    }
     if (message.t === 'bye') {
       if (this.#members.leave(from)) this.#left([from])
       return
@@ -784,6 +845,10 @@ export class Agent implements AgentIO, OwnerEvents {
         return this.#replica(message)
       case 'fill':
         return void this.#fill(from).catch(() => {})
+      case 'chunk':
+        return this.#chunk(from, message, now)
+      case 'chunked':
+        return this.#chunksHeld(message.g, from, message.got, now)
       case 'applied': {
         const announced = this.#announced.get(message.ci)
         announced?.waiting.delete(from)
@@ -797,7 +862,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#request(from, message)
   }
 
-  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' | 'rep' | 'fill' }>): void {
+  #request(from: string, message: Exclude<PeerMessage, { t: 'beat' | 'hello' | 'bye' | 'reset' | 'ack' | 'gave' | 'taken' | 'inv' | 'set' | 'applied' | 'rep' | 'fill' | 'chunk' | 'chunked' }>): void {
     switch (message.t) {
       case 'give':
         if (!this.#outsideRequests('give', message)) this.#refusedFrom.add(from)
@@ -926,6 +991,11 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#relays.expire(now)
     this.#renewAnnounced(now)
     this.#replays.prune(Date.now())
+    this.#chunks.expire(now)
+    for (const [g, sending] of this.#sending) {
+      sending.keep((peer) => peer === this.#self || this.#members.has(peer))
+      if (sending.done || sending.stalled(now, this.#options.peerTimeout)) this.#sending.delete(g)
+    }
     // An echo of a broadcast older than peerTimeout would let this process serve no longer.
     while (this.#sent.length > 0 && now - (this.#sent[0] as Sent).at > this.#options.peerTimeout) this.#sent.shift()
     const keep = Math.max(30_000, 4 * this.#options.peerTimeout)
@@ -953,6 +1023,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#welcomes.clear()
     this.#handed.clear()
     this.#refusedFrom.clear()
+    this.#sending.clear()
     this.#relays.clear()
     this.#membersChanged()
     this.#options.resets.advance()

@@ -107,6 +107,19 @@ export class Asks {
   }
 
   /**
+   * `peer` is sending this process an envelope in chunks, one of which came at `now`: it may be
+   * the answer to a request made to it, which is then not sent again (each renewal would be
+   * answered with the whole value again), nor given up on, while the chunks come.
+   */
+  hearing(peer: string, now: number): void {
+    for (const ask of this.#open.values()) {
+      if (ask.peer !== peer) continue
+      ask.answered = now
+      ask.sent = now
+    }
+  }
+
+  /**
    * Sends again every open request not sent within `since` ms (a heartbeat's worth: one just sent
    * needs no renewal yet); gives up on those the peer asked has left unanswered too long.
    */

@@ -178,6 +178,11 @@ export class Relays {
     }
   }
 
+  /** `peer` is sending this process an envelope in chunks (one came at `now`): perhaps a put, while its requests are not renewed. */
+  hearing(peer: string, now: number): void {
+    for (const relayed of this.#byName.values()) if (relayed.peer === peer) relayed.seen = now
+  }
+
   /** Requests not renewed within the lease are given up; their flights pass on. */
   expire(now: number): void {
     for (const relayed of [...this.#byName.values()]) if (now - relayed.seen > this.#timeouts.timeoutOf(relayed.peer)) this.#drop(relayed)

@@ -10,7 +10,7 @@
 // cluster duplicates: a number more than the window ahead of the highest is then taken without
 // moving the window, so that one message in a peer's name numbered far ahead cannot make every
 // later message of that peer look like a replay, and cut it off for good.
-const WINDOW = 4096
+export const WINDOW = 4096
 const MAX_SENDERS = 4096
 
 interface Sender {

@@ -4,7 +4,7 @@
 // one's, or that is not signed with one of the cache's keys, is refused before anything in it is
 // read. Keys rotate: a message is signed with the first key and accepted under any.
 //
-//   [0]       wire version (5: beats and hellos carry their sender's heartbeat and peer timeout)
+//   [0]       wire version (5: beats and hellos carry their sender's timing; chunks of large envelopes)
 //   [1]       1 when signed, 0 when not
 //   [2..6)    signed: the first 4 bytes of SHA-256(key), naming the key
 //   [6..38)   signed: the HMAC

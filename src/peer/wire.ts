@@ -19,6 +19,7 @@ import { CLOCK_MAX, type Stamp } from '../shared/memory/epoch.js'
 import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../shared/memory/layout.js'
 import { shapeOf } from '../shared/values.js'
 import { TIMER_MAX } from '../shared/clock.js'
+import { WINDOW } from './replay.js'
 
 interface Base {
   /** the cache's name */
@@ -234,7 +235,27 @@ export interface Fill extends Base {
   readonly t: 'fill'
 }
 
-export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied | Replica | Fill
+/**
+ * Chunk `x` of `of` of an envelope too large for the bus (BusMember.maxMessage): its bytes,
+ * sealed as they were, cut in order. The recipient puts the `of` chunks of the sender's group
+ * `g` together, and opens the envelope they make as if it had come whole.
+ */
+export interface Chunk extends Base {
+  readonly t: 'chunk'
+  readonly g: number
+  readonly x: number
+  readonly of: number
+  readonly b: Uint8Array
+}
+
+/** The answer to each chunk of group `g`: the sender holds `got` of its chunks (see chunks.ts Sending). */
+export interface Chunked extends Base {
+  readonly t: 'chunked'
+  readonly g: number
+  readonly got: number
+}
+
+export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied | Replica | Fill | Chunk | Chunked
 /** Messages about one request, from the process that asked. */
 export type AskMessage = Get | Put | Fail | Drop
 /** Messages about one request, from the process asked. */
@@ -311,6 +332,8 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   applied: { ci: isPositive },
   rep: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
   fill: {},
+  chunk: { g: isPositive, x: isCount, of: (x) => isCount(x) && (x as number) >= 2 && (x as number) <= CHUNKS_MAX, b: (x) => x instanceof Uint8Array && x.byteLength > 0 },
+  chunked: { g: isPositive, got: (x) => isPositive(x) && (x as number) <= CHUNKS_MAX },
 }
 const base = ['c', 'f', 'q', 'ts', 'to', 't']
 
@@ -320,6 +343,13 @@ export interface Reader {
   readonly self: string
   readonly memoryLimit: number
 }
+
+/**
+ * The most chunks an envelope is cut in (see Chunk): 2 GiB in chunks of NATS's default 1 MiB.
+ * Well within replay.ts's window: the envelope's own messages, numbered before its chunks, are
+ * heard after them. What a receiver puts together is bounded by its memoryLimit too.
+ */
+export const CHUNKS_MAX = WINDOW / 2
 
 /** The most messages one envelope carries (see Agent#flush). */
 export const BATCH_MAX = 256

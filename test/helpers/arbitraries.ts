@@ -19,13 +19,13 @@ import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
 import { serialize } from 'node:v8'
 import { Seal, WIRE_VERSION } from '../../src/peer/seal.js'
-import { HOST_MAX } from '../../src/peer/wire.js'
+import { CHUNKS_MAX, HOST_MAX } from '../../src/peer/wire.js'
 import { CLOCK_MAX } from '../../src/shared/memory/epoch.js'
 import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../../src/shared/memory/layout.js'
 import type { Heard } from './rogue.js'
 
 /** Every message type of wire.ts. */
-export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied', 'rep', 'fill'] as const
+export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied', 'rep', 'fill', 'chunk', 'chunked'] as const
 export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
@@ -53,6 +53,8 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   applied: ['ci'],
   rep: ['s', 'k', 'v', 'tl', 'gr'],
   fill: [],
+  chunk: ['g', 'x', 'of', 'b'],
+  chunked: ['g', 'got'],
 }
 const BASE = ['c', 'f', 'q', 'ts', 'to'] as const
 const ABOUT = new Set(['s', 'o', 'i', 'r', 'k'])
@@ -313,6 +315,12 @@ export const fields: Record<string, FieldArbitraries> = {
     bad: fc.oneof(notString, long(HOST_MAX + 1), fc.constant('é'.repeat(Math.floor(HOST_MAX / 2) + 1))),
   },
   pid: { good: fc.integer({ min: 1, max: 4_194_304 }), edge: fc.constantFrom(1, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER), bad: notPositive },
+  // a chunk of an envelope too large for the bus (wire.ts Chunk, Chunked): what is in range for decode; chunks.ts judges the rest
+  g: { good: fc.integer({ min: 1, max: 1000 }), edge: fc.constantFrom(1, Number.MAX_SAFE_INTEGER), bad: notPositive },
+  x: { good: fc.integer({ min: 0, max: 8 }), edge: fc.constantFrom(0, CHUNKS_MAX, Number.MAX_SAFE_INTEGER), bad: fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, '0', null, undefined) },
+  of: { good: fc.integer({ min: 2, max: 9 }), edge: fc.constantFrom(2, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, 1, CHUNKS_MAX + 1, 2.5, NaN, '3', null, undefined) },
+  b: { good: fc.uint8Array({ minLength: 1, maxLength: 64 }), edge: fc.constantFrom(new Uint8Array(1), new Uint8Array(64 * 1024)), bad: fc.constantFrom<unknown>(new Uint8Array(0), [1, 2], 'bytes', null, undefined, 5) },
+  got: { good: fc.integer({ min: 1, max: 9 }), edge: fc.constantFrom(1, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, CHUNKS_MAX + 1, 1.5, NaN, '1', null, undefined) },
   // a heartbeat and a peer timeout, ms: past what a peer honours is in range for decode (members.ts takes it at the bound)
   hb: { good: fc.integer({ min: 1, max: 1000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },
   pto: { good: fc.integer({ min: 2, max: 10_000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },

@@ -1,0 +1,161 @@
+// Values larger than the bus's largest message. NATS refuses a message over its max_payload
+// (1 MiB by default), and Redis closes a subscriber with 32 MB waiting for it: such a value never
+// crossed, and each process that wanted it waited out its ask (peerTimeout), then computed it
+// again. The agent now sends an envelope too large for the bus in chunks (src/peer/chunks.ts),
+// and the recipient puts them together. peerTimeout is long here, so that a value that does not
+// cross shows as a second computation (and a wait of that long), not as a quick retry.
+import test, { type ExecutionContext } from 'ava'
+import { randomUUID } from 'node:crypto'
+import { cached, createCache, memoryBus, peek, type Bus, type Cache } from 'coop-cache'
+import { natsBus } from 'coop-cache/nats'
+import { redisBus } from 'coop-cache/redis'
+import { Chunks, Sending, WINDOW_BYTES, cut, type Taken } from '../src/peer/chunks.js'
+import { encodeKey } from '../src/shared/key.js'
+import { peerOf } from '../src/shared/ring.js'
+import { brokerTest, brokerUrl } from './helpers/brokers.js'
+import { eventually, eventuallyHeld, within } from './helpers/cluster.js'
+
+const MiB = 1024 * 1024
+const PEER_TIMEOUT = 10_000
+
+const nats = await brokerTest('nats')
+const redis = await brokerTest('redis')
+
+interface Pair {
+  readonly a: Cache
+  readonly b: Cache
+  /** a key that a owns */
+  readonly key: string
+}
+
+async function pair(t: ExecutionContext, busOf: () => Bus, replicas: 1 | 'all'): Promise<Pair> {
+  const name = `large-${randomUUID().slice(0, 8)}`
+  const caches: Cache[] = []
+  // b first: a then leaves alone, and hands its values to nobody (with b closing too, a would wait its peerTimeout for b to take them).
+  t.teardown(async () => {
+    for (const cache of [...caches].reverse()) await cache.close()
+  })
+  for (let i = 0; i < 2; i++) caches.push(await createCache({ name, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas, bus: busOf() }))
+  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all(caches.map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
+  const [a, b] = caches as [Cache, Cache]
+  const ids = caches.map((c) => c.peer as string).sort()
+  let n = 0
+  while (peerOf(encodeKey(`big-${n}`), ids) !== a.peer) n++
+  return { a, b, key: `big-${n}` }
+}
+
+/** A value of `bytes` computed in a, then asked for in b (replicas: 1) or found there (replicas: 'all'): one computation in all. */
+async function crosses(t: ExecutionContext, busOf: () => Bus, bytes: number, replicas: 1 | 'all'): Promise<void> {
+  const { a, b, key } = await pair(t, busOf, replicas)
+  let computed = 0
+  const fn = () => {
+    computed++
+    return Buffer.alloc(bytes, key)
+  }
+  await cached(a, key, fn)
+  if (replicas === 'all') t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks,', PEER_TIMEOUT / 2), [])
+  const started = Date.now()
+  const got = await within(cached(b, key, fn), 2 * PEER_TIMEOUT, "b's first call")
+  t.log(`${bytes / MiB} MiB, replicas ${replicas}: b's first call took ${Date.now() - started} ms`)
+  t.true(Buffer.isBuffer(got) && got.equals(Buffer.alloc(bytes, key)), 'b got the value a computed')
+  t.is(computed, 1, 'the value was computed again in b')
+  const held = await peek(b, key)
+  t.true(Buffer.isBuffer(held) && held.equals(Buffer.alloc(bytes, key)), 'b holds the value')
+}
+
+for (const replicas of [1, 'all'] as const) {
+  nats(`a value of 3 MiB, over NATS's max_payload, crosses the bus in chunks and is computed once (replicas: ${replicas})`, (t) =>
+    crosses(t, () => natsBus({ servers: brokerUrl.nats }), 3 * MiB, replicas),
+  )
+  redis(`a value of 40 MiB, past what Redis keeps waiting for a subscriber, crosses the bus in chunks and is computed once (replicas: ${replicas})`, (t) =>
+    crosses(t, () => redisBus({ url: brokerUrl.redis }), 40 * MiB, replicas),
+  )
+}
+
+test('a value in chunks over a bus that loses some of them still reaches the other process, computed once', async (t) => {
+  const bus = memoryBus({ maxMessage: 64 * 1024 })
+  bus.faults({ drop: 0.05 })
+  await crosses(t, () => bus, MiB, 1)
+})
+
+test('memoryBus: a message over its maxMessage is dropped and counted; a maxMessage under 1 KiB is refused', async (t) => {
+  const bus = memoryBus({ maxMessage: 4096 })
+  const heard: number[] = []
+  const member = await bus.join('limit', 'p', (m) => heard.push(m.byteLength))
+  t.is(member.maxMessage, 4096)
+  member.broadcast(new Uint8Array(4096))
+  member.broadcast(new Uint8Array(4097))
+  await eventually(t, () => 'the first message', () => heard.length === 1, 1000)
+  t.deepEqual([heard, bus.dropped], [[4096], 1])
+  t.throws(() => memoryBus({ maxMessage: 100 }), { instanceOf: RangeError, message: 'options.maxMessage must be a whole number of bytes, at least 1024, got 100' })
+})
+
+// ---- the chunks themselves (src/peer/chunks.ts) ----
+
+const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255)
+
+test('chunks cut in order and put together in any order, a chunk heard twice taken once', (t) => {
+  const envelope = bytes(10_000)
+  const chunks = cut(envelope, 3000)
+  t.deepEqual(chunks.map((c) => c.byteLength), [3000, 3000, 3000, 1000])
+  const whole = new Chunks(1 * MiB, 1000)
+  const order = [2, 0, 2, 3, 0]
+  t.deepEqual(order.map((x) => whole.take('p', 1, x, 4, chunks[x] as Uint8Array, 0)), [1, 2, 2, 3, 3].map((got) => ({ got, whole: undefined })))
+  t.is(whole.held, 7000)
+  t.deepEqual(whole.take('p', 1, 1, 4, chunks[1] as Uint8Array, 0), { got: 4, whole: envelope })
+  t.is(whole.held, 0)
+})
+
+test('a chunk that contradicts its group, or a group that cannot fit, is refused and its group dropped', (t) => {
+  const chunks = new Chunks(10_000, 1000)
+  t.deepEqual(chunks.take('p', 1, 0, 3, bytes(100), 0), { got: 1, whole: undefined })
+  t.regex(chunks.take('p', 1, 1, 4, bytes(100), 0) as string, /chunk 1 of 4, of a group of 3/)
+  t.is(chunks.held, 0)
+  t.regex(chunks.take('p', 2, 3, 3, bytes(100), 0) as string, /chunk 3 of 3/)
+  t.regex(chunks.take('p', 3, 0, 200, bytes(100), 0) as string, /group of 200 chunks of 100 bytes is larger than 10000 bytes/)
+  t.is(chunks.held, 0)
+})
+
+test('chunks never hold more than their limit: the oldest groups make room, and a group not whole within the timeout is dropped', (t) => {
+  const limit = 64 * 1024
+  const chunks = new Chunks(limit, 1000)
+  // A flood of groups that never end, as a forger would send: never more held than the limit.
+  for (let g = 1; g <= 1000; g++) {
+    chunks.take(`forger-${g % 7}`, g, 0, 4, bytes(4000, g), g)
+    t.true(chunks.held <= limit, `${chunks.held} bytes held after group ${g}`)
+  }
+  // A real envelope still gets through, after the flood.
+  const envelope = bytes(12_000, 9)
+  const parts = cut(envelope, 4000)
+  let taken: Taken | string | undefined
+  parts.forEach((part, x) => (taken = chunks.take('peer', 1, x, parts.length, part, 1000)))
+  t.deepEqual(taken, { got: 3, whole: envelope })
+  t.true(chunks.held > 0, 'the newest forged groups are still held')
+  chunks.expire(1000 + 1000)
+  t.true(chunks.held > 0, 'groups begun within the timeout stay')
+  chunks.expire(2001)
+  t.is(chunks.held, 0)
+})
+
+test('a sender keeps no more than a window of chunks ahead of the slowest recipient, and waits no more for one that leaves or holds all', (t) => {
+  const size = WINDOW_BYTES / 4
+  const sent: number[] = []
+  const sending = new Sending(10, size, ['me', 'b', 'c'], 0, (x) => sent.push(x))
+  t.deepEqual(sent, [0, 1, 2, 3], 'a window of 4 chunks goes at once')
+  sending.acked('b', 3, 1)
+  sending.acked('me', 4, 1)
+  t.deepEqual(sent, [0, 1, 2, 3], 'c holds none yet')
+  sending.acked('c', 2, 2)
+  t.deepEqual(sent, [0, 1, 2, 3, 4, 5], 'two more, as far as c allows')
+  sending.acked('c', 1, 3)
+  t.is(sent.length, 6, 'a late answer saying less changes nothing')
+  t.false(sending.stalled(2 + 1000, 1000))
+  t.true(sending.stalled(2 + 1001, 1000), 'nothing heard for the timeout')
+  sending.keep((peer) => peer !== 'c')
+  t.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6], 'c left: b is the slowest now')
+  for (const peer of ['me', 'b']) sending.acked(peer, 10, 5)
+  t.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  t.true(sending.done)
+  const small: number[] = []
+  t.true(new Sending(3, WINDOW_BYTES, ['b'], 0, (x) => small.push(x)).done === false && small.length === 2, 'a window is at least two chunks')
+})
