@@ -13,7 +13,7 @@ import { natsBus } from '../src/bus/nats.js'
 import { redisBus } from '../src/bus/redis.js'
 import { encodeKey } from '../src/shared/key.js'
 import type { Stamp } from '../src/shared/memory/epoch.js'
-import { Seal } from '../src/peer/seal.js'
+import { Seal, unchecked } from '../src/peer/seal.js'
 import { outcome } from './helpers/board.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, within } from './helpers/cluster.js'
@@ -31,10 +31,9 @@ const dropped = async (cache: Cache) => (await cache.stats({ local: true })).dro
 /** The messages a listener hears on the topic, as raw bytes and as the payload they carry. */
 async function tap(t: ExecutionContext, bus: Bus, name: string): Promise<{ raw: Uint8Array; message: Record<string, unknown> }[]> {
   const heard: { raw: Uint8Array; message: Record<string, unknown> }[] = []
-  const reader = new Seal(name, [])
   const member = await bus.join(name, `tap-${randomBytes(4).toString('hex')}`, (raw) => {
-    const payload = reader.open(raw)
-    if (typeof payload !== 'string') heard.push({ raw: new Uint8Array(raw), message: deserialize(payload) as Record<string, unknown> })
+    const payload = unchecked(raw)
+    if (payload !== undefined) heard.push({ raw: new Uint8Array(raw), message: deserialize(payload) as Record<string, unknown> })
   })
   t.teardown(() => member.leave())
   return heard

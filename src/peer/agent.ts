@@ -1,9 +1,10 @@
 // The peer agent: this process's member of the cluster. It lives in the thread that created the
 // cache, holds the bus, and does five things:
 //
-//   membership  every peer beats every heartbeat (its reset stamp, version and counters); the
-//               members are those heard within the peer timeout, and every owner thread is told
-//               the view, from which it hashes each key to its owning process
+//   membership  every peer beats every heartbeat (its reset stamp, version, counters, and its
+//               own heartbeat and peer timeout); the members are those heard within their peer
+//               timeout (members.ts), and every owner thread is told the view, from which it
+//               hashes each key to its owning process
 //   liveness    it writes in shared memory until when this process may serve what it stored:
 //               when it sent the last of its own messages it has heard back, plus the peer
 //               timeout (memory/liveness.ts). Every peer that heard that message counts this
@@ -17,8 +18,8 @@
 //               beat that carries a later stamp, are taken if they come after this process's
 //               (memory/epoch.ts: Lamport order). A reset has taken effect in the cluster when
 //               every live peer has beaten or acknowledged its stamp or a later one, or after
-//               the peer timeout and a heartbeat, by when a peer that did not hear it stopped
-//               serving
+//               the longest peer timeout and heartbeat heard, by when a peer that did not hear
+//               it stopped serving
 //   requests    between this process's owners and the others' (asks.ts out, relays.ts in)
 //   replicas    a value an owner of this process stores for a key it owns goes as a copy to
 //               the processes that keep the key's replicas; a copy from a peer goes to the key's
@@ -26,7 +27,8 @@
 //   the wire    every message sealed (seal.ts) and read once (wire.ts), each sender's messages
 //               taken once (replay.ts); what is refused is counted, and nothing a message holds
 //               can make the agent throw into the bus's client. The messages to each peer (and
-//               to all) made in one turn of the event loop go in one envelope
+//               to all) made in one turn of the event loop go in one envelope; one too large
+//               for the bus goes in chunks, at the pace of the slowest reader (chunks.ts)
 import type { MessagePort } from 'node:worker_threads'
 import { hostname } from 'node:os'
 import { serialize } from 'node:v8'

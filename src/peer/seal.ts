@@ -33,11 +33,22 @@ export function claimsSigned(bytes: Uint8Array): boolean {
   return bytes.length >= HEAD && bytes[1] === 1
 }
 
+/**
+ * The payload of envelope `bytes` of this wire version, unchecked: what anyone who listens on the
+ * bus can read, since a seal authenticates and does not hide (test helpers read so, as a rogue
+ * would). Undefined for what is not such an envelope.
+ */
+export function unchecked(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length < HEAD || bytes[0] !== WIRE_VERSION) return undefined
+  if (bytes[1] === 0) return bytes.subarray(HEAD)
+  return bytes[1] === 1 && bytes.length >= SIGNED ? bytes.subarray(SIGNED) : undefined
+}
+
 export class Seal {
   readonly #keys: readonly Key[]
   readonly #topic: Buffer
 
-  /** Seals for `topic` (the cache's name); without `secrets`, messages go unsigned and none is checked. */
+  /** Seals for `topic` (the cache's name); without `secrets`, messages go unsigned, and a signed one is refused. */
   constructor(topic: string, secrets: readonly Uint8Array[]) {
     this.#topic = Buffer.from(topic)
     this.#keys = secrets.map((secret) => ({ id: createHash('sha256').update(secret).digest().subarray(0, KEY_ID), secret }))
@@ -71,7 +82,9 @@ export class Seal {
     if (bytes[0] !== WIRE_VERSION) return `its wire version is ${bytes[0]}, not ${WIRE_VERSION}`
     const signed = bytes[1] === 1
     if (!signed && bytes[1] !== 0) return 'its envelope is malformed'
-    if (this.#keys.length === 0) return bytes.subarray(signed ? SIGNED : HEAD)
+    // Without keys, a signed message is another cluster's (or a forgery it cannot check): read,
+    // its sender would count as a member here, where it refuses everything this process says.
+    if (this.#keys.length === 0) return signed ? 'it is signed, and this cache has no secret' : bytes.subarray(HEAD)
     if (!signed) return 'it is not signed'
     if (bytes.length < SIGNED) return 'it is too short to be a signed message'
     const id = bytes.subarray(HEAD, HEAD + KEY_ID)
@@ -95,6 +108,7 @@ export class Seal {
     let why: string
     if (bytes[0] !== WIRE_VERSION) why = `it is of wire version ${bytes[0]}, this process of ${WIRE_VERSION}`
     else if (!signed) why = 'it is not signed, and this process has a secret'
+    else if (this.#keys.length === 0) why = 'it is signed, and this process has no secret'
     else if (bytes.length >= SIGNED && !this.#keys.some((k) => k.id.equals(bytes.subarray(HEAD, HEAD + KEY_ID)))) why = 'it is signed with a secret this process does not have'
     else return undefined
     return namesCache(bytes.subarray(signed ? SIGNED : HEAD), name) ? why : undefined

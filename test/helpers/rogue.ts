@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { deserialize, serialize } from 'node:v8'
 import type { Bus, BusMember } from 'coop-cache'
-import { Seal } from '../../src/peer/seal.js'
+import { Seal, unchecked } from '../../src/peer/seal.js'
 import type { Outgoing } from '../../src/peer/wire.js'
 
 /** A message as the rogue hears it: the payload, deserialized, when it parses. */
@@ -23,7 +23,6 @@ export class Rogue {
   readonly name: string
   readonly heard: Heard[] = []
   readonly #seal: Seal
-  readonly #reader: Seal
   #member: BusMember | undefined
   #sequence = 0
 
@@ -31,7 +30,6 @@ export class Rogue {
     this.id = id
     this.name = name
     this.#seal = seal
-    this.#reader = new Seal(name, [])
   }
 
   /** Joins `bus` on cache `name`'s topic. */
@@ -43,8 +41,9 @@ export class Rogue {
   }
 
   #hear(bytes: Uint8Array): void {
-    const payload = this.#reader.open(bytes)
-    if (typeof payload === 'string') return
+    // Read as anyone on the bus can: a seal does not hide.
+    const payload = unchecked(bytes)
+    if (payload === undefined) return
     try {
       const read: unknown = deserialize(payload)
       // an envelope of several messages (a sender's turn): each is heard
