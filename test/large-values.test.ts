@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto'
 import { cached, createCache, memoryBus, peek, type Bus, type Cache } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
-import { Chunks, Sending, WINDOW_BYTES, cut, type Taken } from '../src/peer/chunks.js'
+import { Chunks, Sending, WINDOW_BYTES, cut, groupCost, type Taken } from '../src/peer/chunks.js'
+import { CHUNKS_MAX } from '../src/peer/wire.js'
 import { encodeKey } from '../src/shared/key.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
@@ -101,7 +102,7 @@ test('chunks cut in order and put together in any order, a chunk heard twice tak
   const whole = new Chunks(1 * MiB, 1000)
   const order = [2, 0, 2, 3, 0]
   t.deepEqual(order.map((x) => whole.take('p', 1, x, 4, chunks[x] as Uint8Array, 0)), [1, 2, 2, 3, 3].map((got) => ({ got, whole: undefined })))
-  t.is(whole.held, 7000)
+  t.is(whole.held, 7000 + groupCost(4), 'three chunks, and the group\'s bookkeeping')
   t.deepEqual(whole.take('p', 1, 1, 4, chunks[1] as Uint8Array, 0), { got: 4, whole: envelope })
   t.is(whole.held, 0)
 })
@@ -124,6 +125,11 @@ test('chunks never hold more than their limit: the oldest groups make room, and 
     chunks.take(`forger-${g % 7}`, g, 0, 4, bytes(4000, g), g)
     t.true(chunks.held <= limit, `${chunks.held} bytes held after group ${g}`)
   }
+  // One-byte chunks of the largest groups: what a group's bookkeeping holds counts too.
+  for (let g = 1001; g <= 3000; g++) chunks.take('forger', g, 0, CHUNKS_MAX, bytes(1, g), 1000)
+  t.true(chunks.held <= limit)
+  // a table of CHUNKS_MAX slots takes 8 bytes a slot, at least
+  t.true(chunks.groups <= limit / (8 * CHUNKS_MAX), `${chunks.groups} groups of ${CHUNKS_MAX} chunks held in ${limit} bytes`)
   // A real envelope still gets through, after the flood.
   const envelope = bytes(12_000, 9)
   const parts = cut(envelope, 4000)

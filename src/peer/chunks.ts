@@ -10,11 +10,13 @@
 // peer timeout is dropped, and whatever it carried is asked for again as if it had been lost
 // whole. What the chunks hold is held here until then, so it is bounded: no more bytes at once
 // than the largest envelope the process would take (its memoryLimit, and room for the rest),
-// the oldest groups dropped first to make room, and a group that could never fit refused.
+// a group's own bookkeeping counted (else a flood of one-byte chunks of groups of 2,048 would
+// hold a table of 2,048 slots each), the oldest groups dropped first to make room, and a group
+// that could never fit refused.
 //
 // Nor may the chunks go all at once: Redis closes a subscriber with 32 MB waiting for it however
 // they are cut (40 chunks of 1 MiB published together: the subscriber was closed after 3), and a
-// NATS server drops a slow consumer. So the recipient answers each chunk with how many of the
+// NATS server may drop a client it cannot write to fast enough. So the recipient answers each chunk with how many of the
 // group it holds (wire.ts Chunked), and the sender keeps no more than a window of chunks ahead
 // of the slowest recipient that still answers (Sending): the recipients, and its own
 // subscription, which hears its broadcasts, read no more at once than that.
@@ -29,9 +31,15 @@ interface Group {
   readonly of: number
   readonly parts: (Uint8Array | undefined)[]
   got: number
-  bytes: number
+  /** the chunks' bytes */
+  data: number
+  /** what it holds: its chunks' bytes and its bookkeeping */
+  cost: number
   readonly at: number
 }
+
+/** What a group of `of` chunks holds beside its chunks' bytes: its record, and a slot per chunk. */
+export const groupCost = (of: number): number => 128 + 8 * of
 
 /** The chunks of `envelope`, in order, each at most `size` bytes. */
 export function cut(envelope: Uint8Array, size: number): Uint8Array[] {
@@ -53,9 +61,14 @@ export class Chunks {
     this.#timeout = timeout
   }
 
-  /** The bytes of groups under way. */
+  /** What the groups under way hold: their chunks' bytes, and their bookkeeping. */
   get held(): number {
     return this.#held
+  }
+
+  /** How many groups are under way. */
+  get groups(): number {
+    return this.#groups.size
   }
 
   /**
@@ -68,21 +81,25 @@ export class Chunks {
     const name = `${from}\u0000${g}`
     let group = this.#groups.get(name)
     if (group === undefined) {
-      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, bytes: 0, at: now }
+      const cost = groupCost(of)
+      if (!this.#room(cost, undefined)) return `its group's ${of} chunks do not fit in ${this.#limit} bytes`
+      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, data: 0, cost, at: now }
       this.#groups.set(name, group)
+      this.#held += cost
     } else if (group.of !== of) return this.#refuse(name, group, `it is chunk ${x} of ${of}, of a group of ${group.of}`)
     if (group.parts[x] !== undefined) return { got: group.got, whole: undefined }
     // Every chunk but the last is as large as this one: a group that cannot fit is refused now.
-    if (x < of - 1 && bytes.byteLength * (of - 1) > this.#limit) return this.#refuse(name, group, `its group of ${of} chunks of ${bytes.byteLength} bytes is larger than ${this.#limit} bytes`)
+    if (x < of - 1 && bytes.byteLength * (of - 1) + group.cost > this.#limit) return this.#refuse(name, group, `its group of ${of} chunks of ${bytes.byteLength} bytes is larger than ${this.#limit} bytes`)
     if (!this.#room(bytes.byteLength, group)) return this.#refuse(name, group, `its group is larger than ${this.#limit} bytes`)
     // Held as its own bytes: a view would keep the whole message it came in alive.
     group.parts[x] = new Uint8Array(bytes)
     group.got++
-    group.bytes += bytes.byteLength
+    group.data += bytes.byteLength
+    group.cost += bytes.byteLength
     this.#held += bytes.byteLength
     if (group.got < of) return { got: group.got, whole: undefined }
     this.#drop(name, group)
-    const whole = new Uint8Array(group.bytes)
+    const whole = new Uint8Array(group.data)
     let at = 0
     for (const part of group.parts as Uint8Array[]) {
       whole.set(part, at)
@@ -96,9 +113,9 @@ export class Chunks {
     for (const [name, group] of this.#groups) if (now - group.at > this.#timeout) this.#drop(name, group)
   }
 
-  /** Makes room for `bytes` more in `group`, dropping the oldest other groups; false if it cannot. */
-  #room(bytes: number, group: Group): boolean {
-    if (group.bytes + bytes > this.#limit) return false
+  /** Makes room for `bytes` more in `group` (or a new one), dropping the oldest other groups; false if it cannot. */
+  #room(bytes: number, group: Group | undefined): boolean {
+    if ((group?.cost ?? 0) + bytes > this.#limit) return false
     for (const [name, other] of this.#groups) {
       if (this.#held + bytes <= this.#limit) break
       if (other !== group) this.#drop(name, other)
@@ -114,7 +131,7 @@ export class Chunks {
   #drop(name: string, group: Group): void {
     if (this.#groups.get(name) !== group) return
     this.#groups.delete(name)
-    this.#held -= group.bytes
+    this.#held -= group.cost
   }
 }
 
