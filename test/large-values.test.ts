@@ -54,7 +54,12 @@ async function crosses(t: ExecutionContext, busOf: () => Bus, bytes: number, rep
     return Buffer.alloc(bytes, key)
   }
   await cached(a, key, fn)
-  if (replicas === 'all') t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks,', PEER_TIMEOUT / 2), [])
+  if (replicas === 'all') {
+    const sent = Date.now()
+    // A copy sent longer ago than peerTimeout + heartbeat is not kept: it must arrive within that.
+    t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks,', PEER_TIMEOUT), [])
+    t.log(`the copy was held in b ${Date.now() - sent} ms after a's call returned`)
+  }
   const started = Date.now()
   const got = await within(cached(b, key, fn), 2 * PEER_TIMEOUT, "b's first call")
   t.log(`${bytes / MiB} MiB, replicas ${replicas}: b's first call took ${Date.now() - started} ms`)
@@ -77,6 +82,40 @@ test('a value in chunks over a bus that loses some of them still reaches the oth
   const bus = memoryBus({ maxMessage: 64 * 1024 })
   bus.faults({ drop: 0.05 })
   await crosses(t, () => bus, MiB, 1)
+})
+
+// A value that b cannot take (larger than its memoryLimit) comes whole from its chunks, and is
+// refused there: no answer. The chunks stand in for answers while they come, so b neither
+// renews nor gives up; but only for so long (asks.ts HEARING_MAX), or every renewal after the
+// last chunk would bring the whole value again, to be refused again, and b's call would never end.
+test('a value in chunks that the asking process refuses (over its memoryLimit) is computed there after a bounded wait: the call does not hang', async (t) => {
+  const bus = memoryBus({ maxMessage: 64 * 1024 })
+  const name = `large-refused-${randomUUID().slice(0, 8)}`
+  const peerTimeout = 500
+  const a = await createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout, memoryLimit: 16 * MiB, replicas: 1 })
+  const b = await createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout, memoryLimit: MiB, replicas: 1 })
+  t.teardown(async () => {
+    await b.close()
+    await a.close()
+  })
+  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all([a, b].map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
+  const ids = [a.peer as string, b.peer as string].sort()
+  let n = 0
+  while (peerOf(encodeKey(`too-big-${n}`), ids) !== a.peer) n++
+  const key = `too-big-${n}`
+  const size = 1.5 * MiB
+  let computed = 0
+  const fn = () => {
+    computed++
+    return Buffer.alloc(size, 1)
+  }
+  await cached(a, key, fn)
+  const started = Date.now()
+  const got = await within(cached(b, key, fn), 30 * peerTimeout, "b's call for a value it cannot take")
+  t.log(`b's call ended after ${Date.now() - started} ms`)
+  t.true(Buffer.isBuffer(got) && got.byteLength === size)
+  t.is(computed, 2, 'b computed the value itself')
+  t.true((await b.stats({ local: true })).dropped > 0, 'b refused the value it could not take')
 })
 
 test('memoryBus: a message over its maxMessage is dropped and counted; a maxMessage under 1 KiB is refused', async (t) => {
@@ -141,6 +180,23 @@ test('chunks never hold more than their limit: the oldest groups make room, and 
   t.true(chunks.held > 0, 'groups begun within the timeout stay')
   chunks.expire(2001)
   t.is(chunks.held, 0)
+})
+
+test('a group is dropped when no chunk has reached it for the timeout, not when it began that long ago', (t) => {
+  const chunks = new Chunks(MiB, 1000)
+  const parts = cut(bytes(5000), 1000)
+  // a slow sender: a chunk every 600 ms, 2.4 s in all
+  for (let x = 0; x < parts.length - 1; x++) {
+    t.deepEqual(chunks.take('slow', 1, x, parts.length, parts[x] as Uint8Array, 600 * x), { got: x + 1, whole: undefined })
+    chunks.expire(600 * x + 599)
+  }
+  const last = chunks.take('slow', 1, parts.length - 1, parts.length, parts[parts.length - 1] as Uint8Array, 600 * (parts.length - 1))
+  t.deepEqual(last, { got: parts.length, whole: bytes(5000) })
+  chunks.take('stalled', 1, 0, 2, bytes(10), 0)
+  chunks.expire(1000)
+  t.is(chunks.groups, 1)
+  chunks.expire(1001)
+  t.is(chunks.groups, 0)
 })
 
 test('a sender keeps no more than a window of chunks ahead of the slowest recipient, and waits no more for one that leaves or holds all', (t) => {

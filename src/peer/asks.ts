@@ -23,7 +23,16 @@ interface Ask {
   answered: number
   /** when the request was last sent */
   sent: number
+  /** when chunks from the peer began to stand in for its answers (see hearing), 0: they do not */
+  hearingSince: number
 }
+
+/**
+ * How many peer timeouts chunks from a peer may stand in for its answers (see Asks#hearing): a
+ * large value takes a while, but a run of chunks that never makes an answer (a value the
+ * receiver refuses, sent again at every renewal) must not hold a request for ever.
+ */
+export const HEARING_MAX = 4
 
 const nameOf = (o: number, i: string, r: number) => `${o}\u0000${i}\u0000${r}`
 
@@ -46,7 +55,7 @@ export class Asks {
     if (message.type === 'up-get') {
       if (message.epoch !== this.#io.epoch() || this.#open.has(name)) return
       const now = monotonic()
-      const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, refresh: message.refresh, answered: now, sent: now }
+      const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, refresh: message.refresh, answered: now, sent: now, hearingSince: 0 }
       this.#open.set(name, ask)
       return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
     }
@@ -79,6 +88,7 @@ export class Asks {
       return
     }
     ask.answered = monotonic()
+    ask.hearingSince = 0
     const epoch = this.#io.epoch()
     const end = () => this.#open.delete(nameOf(o, i, r))
     switch (message.t) {
@@ -109,11 +119,14 @@ export class Asks {
   /**
    * `peer` is sending this process an envelope in chunks, one of which came at `now`: it may be
    * the answer to a request made to it, which is then not sent again (each renewal would be
-   * answered with the whole value again), nor given up on, while the chunks come.
+   * answered with the whole value again), nor given up on, while the chunks come: for up to
+   * HEARING_MAX peer timeouts, after which the request is on its own again.
    */
   hearing(peer: string, now: number): void {
     for (const ask of this.#open.values()) {
       if (ask.peer !== peer) continue
+      if (ask.hearingSince === 0) ask.hearingSince = now
+      if (now - ask.hearingSince > HEARING_MAX * this.#timeout) continue
       ask.answered = now
       ask.sent = now
     }

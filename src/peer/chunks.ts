@@ -6,8 +6,8 @@
 // puts them together and opens the envelope as if it had come whole: the seal and the checks of
 // every message in it are those of any envelope.
 //
-// The bus may lose a chunk, or deliver one twice or late: a group that is not whole within the
-// peer timeout is dropped, and whatever it carried is asked for again as if it had been lost
+// The bus may lose a chunk, or deliver one twice or late: a group that no chunk has reached for
+// the peer timeout is dropped, and whatever it carried is asked for again as if it had been lost
 // whole. What the chunks hold is held here until then, so it is bounded: no more bytes at once
 // than the largest envelope the process would take (its memoryLimit, and room for the rest),
 // a group's own bookkeeping counted (else a flood of one-byte chunks of groups of 2,048 would
@@ -31,11 +31,12 @@ interface Group {
   readonly of: number
   readonly parts: (Uint8Array | undefined)[]
   got: number
+  /** when its last new chunk came */
+  last: number
   /** the chunks' bytes */
   data: number
   /** what it holds: its chunks' bytes and its bookkeeping */
   cost: number
-  readonly at: number
 }
 
 /** What a group of `of` chunks holds beside its chunks' bytes: its record, and a slot per chunk. */
@@ -55,7 +56,7 @@ export class Chunks {
   readonly #groups = new Map<string, Group>()
   #held = 0
 
-  /** At most `limit` bytes held at once; a group not whole within `timeout` ms is dropped. */
+  /** At most `limit` bytes held at once; a group that no chunk reaches for `timeout` ms is dropped. */
   constructor(limit: number, timeout: number) {
     this.#limit = limit
     this.#timeout = timeout
@@ -83,7 +84,7 @@ export class Chunks {
     if (group === undefined) {
       const cost = groupCost(of)
       if (!this.#room(cost, undefined)) return `its group's ${of} chunks do not fit in ${this.#limit} bytes`
-      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, data: 0, cost, at: now }
+      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, last: now, data: 0, cost }
       this.#groups.set(name, group)
       this.#held += cost
     } else if (group.of !== of) return this.#refuse(name, group, `it is chunk ${x} of ${of}, of a group of ${group.of}`)
@@ -94,6 +95,7 @@ export class Chunks {
     // Held as its own bytes: a view would keep the whole message it came in alive.
     group.parts[x] = new Uint8Array(bytes)
     group.got++
+    group.last = now
     group.data += bytes.byteLength
     group.cost += bytes.byteLength
     this.#held += bytes.byteLength
@@ -108,9 +110,9 @@ export class Chunks {
     return { got: of, whole }
   }
 
-  /** Drops the groups begun more than the timeout before `now`. */
+  /** Drops the groups that no new chunk reached within the timeout before `now`: a slow one that goes on is kept. */
   expire(now: number): void {
-    for (const [name, group] of this.#groups) if (now - group.at > this.#timeout) this.#drop(name, group)
+    for (const [name, group] of this.#groups) if (now - group.last > this.#timeout) this.#drop(name, group)
   }
 
   /** Makes room for `bytes` more in `group` (or a new one), dropping the oldest other groups; false if it cannot. */

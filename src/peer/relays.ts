@@ -21,6 +21,7 @@ import { monotonic } from '../shared/clock.js'
 import { HIT, STALE } from '../shared/answer-bits.js'
 import type { AgentIO } from './io.js'
 import type { PeerTimeouts } from './members.js'
+import { HEARING_MAX } from './asks.js'
 import type { AskMessage } from './wire.js'
 
 interface Relayed {
@@ -37,6 +38,8 @@ interface Relayed {
   state: 'asking' | 'computing'
   token: number
   seen: number
+  /** when chunks from the asker began to stand in for its renewals (see hearing), 0: they do not */
+  hearingSince: number
   /** when the asker was last told something about it */
   told: number
 }
@@ -70,6 +73,7 @@ export class Relays {
         const now = monotonic()
         if (known !== undefined) {
           known.seen = now
+          known.hearingSince = 0
           // A renewal is answered, so the asker knows its request is here: often enough for that
           // (a few times within the time it waits for an answer), not at every renewal.
           if (now - known.told < this.#timeouts.ownTimeoutOf(from) / 4) return
@@ -79,7 +83,7 @@ export class Relays {
           else this.#io.send(from, { t: 'wait', s, o, i, r, k })
           return
         }
-        const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, refresh: message.rf, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, told: now }
+        const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, refresh: message.rf, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, hearingSince: 0, told: now }
         this.#byName.set(nameOf(from, o, i, r), relayed)
         return this.#place(relayed)
       }
@@ -178,9 +182,16 @@ export class Relays {
     }
   }
 
-  /** `peer` is sending this process an envelope in chunks (one came at `now`): perhaps a put, while its requests are not renewed. */
+  /**
+   * `peer` is sending this process an envelope in chunks (one came at `now`): perhaps a put,
+   * while its requests are not renewed. For up to HEARING_MAX of its timeouts (see asks.ts).
+   */
   hearing(peer: string, now: number): void {
-    for (const relayed of this.#byName.values()) if (relayed.peer === peer) relayed.seen = now
+    for (const relayed of this.#byName.values()) {
+      if (relayed.peer !== peer) continue
+      if (relayed.hearingSince === 0) relayed.hearingSince = now
+      if (now - relayed.hearingSince <= HEARING_MAX * this.#timeouts.timeoutOf(peer)) relayed.seen = now
+    }
   }
 
   /** Requests not renewed within the lease are given up; their flights pass on. */
