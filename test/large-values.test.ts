@@ -169,6 +169,28 @@ test('a value in chunks comes whole though its sender numbered thousands of othe
   t.log(`a sent the value ${groups.size} time(s)`)
 })
 
+// The sender of chunks keeps a window ahead of the slowest recipient: one that refuses them (a
+// value larger than it can take) must not hold the others back, or a copy too large for one
+// process reaches none.
+test('a copy in chunks that one process refuses still reaches the others', async (t) => {
+  const bus = memoryBus({ maxMessage: 64 * 1024 })
+  const name = `large-one-refuses-${randomUUID().slice(0, 8)}`
+  const open = (memoryLimit: number) => createCache({ name, bus, threads: 1, heartbeat: 50, peerTimeout: 2000, memoryLimit, nearLimit: 0 })
+  const [a, b, small] = [await open(64 * MiB), await open(64 * MiB), await open(MiB)]
+  t.teardown(async () => {
+    for (const cache of [small, b, a]) await cache.close()
+  })
+  await eventually(t, () => 'the three caches to see each other', async () => (await Promise.all([a, b, small].map((c) => c.stats({ local: true })))).every((s) => s.peers === 3))
+  const ids = [a, b, small].map((c) => c.peer as string).sort()
+  let n = 0
+  while (peerOf(encodeKey(`copied-${n}`), ids) !== a.peer) n++
+  const key = `copied-${n}`
+  // more than the sender's window (8 MiB): all of it goes only if the sender waits for b alone
+  await cached(a, key, () => Buffer.alloc(12 * MiB, 5))
+  t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks that the third process refused,', 10_000), [])
+  t.is(await peek(small, key), undefined)
+})
+
 test('memoryBus: a message over its maxMessage is dropped and counted; a maxMessage under 1 KiB is refused', async (t) => {
   const bus = memoryBus({ maxMessage: 4096 })
   const heard: number[] = []

@@ -766,8 +766,9 @@ export class Agent implements AgentIO, OwnerEvents {
   /** A chunk of a peer's envelope, answered with how many of its group are here: once it is whole, it is heard as if it had come so. */
   #chunk(from: string, { g, x, of, b }: Chunk, now: number): void {
     const taken = this.#chunks.take(from, g, x, of, b, now)
+    // Refused, the group is said to be all here: its sender waits no more for this process.
+    this.send(from, { t: 'chunked', g, got: typeof taken === 'string' ? of : taken.got })
     if (typeof taken === 'string') return this.refused()
-    this.send(from, { t: 'chunked', g, got: taken.got })
     this.#asks.hearing(from, now)
     this.#relays.hearing(from, now)
     if (taken.whole !== undefined) this.#hear(taken.whole, true)
