@@ -11,11 +11,10 @@ import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
 import { Chunks, Sending, WINDOW_BYTES, cut, groupCost, type Taken } from '../src/peer/chunks.js'
 import { CHUNKS_MAX } from '../src/peer/wire.js'
-import { encodeKey } from '../src/shared/key.js'
-import { peerOf } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld, within } from './helpers/cluster.js'
 import { messagesOf } from './helpers/envelope.js'
+import { keysOwnedBy, seeEachOther } from './helpers/pair.js'
 
 const MiB = 1024 * 1024
 const PEER_TIMEOUT = 10_000
@@ -38,12 +37,9 @@ async function pair(t: ExecutionContext, busOf: () => Bus, replicas: 1 | 'all'):
     for (const cache of [...caches].reverse()) await cache.close()
   })
   for (let i = 0; i < 2; i++) caches.push(await createCache({ name, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas, bus: busOf() }))
-  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all(caches.map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
+  await seeEachOther(t, caches)
   const [a, b] = caches as [Cache, Cache]
-  const ids = caches.map((c) => c.peer as string).sort()
-  let n = 0
-  while (peerOf(encodeKey(`big-${n}`), ids) !== a.peer) n++
-  return { a, b, key: `big-${n}` }
+  return { a, b, key: keysOwnedBy(a, caches, 1, 'big-')[0] as string }
 }
 
 /** A value of `bytes` computed in a, then asked for in b (replicas: 1) or found there (replicas: 'all'): one computation in all. */
@@ -99,11 +95,8 @@ test('a value in chunks that the asking process refuses (over its memoryLimit) i
     await b.close()
     await a.close()
   })
-  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all([a, b].map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
-  const ids = [a.peer as string, b.peer as string].sort()
-  let n = 0
-  while (peerOf(encodeKey(`too-big-${n}`), ids) !== a.peer) n++
-  const key = `too-big-${n}`
+  await seeEachOther(t, [a, b])
+  const [key] = keysOwnedBy(a, [a, b], 1, 'too-big-') as [string]
   const size = 1.5 * MiB
   let computed = 0
   const fn = () => {
@@ -134,11 +127,8 @@ test('a value in chunks comes whole though its sender numbered thousands of othe
     await b.close()
     await a.close()
   })
-  await eventually(t, () => 'the two caches to see each other', async () => (await Promise.all([a, b].map((c) => c.stats({ local: true })))).every((s) => s.peers === 2))
-  const ids = [a.peer as string, b.peer as string].sort()
-  const ofA: string[] = []
-  for (let n = 0; ofA.length < 6001; n++) if (peerOf(encodeKey(`busy-${n}`), ids) === a.peer) ofA.push(`busy-${n}`)
-  const [big, ...small] = ofA as [string, ...string[]]
+  await seeEachOther(t, [a, b])
+  const [big, ...small] = keysOwnedBy(a, [a, b], 6001, 'busy-') as [string, ...string[]]
   let computed = 0
   await cached(a, big, () => {
     computed++
@@ -180,11 +170,8 @@ test('a copy in chunks that one process refuses still reaches the others', async
   t.teardown(async () => {
     for (const cache of [small, b, a]) await cache.close()
   })
-  await eventually(t, () => 'the three caches to see each other', async () => (await Promise.all([a, b, small].map((c) => c.stats({ local: true })))).every((s) => s.peers === 3))
-  const ids = [a, b, small].map((c) => c.peer as string).sort()
-  let n = 0
-  while (peerOf(encodeKey(`copied-${n}`), ids) !== a.peer) n++
-  const key = `copied-${n}`
+  await seeEachOther(t, [a, b, small])
+  const [key] = keysOwnedBy(a, [a, b, small], 1, 'copied-') as [string]
   // more than the sender's window (8 MiB): all of it goes only if the sender waits for b alone
   await cached(a, key, () => Buffer.alloc(12 * MiB, 5))
   t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks that the third process refused,', 10_000), [])

@@ -48,7 +48,7 @@ import { localCounters } from '../shared/stats.js'
 import { Asks } from './asks.js'
 import { Chunks, Sending, cut } from './chunks.js'
 import type { AgentIO } from './io.js'
-import { Members } from './members.js'
+import { Members, type Timing } from './members.js'
 import { Relays } from './relays.js'
 import { Replays } from './replay.js'
 import { Seal } from './seal.js'
@@ -725,7 +725,7 @@ export class Agent implements AgentIO, OwnerEvents {
    * its bound (see members.ts), at the cost of slower resets, unless the peer's is past what is
    * honoured. Said once, for whoever runs the cluster.
    */
-  #compareTiming(peer: string, heartbeat: number, peerTimeout: number): void {
+  #compareTiming(peer: string, { heartbeat, peerTimeout }: Timing): void {
     const own = this.#options
     if (this.#warnedTiming || (heartbeat === own.heartbeat && peerTimeout === own.peerTimeout)) return
     this.#warnedTiming = true
@@ -814,9 +814,10 @@ export class Agent implements AgentIO, OwnerEvents {
       if (this.#members.leave(from)) this.#left([from])
       return
     }
-    if (this.#members.heard(from, now, message.t === 'beat' || message.t === 'hello' ? { heartbeat: message.hb, peerTimeout: message.pto } : undefined)) {
+    const timing = message.t === 'beat' || message.t === 'hello' ? { heartbeat: message.hb, peerTimeout: message.pto } : undefined
+    if (this.#members.heard(from, now, timing)) {
       if (events.peerJoin.hasSubscribers) events.peerJoin.publish({ cache: this.#options.name, peer: from })
-      if (message.t === 'beat' || message.t === 'hello') this.#compareTiming(from, message.hb, message.pto)
+      if (timing !== undefined) this.#compareTiming(from, timing)
       this.#welcomes.set(from, now + this.#quiet())
       this.#membersChanged()
     }

@@ -33,9 +33,7 @@ interface Group {
   got: number
   /** when its last new chunk came */
   last: number
-  /** the chunks' bytes */
-  data: number
-  /** what it holds: its chunks' bytes and its bookkeeping */
+  /** what it holds: its chunks' bytes and its bookkeeping (groupCost) */
   cost: number
 }
 
@@ -84,7 +82,7 @@ export class Chunks {
     if (group === undefined) {
       const cost = groupCost(of)
       if (!this.#room(cost, undefined)) return `its group's ${of} chunks do not fit in ${this.#limit} bytes`
-      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, last: now, data: 0, cost }
+      group = { of, parts: new Array<Uint8Array | undefined>(of).fill(undefined), got: 0, last: now, cost }
       this.#groups.set(name, group)
       this.#held += cost
     } else if (group.of !== of) return this.#refuse(name, group, `it is chunk ${x} of ${of}, of a group of ${group.of}`)
@@ -96,12 +94,11 @@ export class Chunks {
     group.parts[x] = new Uint8Array(bytes)
     group.got++
     group.last = now
-    group.data += bytes.byteLength
     group.cost += bytes.byteLength
     this.#held += bytes.byteLength
     if (group.got < of) return { got: group.got, whole: undefined }
     this.#drop(name, group)
-    const whole = new Uint8Array(group.data)
+    const whole = new Uint8Array(group.cost - groupCost(of))
     let at = 0
     for (const part of group.parts as Uint8Array[]) {
       whole.set(part, at)
@@ -147,7 +144,7 @@ export const WINDOW_BYTES = 8 * 1024 * 1024
  * the peer timeout stalls it, and it is given up (the envelope is lost, as a whole one may be).
  */
 export class Sending {
-  readonly of: number
+  readonly #of: number
   readonly #window: number
   readonly #send: (x: number) => void
   readonly #waiting: Set<string>
@@ -156,17 +153,17 @@ export class Sending {
   #progressAt: number
 
   constructor(of: number, size: number, waiting: Iterable<string>, now: number, send: (x: number) => void) {
-    this.of = of
+    this.#of = of
     this.#window = Math.max(2, Math.floor(WINDOW_BYTES / size))
     this.#waiting = new Set(waiting)
     this.#progressAt = now
     this.#send = send
-    this.pump()
+    this.#pump()
   }
 
   /** Every chunk sent, and no recipient waited for. */
   get done(): boolean {
-    return this.#next >= this.of && this.#waiting.size === 0
+    return this.#next >= this.#of && this.#waiting.size === 0
   }
 
   /** `peer` holds `got` chunks (a count only grows: a late answer says less than one before). */
@@ -174,14 +171,14 @@ export class Sending {
     if (!this.#waiting.has(peer) || got <= (this.#got.get(peer) ?? 0)) return
     this.#got.set(peer, got)
     this.#progressAt = now
-    if (got >= this.of) this.#waiting.delete(peer)
-    this.pump()
+    if (got >= this.#of) this.#waiting.delete(peer)
+    this.#pump()
   }
 
   /** Waits no more for the recipients `live` says are gone. */
   keep(live: (peer: string) => boolean): void {
     for (const peer of this.#waiting) if (!live(peer)) this.#waiting.delete(peer)
-    this.pump()
+    this.#pump()
   }
 
   /** Nothing heard from the recipients for `timeout` ms. */
@@ -189,9 +186,9 @@ export class Sending {
     return now - this.#progressAt > timeout
   }
 
-  pump(): void {
+  #pump(): void {
     let least = Infinity
     for (const peer of this.#waiting) least = Math.min(least, this.#got.get(peer) ?? 0)
-    while (this.#next < this.of && this.#next - least < this.#window) this.#send(this.#next++)
+    while (this.#next < this.#of && this.#next - least < this.#window) this.#send(this.#next++)
   }
 }

@@ -23,8 +23,6 @@ interface Member {
   counters: readonly number[]
   /** its own peer timeout, as honoured */
   readonly own: number
-  /** how long it may go unheard before it is counted out: its peer timeout, if longer than this process's */
-  readonly timeout: number
 }
 
 /** What Relays asks of the members: how long a peer's request lasts unrenewed, and how long that peer waits for an answer. */
@@ -73,7 +71,7 @@ export class Members implements PeerTimeouts {
     const peerTimeout = Math.min(timing.peerTimeout, this.#bound)
     const heartbeat = Math.min(timing.heartbeat, Math.floor(peerTimeout / 2))
     this.#widest = { heartbeat: Math.max(this.#widest.heartbeat, heartbeat), peerTimeout: Math.max(this.#widest.peerTimeout, peerTimeout) }
-    this.#others.set(peer, { heard: now, stamp: undefined, counters: [], own: peerTimeout, timeout: Math.max(this.#own.peerTimeout, peerTimeout) })
+    this.#others.set(peer, { heard: now, stamp: undefined, counters: [], own: peerTimeout })
     return true
   }
 
@@ -88,7 +86,12 @@ export class Members implements PeerTimeouts {
 
   /** How long `peer` may go unheard before it is counted out (this process's peer timeout for one not a member). */
   timeoutOf(peer: string): number {
-    return this.#others.get(peer)?.timeout ?? this.#own.peerTimeout
+    return this.#silenceOf(this.#others.get(peer))
+  }
+
+  /** A member's own peer timeout, if longer than this process's: no sooner is it counted out. */
+  #silenceOf(member: Member | undefined): number {
+    return Math.max(this.#own.peerTimeout, member?.own ?? 0)
   }
 
   /** `peer`'s own peer timeout, as honoured (this process's for one not a member). */
@@ -114,7 +117,7 @@ export class Members implements PeerTimeouts {
   /** The peers not heard from within their timeout, removed. */
   expire(now: number): string[] {
     const gone: string[] = []
-    for (const [peer, member] of this.#others) if (now - member.heard > member.timeout) gone.push(peer)
+    for (const [peer, member] of this.#others) if (now - member.heard > this.#silenceOf(member)) gone.push(peer)
     for (const peer of gone) this.#others.delete(peer)
     return gone
   }

@@ -40,9 +40,12 @@ export function claimsSigned(bytes: Uint8Array): boolean {
  */
 export function unchecked(bytes: Uint8Array): Uint8Array | undefined {
   if (bytes.length < HEAD || bytes[0] !== WIRE_VERSION) return undefined
-  if (bytes[1] === 0) return bytes.subarray(HEAD)
-  return bytes[1] === 1 && bytes.length >= SIGNED ? bytes.subarray(SIGNED) : undefined
+  if (bytes[1] === 0) return payloadOf(bytes)
+  return bytes[1] === 1 && bytes.length >= SIGNED ? payloadOf(bytes) : undefined
 }
+
+/** What follows the head of envelope `bytes`: after the key's id and the MAC, when it says it is signed. */
+const payloadOf = (bytes: Uint8Array): Uint8Array => bytes.subarray(bytes[1] === 1 ? SIGNED : HEAD)
 
 export class Seal {
   readonly #keys: readonly Key[]
@@ -84,15 +87,20 @@ export class Seal {
     if (!signed && bytes[1] !== 0) return 'its envelope is malformed'
     // Without keys, a signed message is another cluster's (or a forgery it cannot check): read,
     // its sender would count as a member here, where it refuses everything this process says.
-    if (this.#keys.length === 0) return signed ? 'it is signed, and this cache has no secret' : bytes.subarray(HEAD)
+    if (this.#keys.length === 0) return signed ? 'it is signed, and this cache has no secret' : payloadOf(bytes)
     if (!signed) return 'it is not signed'
     if (bytes.length < SIGNED) return 'it is too short to be a signed message'
-    const id = bytes.subarray(HEAD, HEAD + KEY_ID)
-    const key = this.#keys.find((k) => k.id.equals(id))
+    const key = this.#keyOf(bytes)
     if (key === undefined) return 'it is signed with a key this cache does not have'
     const mac = this.#mac(key, bytes)
     if (!timingSafeEqual(mac, bytes.subarray(HEAD + KEY_ID, SIGNED))) return 'its signature is wrong'
-    return bytes.subarray(SIGNED)
+    return payloadOf(bytes)
+  }
+
+  /** The key a signed envelope names (by its id), if this cache has it. */
+  #keyOf(bytes: Uint8Array): Key | undefined {
+    const id = bytes.subarray(HEAD, HEAD + KEY_ID)
+    return this.#keys.find((k) => k.id.equals(id))
   }
 
   /**
@@ -109,9 +117,9 @@ export class Seal {
     if (bytes[0] !== WIRE_VERSION) why = `it is of wire version ${bytes[0]}, this process of ${WIRE_VERSION}`
     else if (!signed) why = 'it is not signed, and this process has a secret'
     else if (this.#keys.length === 0) why = 'it is signed, and this process has no secret'
-    else if (bytes.length >= SIGNED && !this.#keys.some((k) => k.id.equals(bytes.subarray(HEAD, HEAD + KEY_ID)))) why = 'it is signed with a secret this process does not have'
+    else if (bytes.length >= SIGNED && this.#keyOf(bytes) === undefined) why = 'it is signed with a secret this process does not have'
     else return undefined
-    return namesCache(bytes.subarray(signed ? SIGNED : HEAD), name) ? why : undefined
+    return namesCache(payloadOf(bytes), name) ? why : undefined
   }
 
   /** The HMAC of an envelope: its head, the topic, its payload. */

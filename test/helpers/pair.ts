@@ -26,6 +26,24 @@ export interface Peers {
   keysOf(owner: Member, n: number, prefix?: string): string[]
 }
 
+/** Resolves when each of `caches` (of one cache name, on one bus) sees all of them as members. */
+export async function seeEachOther(t: ExecutionContext, caches: readonly Cache[]): Promise<void> {
+  let seen: number[] = []
+  await eventually(
+    t,
+    () => `the peers see ${seen.join(', ')} members, not ${caches.length}`,
+    async () => (seen = await Promise.all(caches.map(async (c) => (await c.stats({ local: true })).peers))).every((s) => s === caches.length),
+  )
+}
+
+/** The `n` first keys `prefix0`, `prefix1`… that `owner` owns among `caches`, by the library's own hashing. */
+export function keysOwnedBy(owner: Cache, caches: readonly Cache[], n: number, prefix = 'k'): string[] {
+  const ids = caches.map((c) => c.peer as string).sort()
+  const keys: string[] = []
+  for (let i = 0; keys.length < n; i++) if (peerOf(encodeKey(prefix + i), ids) === owner.peer) keys.push(prefix + i)
+  return keys
+}
+
 /** `n` peers of a cache named after `word`, with `options` on top of fast heartbeats. */
 export async function peers(t: ExecutionContext, word: string, n: number, options: Partial<CacheOptions> = {}): Promise<Peers> {
   const bus = memoryBus()
@@ -44,20 +62,8 @@ export async function peers(t: ExecutionContext, word: string, n: number, option
     name,
     members,
     add,
-    async settled() {
-      let seen: number[] = []
-      await eventually(
-        t,
-        () => `the peers see ${seen.join(', ')} members, not ${members.length}`,
-        async () => (seen = await Promise.all(members.map(async (m) => (await m.cache.stats({ local: true })).peers))).every((s) => s === members.length),
-      )
-    },
-    keysOf(owner, count, prefix = 'k') {
-      const ids = members.map((m) => m.cache.peer as string).sort()
-      const keys: string[] = []
-      for (let i = 0; keys.length < count; i++) if (peerOf(encodeKey(prefix + i), ids) === owner.cache.peer) keys.push(prefix + i)
-      return keys
-    },
+    settled: () => seeEachOther(t, members.map((m) => m.cache)),
+    keysOf: (owner, count, prefix = 'k') => keysOwnedBy(owner.cache, members.map((m) => m.cache), count, prefix),
   }
   for (let i = 0; i < n; i++) await add()
   await cluster.settled()
