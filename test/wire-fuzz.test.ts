@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
 import { serialize } from 'node:v8'
 import { Seal, unchecked } from '../src/peer/seal.js'
-import { BATCH_MAX, decode, decodeAll, type Reader } from '../src/peer/wire.js'
+import { BATCH_MAX, decode, decodeAll, RENEW_MAX, RENEWED_UNKNOWN, RENEWED_WAITING, type Reader } from '../src/peer/wire.js'
 import { envelopeBytes, envelopePlan, materialize, messagePlan, type World } from './helpers/arbitraries.js'
 import type { Heard } from './helpers/rogue.js'
 
@@ -130,6 +130,20 @@ test('an envelope of several messages yields each one that is right, and refuses
   // decode() takes one message, never a batch
   t.is(typeof decode(serialize([good(1), good(2)]), reader), 'string')
   t.like(decode(serialize(good(1)), reader), { t: 'wait', q: 1 })
+})
+
+test('a renew names 1 to RENEW_MAX requests, and a renewed says what is held of each of them, no more and no fewer', (t) => {
+  const reader = readerFor('peer-a')
+  const base = { c: NAME, f: 'peer-b', q: 1, ts: Date.now(), to: 'peer-a', s: stamp, o: 1, i: incarnation }
+  const numbers = (n: number) => Array.from({ length: n }, (_, j) => j + 1)
+  t.like(decode(serialize({ ...base, t: 'renew', rs: numbers(RENEW_MAX) }), reader), { t: 'renew' })
+  t.is(decode(serialize({ ...base, t: 'renew', rs: numbers(RENEW_MAX + 1) }), reader), 'its field rs is malformed')
+  t.is(decode(serialize({ ...base, t: 'renew', rs: [] }), reader), 'its field rs is malformed')
+  const held = numbers(RENEW_MAX).map((r) => (r % 3 === 0 ? RENEWED_UNKNOWN : r % 3 === 1 ? RENEWED_WAITING : r))
+  t.like(decode(serialize({ ...base, t: 'renewed', rs: numbers(RENEW_MAX), tks: held }), reader), { t: 'renewed' })
+  t.is(decode(serialize({ ...base, t: 'renewed', rs: numbers(3), tks: [0, 0] }), reader), 'its fields rs and tks differ in length')
+  t.is(decode(serialize({ ...base, t: 'renewed', rs: numbers(2), tks: [0, 0, 5] }), reader), 'its fields rs and tks differ in length')
+  t.is(decode(serialize({ ...base, t: 'renewed', rs: numbers(1), tks: [-2] }), reader), 'its field tks is malformed')
 })
 
 test('whatever an envelope of several messages holds, decoding it never throws', (t) => {

@@ -59,7 +59,8 @@ export interface CacheOptions {
   readonly bus?: Bus
   /**
    * With a bus: milliseconds between two heartbeats of this process. Requests to remote
-   * owners are sent again at this pace until they are answered.
+   * owners are renewed about four times a `peerTimeout`, at most once a heartbeat, until they
+   * are answered.
    * @default 200
    */
   readonly heartbeat?: number

@@ -2,14 +2,23 @@
 // owner/flights.ts), on their way out, and the answers on their way back. A request is named on
 // the bus by its owner thread, that thread's incarnation and its number there; an answer that
 // names a request this process does not have open, or another key than its request's, goes
-// nowhere. A request is sent again every heartbeat until it is answered: pub/sub loses
+// nowhere. A request is renewed a few times a peer timeout until it is answered: pub/sub loses
 // messages, and the renewal is the lease of a computation this process runs for another. The
-// owner asked answers every renewal (`wait`, or `compute` again); one that answers nothing for a
-// peer timeout though it still beats is given up on, and the flight is computed here.
+// requests open to one peer from one owner thread are renewed together, in one message that names
+// them (`renew`); the owner asked answers it with what it has of each (`renewed`): waiting,
+// computing under a token (in case `compute` was lost), or not known, and then the get goes
+// again (it was lost, or its request ended there). A request it answers
+// nothing for two peer timeouts, though it still beats, is given up on, and the flight is
+// computed here. Two: a peer counted in may read this process's messages up to a peer timeout
+// late, and its answer be read here as late. Under load (thousands of cold keys asked at once)
+// both sides read their messages seconds behind, and giving up after one computed keys twice.
+// Nor while it answers this process's other requests: a peer's answers come in one ordered
+// stream, so those say that it hears this process, late. For HEARING_MAX peer timeouts at most,
+// so a peer that answers all but one request (a forger, a bug) holds that one no longer.
 import type { OwnerToAgent, UpStoredMessage } from '../shared/protocol.js'
 import { monotonic } from '../shared/clock.js'
 import type { AgentIO } from './io.js'
-import type { AnswerMessage } from './wire.js'
+import { RENEW_MAX, RENEWED_UNKNOWN, RENEWED_WAITING, type AnswerMessage, type Renewed } from './wire.js'
 
 interface Ask {
   readonly o: number
@@ -40,6 +49,8 @@ export class Asks {
   readonly #io: AgentIO
   readonly #timeout: number
   readonly #open = new Map<string, Ask>()
+  /** when each peer asked last answered any request of this process's */
+  readonly #heard = new Map<string, number>()
 
   constructor(io: AgentIO, timeout: number) {
     this.#io = io
@@ -89,6 +100,7 @@ export class Asks {
     }
     ask.answered = monotonic()
     ask.hearingSince = 0
+    this.#heard.set(from, ask.answered)
     const epoch = this.#io.epoch()
     const end = () => this.#open.delete(nameOf(o, i, r))
     switch (message.t) {
@@ -116,6 +128,27 @@ export class Asks {
     }
   }
 
+  /** The answer of peer `from` to a renew: what it has of each request named. */
+  renewed(from: string, message: Renewed): void {
+    const now = monotonic()
+    this.#heard.set(from, now)
+    const { o, i, rs, tks } = message
+    const epoch = this.#io.epoch()
+    const s = this.#io.stamp()
+    for (let j = 0; j < rs.length; j++) {
+      const r = rs[j] as number
+      const ask = this.#open.get(nameOf(o, i, r))
+      if (ask === undefined || ask.peer !== from) continue
+      ask.answered = now
+      ask.hearingSince = 0
+      const tk = tks[j] as number
+      if (tk === RENEWED_UNKNOWN) {
+        ask.sent = now
+        this.#io.send(from, { t: 'get', s, o, i, r, k: ask.key, p: ask.peek, rf: ask.refresh })
+      } else if (tk !== RENEWED_WAITING) this.#io.post(o, { type: 'up-compute', rid: r, key: ask.key, epoch, token: tk })
+    }
+  }
+
   /**
    * `peer` is sending this process an envelope in chunks, one of which came at `now`: it may be
    * the answer to a request made to it, which is then not sent again (each renewal would be
@@ -133,22 +166,33 @@ export class Asks {
   }
 
   /**
-   * Sends again every open request not sent within `since` ms (a heartbeat's worth: one just sent
-   * needs no renewal yet); gives up on those the peer asked has left unanswered too long.
+   * Sends again every open request not sent within `since` ms; gives up on those the peer asked
+   * has left unanswered too long (see the top of this file).
    */
   renew(now: number, since: number): void {
     const s = this.#io.stamp()
+    const asked = new Set<string>()
+    /** the requests due, by peer, owner thread and incarnation */
+    const due = new Map<string, { readonly peer: string; readonly o: number; readonly i: string; readonly rs: number[] }>()
     for (const [name, ask] of this.#open) {
       const { o, i, r, key: k, peer } = ask
-      if (now - ask.answered > this.#timeout) {
+      asked.add(peer)
+      const silent = now - ask.answered
+      if (silent > 2 * this.#timeout && (now - (this.#heard.get(peer) ?? 0) > 2 * this.#timeout || silent > HEARING_MAX * this.#timeout)) {
         this.#open.delete(name)
         this.#io.send(peer, { t: 'drop', s, o, i, r, k })
         this.#io.post(o, { type: 'up-lost', rid: r, key: k })
       } else if (now - ask.sent >= since) {
         ask.sent = now
-        this.#io.send(peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
+        const group = `${peer}\u0000${o}\u0000${i}`
+        let renewing = due.get(group)
+        if (renewing === undefined || renewing.rs.length >= RENEW_MAX) due.set(group, (renewing = { peer, o, i, rs: [] }))
+        renewing.rs.push(r)
+        if (renewing.rs.length === RENEW_MAX) this.#io.send(peer, { t: 'renew', s, o, i, rs: renewing.rs })
       }
     }
+    for (const { peer, o, i, rs } of due.values()) if (rs.length < RENEW_MAX) this.#io.send(peer, { t: 'renew', s, o, i, rs })
+    for (const peer of this.#heard.keys()) if (!asked.has(peer)) this.#heard.delete(peer)
   }
 
   /** Owner `o`'s instance `i` ended: its requests end with it, and the peers asked are told. */

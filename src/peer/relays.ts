@@ -4,11 +4,12 @@
 //
 // A request is named by its asker (peer, owner thread, that thread's incarnation, number) and
 // carries its key; a message that names a known request with another key is refused. The asker
-// sends its get again every heartbeat until it is answered: that renewal is the lease of its
-// computation. A request not renewed within the peer timeout is dropped here, and its flight
-// passes on — so a lost put, a stalled process or a cut link strands nobody. A renewal is
-// answered, so that the asker knows this process has its request (`compute` again, in case the
-// first was lost, or `wait`).
+// renews it a few times a peer timeout until it is answered (a `renew` names many): that renewal
+// is the lease of its computation. A request not renewed within the peer timeout is dropped
+// here, and its flight passes on — so a lost put, a stalled process or a cut link strands nobody.
+// A renewal is answered, so that the asker knows this process has its request (`renewed`: the
+// token it computes under, in case `compute` was lost, or that it waits, or that this process
+// does not have it).
 //
 // When an owner thread of this process ends, its requests are placed again on its next instance
 // as soon as that one is up; when supervision gives up on it, they end with OwnerUnavailableError.
@@ -22,7 +23,7 @@ import { HIT, STALE } from '../shared/answer-bits.js'
 import type { AgentIO } from './io.js'
 import type { PeerTimeouts } from './members.js'
 import { HEARING_MAX } from './asks.js'
-import type { AskMessage } from './wire.js'
+import { RENEWED_UNKNOWN, RENEWED_WAITING, type AskMessage, type Renew } from './wire.js'
 
 interface Relayed {
   readonly peer: string
@@ -81,9 +82,10 @@ export class Relays {
         if (known !== undefined) {
           known.seen = now
           known.hearingSince = 0
-          // A renewal is answered, so the asker knows its request is here: often enough for that
-          // (a few times within the time it waits for an answer), not at every renewal.
-          if (now - known.told < this.#timeouts.ownTimeoutOf(from) / 4) return
+          // A renewal is answered, so the asker knows its request is here (asks.ts renews a few
+          // times within the time it waits for an answer): not twice for one renewal that came
+          // twice.
+          if (now - known.told < this.#timeouts.ownTimeoutOf(from) / 8) return
           known.told = now
           const s = this.#io.stamp()
           if (known.state === 'computing') this.#io.send(from, { t: 'compute', s, o, i, r, k, tk: known.token })
@@ -125,6 +127,21 @@ export class Relays {
         if (known !== undefined) this.#drop(known)
         return
     }
+  }
+
+  /** A renewal of requests of peer `from` (its stamp already checked), answered with what is here of each. */
+  renew(from: string, message: Renew): void {
+    const { o, i, rs } = message
+    const now = monotonic()
+    const tks = rs.map((r) => {
+      const known = this.#byName.get(nameOf(from, o, i, r))
+      if (known === undefined) return RENEWED_UNKNOWN
+      known.seen = now
+      known.hearingSince = 0
+      known.told = now
+      return known.state === 'computing' ? known.token : RENEWED_WAITING
+    })
+    this.#io.send(from, { t: 'renewed', s: this.#io.stamp(), o, i, rs, tks })
   }
 
   /** Makes the request on its owner thread, under a new id; with no owner there, it waits for the next (or ends, if given up on). */

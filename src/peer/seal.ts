@@ -17,7 +17,7 @@ import { deserialize } from 'node:v8'
  * wire versions refuse each other's messages for that reason, before reading them (counted as
  * dropped), so each goes on as a cluster of its own version rather than half-understand the other.
  */
-export const WIRE_VERSION = 5
+export const WIRE_VERSION = 6
 const HEAD = 2
 const KEY_ID = 4
 const MAC = 32

@@ -19,13 +19,13 @@ import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
 import { serialize } from 'node:v8'
 import { Seal, WIRE_VERSION } from '../../src/peer/seal.js'
-import { CHUNKS_MAX, HOST_MAX } from '../../src/peer/wire.js'
+import { CHUNKS_MAX, HOST_MAX, RENEW_MAX, RENEWED_UNKNOWN, RENEWED_WAITING } from '../../src/peer/wire.js'
 import { CLOCK_MAX } from '../../src/shared/memory/epoch.js'
 import { PEER_COUNTERS, PEER_MAX, VERSION_MAX } from '../../src/shared/memory/layout.js'
 import type { Heard } from './rogue.js'
 
 /** Every message type of wire.ts. */
-export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied', 'rep', 'fill', 'chunk', 'chunked'] as const
+export const TYPES = ['beat', 'hello', 'bye', 'reset', 'ack', 'give', 'gave', 'taken', 'get', 'put', 'fail', 'drop', 'value', 'compute', 'abort', 'error', 'none', 'wait', 'inv', 'set', 'applied', 'rep', 'fill', 'chunk', 'chunked', 'renew', 'renewed'] as const
 export type MessageType = (typeof TYPES)[number]
 
 /** Each type's fields beyond the base (c, f, q, ts, to, t), as wire.ts has them. */
@@ -55,6 +55,8 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   fill: [],
   chunk: ['g', 'x', 'of', 'b'],
   chunked: ['g', 'got'],
+  renew: ['s', 'o', 'i', 'rs'],
+  renewed: ['s', 'o', 'i', 'rs', 'tks'],
 }
 const BASE = ['c', 'f', 'q', 'ts', 'to'] as const
 const ABOUT = new Set(['s', 'o', 'i', 'r', 'k'])
@@ -321,6 +323,19 @@ export const fields: Record<string, FieldArbitraries> = {
   of: { good: fc.integer({ min: 2, max: 9 }), edge: fc.constantFrom(2, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, 1, CHUNKS_MAX + 1, 2.5, NaN, '3', null, undefined) },
   b: { good: fc.uint8Array({ minLength: 1, maxLength: 64 }), edge: fc.constantFrom(new Uint8Array(1), new Uint8Array(64 * 1024)), bad: fc.constantFrom<unknown>(new Uint8Array(0), [1, 2], 'bytes', null, undefined, 5) },
   got: { good: fc.integer({ min: 1, max: 9 }), edge: fc.constantFrom(1, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, CHUNKS_MAX + 1, 1.5, NaN, '1', null, undefined) },
+  // requests renewed together (wire.ts Renew, Renewed), and what the owner has of each. One each,
+  // as the two are drawn apart and a renewed whose tks is not as long as its rs is refused
+  // (wire-fuzz tests that, and the longest, on their own)
+  rs: {
+    good: fc.oneof(fc.nat().map((n) => [new Pick('heard', n, 'r', 'get', 1)]), fc.integer({ min: 1, max: 10_000 }).map((r) => [r])),
+    edge: fc.constantFrom([1], [Number.MAX_SAFE_INTEGER]),
+    bad: fc.constantFrom<unknown>([], [0], [1, -1], [1.5], ['1'], Array.from({ length: RENEW_MAX + 1 }, (_, j) => j + 1), new Uint32Array([1]), 1, null, undefined),
+  },
+  tks: {
+    good: fc.integer({ min: RENEWED_UNKNOWN, max: 1000 }).map((tk) => [tk]),
+    edge: fc.constantFrom([RENEWED_UNKNOWN], [RENEWED_WAITING], [Number.MAX_SAFE_INTEGER]),
+    bad: fc.constantFrom<unknown>([], [-2], [0.5], [NaN], ['0'], Array(RENEW_MAX + 1).fill(0), 0, null, undefined),
+  },
   // a heartbeat and a peer timeout, ms: past what a peer honours is in range for decode (members.ts takes it at the bound)
   hb: { good: fc.integer({ min: 1, max: 1000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },
   pto: { good: fc.integer({ min: 2, max: 10_000 }), edge: fc.constantFrom(1, 2 ** 31 - 1), bad: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, NaN, Infinity, '5', null, undefined) },
