@@ -143,6 +143,8 @@ export class Agent implements AgentIO, OwnerEvents {
   #heard = 0
   /** when (monotonic()) this process sent the last of its own messages it heard back, 0 before any (see #heardAt) */
   #echoed = 0
+  /** a check that its own messages came back is due at the end of this turn (see #echoLate) */
+  #echoCheck = false
   /** The broadcasts this process sent in the last peerTimeout, oldest first (see #sentAt). */
   readonly #sent: Sent[] = []
   #mode: 'joining' | 'live' | 'cut-off' | 'catching-up' = 'joining'
@@ -1020,8 +1022,8 @@ export class Agent implements AgentIO, OwnerEvents {
   #tick(): void {
     const now = monotonic()
     // None of its own messages came back (sent no later than anything was heard): its peers
-    // count it out, and it may have heard nothing at all.
-    if (this.#mode === 'live' && now - this.#echoed > this.#options.peerTimeout) this.#cutOff()
+    // count it out, and it may have heard nothing at all. Unless they wait to be read: see #echoLate.
+    if (this.#mode === 'live' && now - this.#echoed > this.#options.peerTimeout) this.#echoLate()
     // Not serving: keep the time in liveness.ts recent, so that its wrap-around never reads as serving.
     if (this.#mode !== 'live') this.#shared.liveness.serveUntil(now)
     if (this.#mode === 'catching-up' && now >= this.#catchUntil) this.#goLive()
@@ -1058,6 +1060,25 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#serveFromEcho(monotonic())
     // Joined, or caught up, with what it stored dropped: the peers send it copies.
     if (this.#options.replicas > 1 && this.#members.others().length > 0) this.#broadcast({ t: 'fill' })
+  }
+
+  /**
+   * No message of its own has come back for peerTimeout, by the clock of a tick: this process
+   * serves nothing stored now (liveness ended then). A tick that runs after the thread was held
+   * up (a long turn: thousands of calls made at once) runs before the messages that came
+   * meanwhile are read, as timers come before I/O in a turn of the event loop, and its own may be
+   * among them. So it is cut off, and drops what it stored, at the end of this turn (after its
+   * I/O), unless one has come back by then. Under load the cut-off came that way, though the
+   * process had heard everything and been heard; its stored values were dropped and its
+   * computations under way done again, and a cold stampede of 10,000 keys was computed twice.
+   */
+  #echoLate(): void {
+    if (this.#echoCheck) return
+    this.#echoCheck = true
+    setImmediate(() => {
+      this.#echoCheck = false
+      if (this.#mode === 'live' && monotonic() - this.#echoed > this.#options.peerTimeout) this.#cutOff()
+    })
   }
 
   #cutOff(): void {

@@ -109,8 +109,73 @@ function warnOnce(error: unknown): void {
   process.emitWarning(`coop-cache: a message between threads could not be posted, and was dropped: ${String((error as Error)?.message ?? error)}`, { code: 'COOP_CACHE_POST_FAILED' })
 }
 
-/** Calls `handle` with each message of what a port received: one message, or a batch. */
+/**
+ * How long, ms, a thread works through what its ports received in one turn of its event loop
+ * before it lets the turn go on (its timers, the bus's socket) and takes up the rest at the end
+ * of it. A port hands a thread everything queued on it at once: under a stampede of thousands of
+ * keys the creating thread spent up to 1.7 s of one turn on its owners' answers, its heartbeat
+ * and the bus's messages (its own among them) waiting behind them, and it took itself for cut
+ * off from the bus that it had only not read yet.
+ */
+const TURN_BUDGET = 20
+
+interface Received {
+  readonly received: unknown
+  readonly handle: (message: unknown) => void
+}
+
+/** what came past the budget, in the order it came (from any port: the order on each is kept) */
+let later: Received[] = []
+/** when (performance.now()) this turn's first batch was taken up, -1 before one */
+let turnBegan = -1
+let draining = false
+
+/**
+ * Calls `handle` with each message of what a port received (one message, or a batch): now, or,
+ * when this turn has had its share (TURN_BUDGET), once the turn's other work is done.
+ */
 export function each<M>(received: M | readonly M[], handle: (message: M) => void): void {
+  if (later.length > 0 || spent()) {
+    later.push({ received, handle: handle as (message: unknown) => void })
+    if (!draining) {
+      draining = true
+      setImmediate(drain)
+    }
+    return
+  }
+  handleAll(received, handle)
+}
+
+function handleAll<M>(received: M | readonly M[], handle: (message: M) => void): void {
   if (!Array.isArray(received)) return handle(received as M)
   for (const message of received as readonly M[]) handle(message)
+}
+
+/** Whether this turn has had its share; the first batch of a turn starts the count. */
+function spent(): boolean {
+  const now = performance.now()
+  if (turnBegan < 0) {
+    turnBegan = now
+    setImmediate(() => (turnBegan = -1))
+    return false
+  }
+  return now - turnBegan > TURN_BUDGET
+}
+
+/** Takes up what came past the budget, a turn's share at a time. */
+function drain(): void {
+  const began = performance.now()
+  let i = 0
+  try {
+    // Nothing comes in meanwhile: a port's messages are handed over between callbacks.
+    while (i < later.length && performance.now() - began <= TURN_BUDGET) {
+      const { received, handle } = later[i++] as Received
+      handleAll(received, handle)
+    }
+  } finally {
+    // The rest waits for the next turn (what follows a handler that threw included).
+    later = later.slice(i)
+    draining = later.length > 0
+    if (draining) setImmediate(drain)
+  }
 }
