@@ -1077,7 +1077,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#echoCheck = true
     setImmediate(() => {
       this.#echoCheck = false
-      if (this.#mode === 'live' && monotonic() - this.#echoed > this.#options.peerTimeout) this.#cutOff()
+      if (!this.#closed && this.#mode === 'live' && monotonic() - this.#echoed > this.#options.peerTimeout) this.#cutOff()
     })
   }
 
