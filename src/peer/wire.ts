@@ -117,7 +117,7 @@ interface About extends Base {
   /** the request's key */
   readonly k: string
 }
-/** Give me key `k` (sent again every heartbeat until answered: the renewal is the lease). */
+/** Give me key `k` (sent again when a renewal finds the owner does not have it; see Renew). */
 export interface Get extends About {
   readonly t: 'get'
   /** only a value the owner holds or is computing */
