@@ -17,6 +17,7 @@
 // so a peer that answers all but one request (a forger, a bug) holds that one no longer.
 import type { OwnerToAgent, UpStoredMessage } from '../shared/protocol.js'
 import { monotonic } from '../shared/clock.js'
+import type { Stamp } from '../shared/memory/epoch.js'
 import type { AgentIO } from './io.js'
 import { RENEW_MAX, RENEWED_UNKNOWN, RENEWED_WAITING, type AnswerMessage, type Renewed } from './wire.js'
 
@@ -68,7 +69,7 @@ export class Asks {
       const now = monotonic()
       const ask: Ask = { o, i, r, peer: message.peer, key: k, peek: message.peek, refresh: message.refresh, answered: now, sent: now, hearingSince: 0 }
       this.#open.set(name, ask)
-      return this.#io.send(ask.peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
+      return this.#get(ask, s)
     }
     const ask = this.#open.get(name)
     if (ask === undefined || ask.key !== k) return
@@ -144,7 +145,7 @@ export class Asks {
       const tk = tks[j] as number
       if (tk === RENEWED_UNKNOWN) {
         ask.sent = now
-        this.#io.send(from, { t: 'get', s, o, i, r, k: ask.key, p: ask.peek, rf: ask.refresh })
+        this.#get(ask, s)
       } else if (tk !== RENEWED_WAITING) this.#io.post(o, { type: 'up-compute', rid: r, key: ask.key, epoch, token: tk })
     }
   }
@@ -186,13 +187,20 @@ export class Asks {
         ask.sent = now
         const group = `${peer}\u0000${o}\u0000${i}`
         let renewing = due.get(group)
-        if (renewing === undefined || renewing.rs.length >= RENEW_MAX) due.set(group, (renewing = { peer, o, i, rs: [] }))
+        if (renewing === undefined) due.set(group, (renewing = { peer, o, i, rs: [] }))
         renewing.rs.push(r)
-        if (renewing.rs.length === RENEW_MAX) this.#io.send(peer, { t: 'renew', s, o, i, rs: renewing.rs })
       }
     }
-    for (const { peer, o, i, rs } of due.values()) if (rs.length < RENEW_MAX) this.#io.send(peer, { t: 'renew', s, o, i, rs })
+    for (const { peer, o, i, rs } of due.values()) {
+      for (let at = 0; at < rs.length; at += RENEW_MAX) this.#io.send(peer, { t: 'renew', s, o, i, rs: rs.slice(at, at + RENEW_MAX) })
+    }
     for (const peer of this.#heard.keys()) if (!asked.has(peer)) this.#heard.delete(peer)
+  }
+
+  /** Sends `ask`'s get, key and all: at first, and again when the peer asked does not have it. */
+  #get(ask: Ask, s: Stamp): void {
+    const { o, i, r, key: k, peer } = ask
+    this.#io.send(peer, { t: 'get', s, o, i, r, k, p: ask.peek, rf: ask.refresh })
   }
 
   /** Owner `o`'s instance `i` ended: its requests end with it, and the peers asked are told. */

@@ -45,6 +45,12 @@ interface Relayed {
   told: number
 }
 
+/** Its asker renewed `relayed` at `now` (a get again, or a renew that names it): its lease runs from now. */
+function renewed(relayed: Relayed, now: number): void {
+  relayed.seen = now
+  relayed.hearingSince = 0
+}
+
 const nameOf = (peer: string, o: number, i: string, r: number) => `${peer}\u0000${o}\u0000${i}\u0000${r}`
 
 export class Relays {
@@ -80,8 +86,7 @@ export class Relays {
       case 'get': {
         const now = monotonic()
         if (known !== undefined) {
-          known.seen = now
-          known.hearingSince = 0
+          renewed(known, now)
           // A renewal is answered, so the asker knows its request is here (asks.ts renews a few
           // times within the time it waits for an answer): not twice for one renewal that came
           // twice.
@@ -136,8 +141,7 @@ export class Relays {
     const tks = rs.map((r) => {
       const known = this.#byName.get(nameOf(from, o, i, r))
       if (known === undefined) return RENEWED_UNKNOWN
-      known.seen = now
-      known.hearingSince = 0
+      renewed(known, now)
       known.told = now
       return known.state === 'computing' ? known.token : RENEWED_WAITING
     })
