@@ -140,13 +140,18 @@ export class Asks {
       const r = rs[j] as number
       const ask = this.#open.get(nameOf(o, i, r))
       if (ask === undefined || ask.peer !== from) continue
-      ask.answered = now
-      ask.hearingSince = 0
       const tk = tks[j] as number
+      // Not known there: that is no answer about it. Its value may have gone in chunks that this
+      // process refused (over its memoryLimit), and went again at each get: counted as an
+      // answer, that kept the request from ever being given up, and the call hung.
       if (tk === RENEWED_UNKNOWN) {
         ask.sent = now
         this.#get(ask, s)
-      } else if (tk !== RENEWED_WAITING) this.#io.post(o, { type: 'up-compute', rid: r, key: ask.key, epoch, token: tk })
+        continue
+      }
+      ask.answered = now
+      ask.hearingSince = 0
+      if (tk !== RENEWED_WAITING) this.#io.post(o, { type: 'up-compute', rid: r, key: ask.key, epoch, token: tk })
     }
   }
 
