@@ -164,6 +164,59 @@ test.serial("when a previous owner is lost before it handed over, the newcomer a
   t.is(ran, 0, 'no key was computed again')
 })
 
+// The peers count a newcomer in from its hello, and send it the requests for its keys from then
+// on, while it still waits (two heartbeats) to hear who is there. It holds them until it has:
+// placed at once, they were computed there, uncached, though a held the values.
+test.serial('a process still joining holds the requests its peers send it until it knows who held their keys: it computes none that another holds', async (t) => {
+  const cluster = await peers(t, 'join-held', 2, { version: 1, replicas: 1, heartbeat: 200 })
+  const [a, b] = cluster.members as [Member, Member]
+  const keys = Array.from({ length: 200 }, (_, i) => `page-${i}`)
+  // all computed by a's callers: a holds those it owns, b those it owns
+  for (const key of keys) t.is(await valueOf(a, 0, key), `${key}@1#0`)
+  const computed = () => cluster.members.reduce((n, m) => n + m.board.computed, 0)
+  t.is(computed(), keys.length)
+  const started = Date.now()
+  const joining = cluster.add({ version: 1 })
+  await eventually(t, () => 'b does not see the newcomer', async () => (await b.cache.stats({ local: true })).peers === 3, 5000)
+  const seen = Date.now() - started
+  // b asks every key while the newcomer joins (it takes 400 ms): those the newcomer owns now go there
+  const values = await Promise.all(keys.map((key) => valueOf(b, 1, key)))
+  const newcomer = await joining
+  t.log(`b saw the newcomer ${seen} ms after it began to join, which took ${Date.now() - started} ms`)
+  t.true(cluster.keysOf(newcomer, 1000, 'page-').some((key) => keys.includes(key)), 'some keys are the newcomer’s')
+  t.deepEqual(values, keys.map((key) => `${key}@1#0`))
+  t.is(computed(), keys.length, 'no key was computed again')
+})
+
+// Two processes join one after the other, within the quiet time. Of the values a computed
+// alone, those of keys ranked c, b, a are c's now, and b, its owner before it among those it
+// found, never held them: c asks b, then a. Those ranked b, c, a are b's, and c was not there
+// when b joined: a hands them to b though c ranks between the two.
+test.serial('values stored before two processes joined one after the other are neither computed again by the second, whose owner before it never held them, nor left out of the handover to the first', async (t) => {
+  const cluster = await peers(t, 'join-chain', 1, { version: 1, replicas: 1 })
+  const [a] = cluster.members as [Member]
+  const keys = Array.from({ length: 200 }, (_, i) => `page-${i}`)
+  for (const key of keys) t.is(await valueOf(a, 0, key), `${key}@1#0`)
+  const b = await cluster.add({ version: 1 })
+  const c = await cluster.add({ version: 1 })
+  const joined = Date.now()
+  await cluster.settled()
+  const order = (key: string) => ranked(encodeKey(key), cluster.members.map((m) => m.cache.peer as string), 3).join()
+  const ids = (...ms: Member[]) => ms.map((m) => m.cache.peer).join()
+  const passed = keys.filter((key) => order(key) === ids(c, b, a))
+  const between = keys.filter((key) => order(key) === ids(b, c, a))
+  t.true(passed.length > 0 && between.length > 0, 'keys of both kinds')
+  // Before any handover (the quiet time is 1,050 ms here).
+  for (const key of passed) t.is(await valueOf(c, 2, key), `${key}@1#0`, `${key} from c`)
+  t.true(Date.now() - joined < 1000, `asked within the quiet time: ${Date.now() - joined} ms`)
+  t.is(c.board.computed, 0, 'c computed none of the keys that passed by b')
+  // Then a hands b its keys, these among them, and b serves them without asking.
+  t.deepEqual(await eventuallyHeld(t, b.cache, between, 'b, handed its keys by a,'), [])
+  for (const key of between) t.is(await valueOf(b, 1, key), `${key}@1#0`, `${key} from b`)
+  t.is(b.board.computed, 0, 'b computed none of them')
+  t.is(a.board.computed, keys.length)
+})
+
 test.serial('a value handed to a newcomer, held back on the bus until after an invalidation of its key has resolved, is not kept', async (t) => {
   const cluster = await peers(t, 'join-handed-late', 2, { version: 1, replicas: 1 })
   const [a, b] = cluster.members as [Member, Member]

@@ -47,6 +47,8 @@ export interface Flight {
   /** its value is not stored: computed while this process may not serve, or for want of an owner that answers */
   readonly uncached: boolean
   timer: NodeJS.Timeout | undefined
+  /** the earlier members asked for the key's value as its previous owner that had none (see Owner#previousOwner) */
+  readonly emptyHanded: string[]
 }
 
 export class Flights {
@@ -67,7 +69,7 @@ export class Flights {
   }
 
   start(kind: Flight['kind'], key: string, uncached: boolean): Flight {
-    const flight: Flight = { key, kind, token: 0, computer: undefined, waiters: [], upstream: undefined, uncached, timer: undefined }
+    const flight: Flight = { key, kind, token: 0, computer: undefined, waiters: [], upstream: undefined, uncached, timer: undefined, emptyHanded: [] }
     ;(kind === 'here' ? this.#here : this.#remote).set(key, flight)
     return flight
   }

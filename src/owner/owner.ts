@@ -54,9 +54,10 @@ export class Owner {
   /** The live members of the cluster, the epoch in which this process joined it, and who has handed it its keys' values (see ViewMessage). */
   #members: readonly string[] = []
   #joined = 0
+  #earlier: readonly string[] = []
   #handed: readonly string[] = []
   /** Entries being handed out, a part at a time (see entries). */
-  readonly #handouts = new Map<number, { readonly entries: Iterator<HandedEntry | undefined>; readonly moves: (key: string) => boolean }>()
+  readonly #handouts = new Map<number, { readonly entries: Iterator<HandedEntry | undefined>; readonly moves: (key: string, fetched: boolean) => boolean }>()
   #handoutId = 0
   /** Peers that beat but left a request unanswered past peerTimeout, until when their keys are computed here. */
   readonly #silent = new Map<string, number>()
@@ -135,7 +136,7 @@ export class Owner {
       return { entries, open: [], next: from }
     }
     const { moves } = handout
-    return { entries, open: this.#flights.all().filter((flight) => flight.kind === 'here' && moves(flight.key)).map((flight) => flight.key), next: 0 }
+    return { entries, open: this.#flights.all().filter((flight) => flight.kind === 'here' && moves(flight.key, false)).map((flight) => flight.key), next: 0 }
   }
 
   /** A change of keys, this process's or a peer's, from the creating thread (see OwnerControl.change). */
@@ -245,11 +246,15 @@ export class Owner {
       case 'up-error':
         if (message.epoch !== this.#epoch) return this.#reroute(flight)
         return this.#refuse(flight, message.error, message.epoch)
-      case 'up-none':
-        // The previous owner holds nothing: this process computes the key itself.
+      case 'up-none': {
+        // The previous owner holds nothing: the next earlier member is asked, and once none of
+        // them holds the key, this process computes it itself.
         if (message.epoch !== this.#epoch || flight.kind !== 'here') return this.#reroute(flight)
-        this.#flights.unask(flight)
-        return this.#handOver(flight)
+        const asked = this.#flights.unask(flight)
+        if (asked !== undefined) flight.emptyHanded.push(asked.peer)
+        const next = this.#previousOwner(flight.key, flight.emptyHanded)
+        return next === undefined ? this.#handOver(flight) : this.#ask(flight, next, true, false)
+      }
       case 'up-lost':
         this.#silent.set(flight.upstream?.peer ?? '', monotonic() + this.#data.peerTimeout)
         return this.#reroute(flight)
@@ -398,13 +403,16 @@ export class Owner {
 
   /**
    * For a process that joined a running cluster, until its next reset: the owner `key` had before
-   * it joined, unless that one has handed this process the values of its keys (see Agent#welcome).
+   * it joined, among the members it found then (ViewMessage.earlier) that have not handed this
+   * process the values of its keys (see Agent#welcome), nor said they hold none of this one
+   * (`emptyHanded`). The first asked may not hold the value though another does: it joined a
+   * moment before this process, and the key's owner before it has not handed it over yet (nor
+   * will: the key is no longer that one's). So each is asked in turn, in their order for the key.
    */
-  #previousOwner(key: string): string | undefined {
+  #previousOwner(key: string, emptyHanded: readonly string[] = []): string | undefined {
     if (this.#joined !== this.#epoch || this.#ownerOf(key) !== this.#self) return undefined
-    const others = this.#members.filter((m) => m !== this.#self)
-    const previous = others.length === 0 ? undefined : peerOf(key, others)
-    return previous === undefined || this.#handed.includes(previous) ? undefined : previous
+    const asked = this.#earlier.filter((m) => !this.#handed.includes(m) && !emptyHanded.includes(m))
+    return asked.length === 0 ? undefined : peerOf(key, asked)
   }
 
   #isSilent(peer: string): boolean {
@@ -603,9 +611,10 @@ export class Owner {
    * under way there is not thrown away and done again by the new owner, which fetches the value
    * from it (see #previousOwner).
    */
-  #view({ members, joined, handed }: ViewMessage): void {
+  #view({ members, joined, earlier, handed }: ViewMessage): void {
     this.#members = members
     this.#joined = joined
+    this.#earlier = earlier
     this.#handed = handed
     for (const flight of this.#flights.waitingUpstream()) {
       if (!members.includes(flight.upstream?.peer ?? '')) this.#reroute(flight)

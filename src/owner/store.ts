@@ -302,10 +302,10 @@ export class Store {
    * looked at, not only so many kept. After a reset it goes on over the entries of before, which
    * whoever reads it lets go of.
    */
-  *handed(keep: (key: string) => boolean): Generator<HandedEntry | undefined> {
+  *handed(keep: (key: string, fetched: boolean) => boolean): Generator<HandedEntry | undefined> {
     for (const [key, entry] of this.#entries.entries()) {
       const now = monotonic()
-      yield keep(key) && freshness(entry, now) !== 'gone' ? { key, value: bytesOf(entry), life: lifeLeft(entry, now) } : undefined
+      yield keep(key, entry.fetched) && freshness(entry, now) !== 'gone' ? { key, value: bytesOf(entry), life: lifeLeft(entry, now) } : undefined
     }
   }
 

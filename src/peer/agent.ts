@@ -151,6 +151,13 @@ export class Agent implements AgentIO, OwnerEvents {
   #catchUntil = 0
   /** the epoch in which this process joined a running cluster (see ViewMessage), 0 if it did not */
   #joined = 0
+  /**
+   * The members it found then (see ViewMessage.earlier): not those it heard say hello meanwhile,
+   * which joined after this process and hold nothing stored before it.
+   */
+  #earlier: ReadonlySet<string> = new Set()
+  /** the peers heard say hello while this process joins */
+  readonly #helloWhileJoining = new Set<string>()
   #sequence = 0
   #epochSeen = 0
   /** Until when no reset is taken for done by the live peers alone (see #tick). */
@@ -267,8 +274,14 @@ export class Agent implements AgentIO, OwnerEvents {
     await new Promise((resolve) => setTimeout(resolve, 2 * heartbeat))
     if (this.#members.others().length > 0) {
       this.#joined = this.#shared.epochs.epoch()
+      this.#earlier = new Set(this.#members.others().filter((peer) => !this.#helloWhileJoining.has(peer)))
       this.#membersChanged()
+      // Callers reach the owners on ports of their own, which the view does not go before: the
+      // first calls, made once createCache resolves, came before it, and their keys were computed
+      // here without asking the peer that held them.
+      await this.#flushOwners()
     }
+    this.#helloWhileJoining.clear()
     this.#goLive()
     this.#beat()
   }
@@ -838,6 +851,7 @@ export class Agent implements AgentIO, OwnerEvents {
         return this.#tookBy(from, message.s)
       case 'hello':
         // A peer joins, catches up, or asks to be handed its keys' values again (see #left).
+        if (this.#mode === 'joining') this.#helloWhileJoining.add(from)
         this.#welcomes.set(from, now + this.#quiet())
         return this.#beat(from)
       case 'reset':
@@ -1058,6 +1072,7 @@ export class Agent implements AgentIO, OwnerEvents {
   #goLive(): void {
     this.#mode = 'live'
     this.#serveFromEcho(monotonic())
+    this.#relays.release()
     // Joined, or caught up, with what it stored dropped: the peers send it copies.
     if (this.#options.replicas > 1 && this.#members.others().length > 0) this.#broadcast({ t: 'fill' })
   }
@@ -1095,6 +1110,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#refusedFrom.clear()
     this.#sending.clear()
     this.#relays.clear()
+    this.#relays.hold()
     this.#membersChanged()
     this.#options.resets.advance()
   }
@@ -1130,7 +1146,8 @@ export class Agent implements AgentIO, OwnerEvents {
   }
 
   #view(): AgentToOwner {
-    return { type: 'view', members: this.#members.view(), joined: this.#joined, handed: [...this.#handed] }
+    const members = this.#members.view()
+    return { type: 'view', members, joined: this.#joined, earlier: members.filter((m) => this.#earlier.has(m)), handed: [...this.#handed] }
   }
 
   /** The members changed: the owners hash their keys again, and stats see the new count. */

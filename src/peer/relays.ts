@@ -69,6 +69,8 @@ export class Relays {
   readonly #inChunks = new Map<string, { readonly peer: string; readonly at: number }>()
   /** owner threads supervision gave up on */
   readonly #gaveUp = new Set<number>()
+  /** whether requests are held rather than placed: while this process is not live (see hold) */
+  #holding = true
   #lastId = 0
 
   constructor(io: AgentIO, owners: number, timeouts: PeerTimeouts) {
@@ -148,8 +150,28 @@ export class Relays {
     this.#io.send(from, { t: 'renewed', s: this.#io.stamp(), o, i, rs, tks })
   }
 
-  /** Makes the request on its owner thread, under a new id; with no owner there, it waits for the next (or ends, if given up on). */
+  /**
+   * Until `release`, requests are kept and renewed here but not placed on an owner thread: this
+   * process is joining, or catching up after it was cut off, and serves nothing stored. Its
+   * peers count it in as soon as they hear its hello and send it the requests for the keys it
+   * owns from then on; an owner thread not serving computes them at once, uncached, and one of
+   * a process still joining had not yet learnt which peer held each key before it: under a
+   * stampede, keys a peer held or was computing were computed again here.
+   */
+  hold(): void {
+    this.#holding = true
+  }
+
+  /** This process is live: the requests held meanwhile are placed, in the order they came. */
+  release(): void {
+    if (!this.#holding) return
+    this.#holding = false
+    for (const relayed of [...this.#byName.values()]) if (relayed.id === 0) this.#place(relayed)
+  }
+
+  /** Makes the request on its owner thread, under a new id; with no owner there, it waits for the next (or ends, if given up on); while held, later. */
   #place(relayed: Relayed): void {
+    if (this.#holding) return
     if (this.#gaveUp.has(relayed.owner)) return this.#unavailable(relayed)
     this.#byId.delete(relayed.id)
     relayed.id = ++this.#lastId

@@ -271,13 +271,19 @@ export type OwnerToAgent = UpGetMessage | UpPutMessage | UpFailMessage | UpDropM
 /**
  * Agent → owner: the live members of the cluster (peer ids, this process's included), and the
  * epoch in which this process joined a running cluster (0 if it did not): while the owner is in
- * that epoch, a key it owns and misses is first asked of the key's owner without this process,
- * unless that one is among `handed`: it has given this process every value of its keys it held.
+ * that epoch, a key it owns and misses is first asked of the members in `earlier`, in the key's
+ * order, but those among `handed`: they have given this process every value of its keys they held.
  */
 export interface ViewMessage {
   readonly type: 'view'
   readonly members: readonly string[]
   readonly joined: number
+  /**
+   * The members this process found when it joined, those still live: among them, not among all
+   * the members, is a key's owner before this process. One that joined since holds none of the
+   * values stored before, and asking it, when it outranks the one that does, computed them again.
+   */
+  readonly earlier: readonly string[]
   readonly handed: readonly string[]
 }
 
@@ -405,8 +411,11 @@ export interface HandedEntry {
 }
 
 /**
- * The keys `owner` owns among `members`; with `from`, of those only the keys that were `from`'s
- * before `owner` was among them: those a process that joined takes from this one (Agent#welcome).
+ * The keys `owner` owns among `members`; with `from` (this process), of those only the values a
+ * process that joined takes from this one (Agent#welcome): those it computed or was handed, and
+ * the copies fetched from a peer of the keys that were its own before `owner` was among them.
+ * Not only those of its own keys: one computed while `from` owned it may have a third owner in
+ * between, another process that joined since (and holds none of them).
  */
 export interface Owned {
   readonly owner: string

@@ -31,12 +31,12 @@ export function peerOf(key: string, members: readonly string[]): string {
   return best
 }
 
-/** Whether an (encoded) key is one of those `owned` selects. */
-export function selects({ owner, members, from }: Owned): (key: string) => boolean {
+/** Whether an (encoded) key, its value `fetched` from a peer or not, is one of those `owned` selects. */
+export function selects({ owner, members, from }: Owned): (key: string, fetched: boolean) => boolean {
   if (from === undefined) return (key) => peerOf(key, members) === owner
   const before = members.filter((member) => member !== owner)
   if (before.length === 0) return () => false
-  return (key) => peerOf(key, members) === owner && peerOf(key, before) === from
+  return (key, fetched) => peerOf(key, members) === owner && (!fetched || peerOf(key, before) === from)
 }
 
 /**
