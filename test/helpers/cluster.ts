@@ -83,6 +83,8 @@ export interface Cluster {
   ownerOf(key: Key): Peer
   /** The computations run so far, summed over the live peers. */
   computed(): Promise<number>
+  /** Starts one more peer, as the first ones were, and resolves once it is ready (not once the others see it). */
+  add(): Promise<Peer>
   /** Kills (or closes) every peer; called by t.teardown too. */
   close(): Promise<void>
 }
@@ -222,25 +224,33 @@ export async function startCluster(t: ExecutionContext, options: ClusterOptions)
     })())
   t.teardown(close)
 
-  if (bus === 'memory') {
-    memory = memoryBus()
-    for (let index = 0; index < size; index++) {
+  const url = bus === 'ipc' || bus === 'memory' ? undefined : brokerUrl[bus]
+  const config: PeerConfig | undefined = bus === 'memory' ? undefined : { bus, url, name, threads, callers, heartbeat, peerTimeout, version, replicas, lifetime: 90_000 }
+  /** One more peer; a process is ready once it says so. */
+  const start = async (): Promise<ProcessPeer | MemoryPeer> => {
+    const index = peers.length
+    if (config === undefined) {
       const resets: unknown[] = []
       const cache = await createCache({ name, bus: memory, threads, heartbeat, peerTimeout, version, replicas, onReset: (v) => resets.push(v) })
-      peers.push(new MemoryPeer(index, await ClusterPeer.start(cache, callers, resets)))
+      const peer = new MemoryPeer(index, await ClusterPeer.start(cache, callers, resets))
+      peers.push(peer)
+      return peer
     }
+    const child = fork(fixture, [JSON.stringify(config)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    hub?.adopt(child)
+    const peer = new ProcessPeer(index, child)
+    peers.push(peer)
+    await peer.ready(20_000)
+    return peer
+  }
+  if (bus === 'memory') {
+    memory = memoryBus()
+    for (let index = 0; index < size; index++) await start()
   } else {
     // The parent of the peers routes the ipc bus between them, though it joins no cache itself;
     // it has a channel to the test runner, which runs no ipcBus: hence parent: false.
     if (bus === 'ipc') hub = ipcBus({ parent: false })
-    const url = bus === 'ipc' ? undefined : brokerUrl[bus]
-    const config: PeerConfig = { bus, url, name, threads, callers, heartbeat, peerTimeout, version, replicas, lifetime: 90_000 }
-    for (let index = 0; index < size; index++) {
-      const child = fork(fixture, [JSON.stringify(config)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      hub?.adopt(child)
-      peers.push(new ProcessPeer(index, child))
-    }
-    await Promise.all(peers.map((p) => (p as ProcessPeer).ready(20_000)))
+    await Promise.all(Array.from({ length: size }, start))
   }
 
   const cluster: Cluster = {
@@ -261,6 +271,7 @@ export async function startCluster(t: ExecutionContext, options: ClusterOptions)
     async computed() {
       return (await Promise.all(cluster.live().map((p) => p.computed()))).reduce((a, b) => a + b, 0)
     },
+    add: start,
     close,
   }
   await cluster.settled()
