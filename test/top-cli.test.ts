@@ -149,9 +149,16 @@ test('the observer shows each process\'s heartbeat and peerTimeout, and without 
   bus.cut(quick.peer as string)
   bus.cut(slow.peer as string)
   const cut = Date.now()
-  await eventually(t, () => 'the quick one to be forgotten', () => timing(quick.peer).length === 0, 3000)
-  const forgotten = Date.now() - cut
-  t.true(forgotten >= 500 && forgotten < 1500, `the process with peerTimeout 600 was forgotten ${forgotten} ms after it fell silent`)
+  // From the last beat the observer heard, not from the cut: with the cores shared, the beats
+  // came late, and the last one was heard 180 ms before the cut (in CI).
+  let heard = 0
+  await eventually(t, () => 'the quick one to be forgotten', () => {
+    const seen = observer.snapshot().peers.find((p) => p.id === quick.peer)
+    if (seen !== undefined) heard = seen.heard
+    return seen === undefined
+  }, 3000)
+  const forgotten = Date.now() - heard
+  t.true(forgotten >= 550 && forgotten < 1500, `the process with peerTimeout 600 was forgotten ${forgotten} ms after its last beat was heard`)
   await sleep(cut + 2000 - Date.now())
   t.is(timing(slow.peer).length, 1, 'the process with peerTimeout 3000 was forgotten after 2 s of silence')
   await eventually(t, () => 'the slow one to be forgotten', () => timing(slow.peer).length === 0, 3000)
