@@ -46,6 +46,12 @@ export const HEARING_MAX = 4
 
 const nameOf = (o: number, i: string, r: number) => `${o}\u0000${i}\u0000${r}`
 
+/** The peer asked answered about `ask` at `now` (an answer, or a renewed that knows it): its silence ends. */
+function answered(ask: Ask, now: number): void {
+  ask.answered = now
+  ask.hearingSince = 0
+}
+
 export class Asks {
   readonly #io: AgentIO
   readonly #timeout: number
@@ -99,9 +105,9 @@ export class Asks {
       if (message.t === 'compute' && ask === undefined) this.#io.send(from, { t: 'drop', s: this.#io.stamp(), o, i, r, k })
       return
     }
-    ask.answered = monotonic()
-    ask.hearingSince = 0
-    this.#heard.set(from, ask.answered)
+    const now = monotonic()
+    answered(ask, now)
+    this.#heard.set(from, now)
     const epoch = this.#io.epoch()
     const end = () => this.#open.delete(nameOf(o, i, r))
     switch (message.t) {
@@ -149,8 +155,7 @@ export class Asks {
         this.#get(ask, s)
         continue
       }
-      ask.answered = now
-      ask.hearingSince = 0
+      answered(ask, now)
       if (tk !== RENEWED_WAITING) this.#io.post(o, { type: 'up-compute', rid: r, key: ask.key, epoch, token: tk })
     }
   }
