@@ -81,6 +81,69 @@ test('a value in chunks over a bus that loses some of them still reaches the oth
   await crosses(t, () => bus, MiB, 1)
 })
 
+// A lost chunk goes again, on its own: the value is not sent whole again once the asker renews
+// its request (peerTimeout / 4 later, and each time a chunk of it is lost again: with 5% of
+// messages lost, a 1 MiB value took up to 17 s to cross, and missed this file's 20 s bound in
+// CI). The bus here loses the fourth chunk and the last, once each, on their way from a to b:
+// the loss of one in the middle shows in what b holds, the loss of the last only in its silence.
+test('a chunk lost on its way is sent again on its own, and the value crosses in one group, computed once', async (t) => {
+  const inner = memoryBus({ maxMessage: 64 * 1024 })
+  const name = `large-lost-chunk-${randomUUID().slice(0, 8)}`
+  /** the chunks a sent b, by group: each chunk's number, once per time it went */
+  const groups = new Map<number, number[]>()
+  const lost = new Set<string>()
+  let a: Cache | undefined
+  const bus: Bus = {
+    async join(topic, peer, receive) {
+      const member = await inner.join(topic, peer, receive)
+      return {
+        maxMessage: member.maxMessage,
+        broadcast: (envelope) => member.broadcast(envelope),
+        send: (to, envelope) => {
+          const [chunk] = messagesOf(envelope)
+          if (peer === a?.peer && chunk?.t === 'chunk') {
+            const { g, x, of } = chunk as unknown as { g: number; x: number; of: number }
+            groups.set(g, [...(groups.get(g) ?? []), x])
+            const which = `${g}:${x}`
+            if ((x === 3 || x === of - 1) && !lost.has(which)) return void lost.add(which)
+          }
+          member.send(to, envelope)
+        },
+        leave: () => member.leave(),
+      }
+    },
+  }
+  const options = { name, bus, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 64 * MiB, nearLimit: 0, replicas: 1 } as const
+  a = await createCache(options)
+  const b = await createCache(options)
+  t.teardown(async () => {
+    await b.close()
+    await (a as Cache).close()
+  })
+  await seeEachOther(t, [a, b])
+  const [key] = keysOwnedBy(a, [a, b], 1, 'lost-chunk-') as [string]
+  let computed = 0
+  const fn = () => {
+    computed++
+    return Buffer.alloc(MiB, 7)
+  }
+  await cached(a, key, fn)
+  const started = Date.now()
+  const got = await within(cached(b, key, fn), 2 * PEER_TIMEOUT, "b's call")
+  t.log(`b's call took ${Date.now() - started} ms; a sent b ${[...groups.values()].map((xs) => `${xs.length} chunks`).join(' and ')}`)
+  t.true(Buffer.isBuffer(got) && got.equals(Buffer.alloc(MiB, 7)), 'b got the value a computed')
+  t.is(computed, 1, 'the value was computed again in b')
+  t.is(groups.size, 1, 'the value went whole again')
+  const [sent] = [...groups.values()] as [number[]]
+  const of = Math.max(...sent) + 1
+  t.deepEqual(sent.slice(0, of), [...Array(of).keys()], 'every chunk went once, in order')
+  // then the two lost; and under load, perhaps one more for each silence of b's (it read late)
+  const again = sent.slice(of)
+  t.log(`sent again: ${again.join(', ')}`)
+  t.true(again.includes(3) && again.includes(of - 1), 'the lost chunks went again')
+  t.true(again.length < of / 2, 'the value went again, or most of it')
+})
+
 // A value that b cannot take (larger than its memoryLimit) comes whole from its chunks, and is
 // refused there: no answer. The chunks stand in for answers while they come, so b neither
 // renews nor gives up; but only for so long (asks.ts HEARING_MAX), or every renewal after the
@@ -203,15 +266,35 @@ test('chunks cut in order and put together in any order, a chunk heard twice tak
   t.deepEqual(chunks.map((c) => c.byteLength), [3000, 3000, 3000, 1000])
   const whole = new Chunks(1 * MiB, 1000)
   const order = [2, 0, 2, 3, 0]
-  t.deepEqual(order.map((x) => whole.take('p', 1, x, 4, chunks[x] as Uint8Array, 0)), [1, 2, 2, 3, 3].map((got) => ({ got, whole: undefined })))
+  t.deepEqual(order.map((x) => whole.take('p', 1, x, 4, chunks[x] as Uint8Array, 0)), [1, 2, 2, 3, 3].map((got, j) => ({ got, next: j === 0 ? 0 : 1, whole: undefined })))
   t.is(whole.held, 7000 + groupCost(4), 'three chunks, and the group\'s bookkeeping')
-  t.deepEqual(whole.take('p', 1, 1, 4, chunks[1] as Uint8Array, 0), { got: 4, whole: envelope })
+  t.deepEqual(whole.take('p', 1, 1, 4, chunks[1] as Uint8Array, 0), { got: 4, next: 4, whole: envelope })
   t.is(whole.held, 0)
+})
+
+test('a chunk sent again after its group was over is answered as all held, and opens nothing again', (t) => {
+  const envelope = bytes(9000)
+  const parts = cut(envelope, 3000)
+  const chunks = new Chunks(MiB, 1000)
+  const take = (x: number, now = 0) => chunks.take('p', 1, x, 3, parts[x] as Uint8Array, now)
+  t.deepEqual([take(0), take(2)], [{ got: 1, next: 1, whole: undefined }, { got: 2, next: 1, whole: undefined }], 'the second says the one it lacks')
+  t.deepEqual(take(1), { got: 3, next: 3, whole: envelope })
+  for (const x of [0, 1, 2]) t.deepEqual(take(x), { got: 3, next: 3, whole: undefined }, `chunk ${x} again`)
+  t.is(chunks.groups, 0, 'nothing begun again')
+  // A group refused, or dropped for its silence, is over too: its sender is told all is held.
+  t.regex(chunks.take('p', 2, 0, 300, bytes(4000), 0) as string, /larger than/)
+  t.deepEqual(chunks.take('p', 2, 1, 300, bytes(4000), 0), { got: 300, next: 300, whole: undefined })
+  chunks.take('p', 3, 0, 2, bytes(10), 0)
+  chunks.expire(1001)
+  t.deepEqual(chunks.take('p', 3, 1, 2, bytes(10), 1001), { got: 2, next: 2, whole: undefined })
+  // Remembered for twice the timeout, then forgotten: a chunk that late begins a group again.
+  chunks.expire(1001 + 2000)
+  t.deepEqual(take(0, 3002), { got: 1, next: 1, whole: undefined })
 })
 
 test('a chunk that contradicts its group, or a group that cannot fit, is refused and its group dropped', (t) => {
   const chunks = new Chunks(10_000, 1000)
-  t.deepEqual(chunks.take('p', 1, 0, 3, bytes(100), 0), { got: 1, whole: undefined })
+  t.deepEqual(chunks.take('p', 1, 0, 3, bytes(100), 0), { got: 1, next: 1, whole: undefined })
   t.regex(chunks.take('p', 1, 1, 4, bytes(100), 0) as string, /chunk 1 of 4, of a group of 3/)
   t.is(chunks.held, 0)
   t.regex(chunks.take('p', 2, 3, 3, bytes(100), 0) as string, /chunk 3 of 3/)
@@ -237,7 +320,7 @@ test('chunks never hold more than their limit: the oldest groups make room, and 
   const parts = cut(envelope, 4000)
   let taken: Taken | string | undefined
   parts.forEach((part, x) => (taken = chunks.take('peer', 1, x, parts.length, part, 1000)))
-  t.deepEqual(taken, { got: 3, whole: envelope })
+  t.deepEqual(taken, { got: 3, next: 3, whole: envelope })
   t.true(chunks.held > 0, 'the newest forged groups are still held')
   chunks.expire(1000 + 1000)
   t.true(chunks.held > 0, 'groups begun within the timeout stay')
@@ -250,11 +333,11 @@ test('a group is dropped when no chunk has reached it for the timeout, not when 
   const parts = cut(bytes(5000), 1000)
   // a slow sender: a chunk every 600 ms, 2.4 s in all
   for (let x = 0; x < parts.length - 1; x++) {
-    t.deepEqual(chunks.take('slow', 1, x, parts.length, parts[x] as Uint8Array, 600 * x), { got: x + 1, whole: undefined })
+    t.deepEqual(chunks.take('slow', 1, x, parts.length, parts[x] as Uint8Array, 600 * x), { got: x + 1, next: x + 1, whole: undefined })
     chunks.expire(600 * x + 599)
   }
   const last = chunks.take('slow', 1, parts.length - 1, parts.length, parts[parts.length - 1] as Uint8Array, 600 * (parts.length - 1))
-  t.deepEqual(last, { got: parts.length, whole: bytes(5000) })
+  t.deepEqual(last, { got: parts.length, next: parts.length, whole: bytes(5000) })
   chunks.take('stalled', 1, 0, 2, bytes(10), 0)
   chunks.expire(1000)
   t.is(chunks.groups, 1)
@@ -262,23 +345,64 @@ test('a group is dropped when no chunk has reached it for the timeout, not when 
   t.is(chunks.groups, 0)
 })
 
+test('once all its chunks went, a sender sends each recipient the first it lacks again, one at a time, and no longer waits for its own subscription', (t) => {
+  const sent: string[] = []
+  const sending = new Sending(6, WINDOW_BYTES / 8, ['me', 'b', 'c'], 0, (x, peer) => sent.push(peer === undefined ? `${x}` : `${x}>${peer}`))
+  t.deepEqual(sent, ['0', '1', '2', '3', '4', '5'])
+  sending.acked('me', 6, 6, 10)
+  // b lost chunks 1 and 3; c lost the last two, which shows only in its silence
+  sending.acked('b', 4, 1, 10)
+  sending.acked('c', 4, 4, 10)
+  sending.repair(200, 200, 'me')
+  t.is(sent.length, 6, 'nothing again within the wait')
+  sending.repair(211, 200, 'me')
+  t.deepEqual(sent.slice(6), ['1>b', '4>c'])
+  sending.acked('b', 5, 3, 220)
+  t.deepEqual(sent.slice(8), ['3>b'], 'b took chunk 1 and holds chunks past 3: 3 goes at once')
+  sending.acked('b', 6, 6, 225)
+  sending.acked('c', 5, 5, 220)
+  t.is(sent.length, 9, 'c holds just the chunks before 5: perhaps it reads late, so 5 waits for a silence')
+  sending.repair(421, 200, 'me')
+  t.deepEqual(sent.slice(9), ['5>c'])
+  // lost again: each silence in a row waits twice as long as the one before
+  sending.repair(700, 200, 'me')
+  t.deepEqual(sent.slice(10), ['5>c'])
+  sending.repair(1000, 200, 'me')
+  t.is(sent.length, 11, 'within twice the wait')
+  sending.repair(1101, 200, 'me')
+  t.deepEqual(sent.slice(11), ['5>c'])
+  sending.acked('c', 6, 6, 1110)
+  t.true(sending.done)
+  // A broadcast whose echo of its last chunk this process never hears: not waited for once all went.
+  const echo = new Sending(2, WINDOW_BYTES / 8, ['me', 'b'], 0, () => {})
+  echo.acked('b', 2, 2, 5)
+  echo.acked('me', 1, 1, 5)
+  echo.repair(206, 200, 'me')
+  t.true(echo.done)
+  // Nothing goes again while chunks are still to go the first time.
+  const paced: string[] = []
+  const slow = new Sending(10, WINDOW_BYTES / 2, ['b'], 0, (x, peer) => paced.push(`${x}${peer ?? ''}`))
+  slow.repair(10_000, 200, 'me')
+  t.deepEqual(paced, ['0', '1'])
+})
+
 test('a sender keeps no more than a window of chunks ahead of the slowest recipient, and waits no more for one that leaves or holds all', (t) => {
   const size = WINDOW_BYTES / 4
   const sent: number[] = []
   const sending = new Sending(10, size, ['me', 'b', 'c'], 0, (x) => sent.push(x))
   t.deepEqual(sent, [0, 1, 2, 3], 'a window of 4 chunks goes at once')
-  sending.acked('b', 3, 1)
-  sending.acked('me', 4, 1)
+  sending.acked('b', 3, 3, 1)
+  sending.acked('me', 4, 4, 1)
   t.deepEqual(sent, [0, 1, 2, 3], 'c holds none yet')
-  sending.acked('c', 2, 2)
+  sending.acked('c', 2, 2, 2)
   t.deepEqual(sent, [0, 1, 2, 3, 4, 5], 'two more, as far as c allows')
-  sending.acked('c', 1, 3)
+  sending.acked('c', 1, 1, 3)
   t.is(sent.length, 6, 'a late answer saying less changes nothing')
   t.false(sending.stalled(2 + 1000, 1000))
   t.true(sending.stalled(2 + 1001, 1000), 'nothing heard for the timeout')
   sending.keep((peer) => peer !== 'c')
   t.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6], 'c left: b is the slowest now')
-  for (const peer of ['me', 'b']) sending.acked(peer, 10, 5)
+  for (const peer of ['me', 'b']) sending.acked(peer, 10, 10, 5)
   t.deepEqual(sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.true(sending.done)
   const small: number[] = []

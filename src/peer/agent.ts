@@ -113,6 +113,11 @@ let warnedNoSecret = false
 const HOLD_MARGIN = 20
 /** A message carrying a value at least this large goes in an envelope of its own: a batch stays small for any broker. */
 const ALONE_BYTES = 16 * 1024
+/**
+ * How many heartbeats a recipient of this process's chunks may say nothing more, once all went,
+ * before the first it lacks goes again (chunks.ts Sending#repair): an answer a beat late is not a loss.
+ */
+const REPAIR_HEARTBEATS = 2
 /** What a chunk's message and seal add to its bytes, beside the cache's name and two peer ids (see #sendChunks). */
 const CHUNK_HEAD = 256
 /** What an envelope of chunks may hold beyond memoryLimit, the largest value it takes: the rest of its messages. */
@@ -708,20 +713,21 @@ export class Agent implements AgentIO, OwnerEvents {
     if (chunks.length > CHUNKS_MAX) return
     const g = ++this.#chunkGroup
     const of = chunks.length
-    const send = (x: number) => {
-      const chunk: Enveloped = { t: 'chunk', g, x, of, b: chunks[x] as Uint8Array, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to }
+    // Sent again, a chunk goes to the one recipient that lacks it.
+    const send = (x: number, peer = to) => {
+      const chunk: Enveloped = { t: 'chunk', g, x, of, b: chunks[x] as Uint8Array, c: this.#options.name, f: this.#self, q: ++this.#sequence, ts: Date.now(), to: peer }
       const sealed = this.#seal.seal(serialize(chunk))
-      if (to === '') member.broadcast(sealed)
-      else member.send(to, sealed)
+      if (peer === '') member.broadcast(sealed)
+      else member.send(peer, sealed)
     }
     const sending = new Sending(of, size, to === '' ? [this.#self, ...this.#members.others()] : [to], monotonic(), send)
     if (!sending.done) this.#sending.set(g, sending)
   }
 
-  /** `peer` holds `got` chunks of this process's group `g`: more may go. */
-  #chunksHeld(g: number, peer: string, got: number, now: number): void {
+  /** `peer` holds `got` chunks of this process's group `g`, and lacks chunk `next`: more may go. */
+  #chunksHeld(g: number, peer: string, got: number, next: number, now: number): void {
     const sending = this.#sending.get(g)
-    sending?.acked(peer, got, now)
+    sending?.acked(peer, got, next, now)
     if (sending?.done === true) this.#sending.delete(g)
   }
 
@@ -789,8 +795,13 @@ export class Agent implements AgentIO, OwnerEvents {
   #chunk(from: string, { g, x, of, b }: Chunk, now: number): void {
     const taken = this.#chunks.take(from, g, x, of, b, now)
     // Refused, the group is said to be all here: its sender waits no more for this process.
-    this.send(from, { t: 'chunked', g, got: typeof taken === 'string' ? of : taken.got })
-    if (typeof taken === 'string') return this.refused()
+    if (typeof taken === 'string') {
+      this.send(from, { t: 'chunked', g, got: of, nx: of })
+      return this.refused()
+    }
+    this.send(from, { t: 'chunked', g, got: taken.got, nx: taken.next })
+    // A chunk sent again after its group was over (its answer lost) says nothing of what comes.
+    if (taken.got === of && taken.whole === undefined) return
     this.#asks.hearing(from, now)
     this.#relays.hearing(from, now)
     if (taken.whole !== undefined) this.#hear(taken.whole, true)
@@ -829,7 +840,7 @@ export class Agent implements AgentIO, OwnerEvents {
     const from = message.f
     if (from === this.#self) {
       // Its own subscription has read this chunk, and those before it.
-      if (message.t === 'chunk') this.#chunksHeld(message.g, from, message.x + 1, now)
+      if (message.t === 'chunk') this.#chunksHeld(message.g, from, message.x + 1, message.x + 1, now)
       return
     }
     if (message.t === 'bye') {
@@ -897,7 +908,7 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'chunk':
         return this.#chunk(from, message, now)
       case 'chunked':
-        return this.#chunksHeld(message.g, from, message.got, now)
+        return this.#chunksHeld(message.g, from, message.got, message.nx, now)
       case 'applied': {
         const announced = this.#announced.get(message.ci)
         announced?.waiting.delete(from)
@@ -1059,6 +1070,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#chunks.expire(now)
     for (const [g, sending] of this.#sending) {
       sending.keep((peer) => peer === this.#self || this.#members.has(peer))
+      sending.repair(now, REPAIR_HEARTBEATS * this.#options.heartbeat, this.#self)
       if (sending.done || sending.stalled(now, this.#options.peerTimeout)) this.#sending.delete(g)
     }
     // An echo of a broadcast older than peerTimeout would let this process serve no longer.

@@ -4,7 +4,7 @@
 // one's, or that is not signed with one of the cache's keys, is refused before anything in it is
 // read. Keys rotate: a message is signed with the first key and accepted under any.
 //
-//   [0]       wire version (5: beats and hellos carry their sender's timing; chunks of large envelopes)
+//   [0]       wire version (7: the answer to a chunk names the first one its recipient lacks)
 //   [1]       1 when signed, 0 when not
 //   [2..6)    signed: the first 4 bytes of SHA-256(key), naming the key
 //   [6..38)   signed: the HMAC
@@ -17,7 +17,7 @@ import { deserialize } from 'node:v8'
  * wire versions refuse each other's messages for that reason, before reading them (counted as
  * dropped), so each goes on as a cluster of its own version rather than half-understand the other.
  */
-export const WIRE_VERSION = 6
+export const WIRE_VERSION = 7
 const HEAD = 2
 const KEY_ID = 4
 const MAC = 32

@@ -281,11 +281,12 @@ export interface Chunk extends Base {
   readonly b: Uint8Array
 }
 
-/** The answer to each chunk of group `g`: the sender holds `got` of its chunks (see chunks.ts Sending). */
+/** The answer to each chunk of group `g`: its recipient holds `got` of its chunks, and lacks chunk `nx` (see chunks.ts Sending). */
 export interface Chunked extends Base {
   readonly t: 'chunked'
   readonly g: number
   readonly got: number
+  readonly nx: number
 }
 
 export type PeerMessage = Beat | Hello | Bye | Reset | Ack | Give | Gave | Taken | Get | Put | Fail | Drop | Value | Compute | Abort | Failed | None | Wait | Invalidate | SetValue | Applied | Replica | Fill | Chunk | Chunked | Renew | Renewed
@@ -368,7 +369,7 @@ const shapes: Record<PeerMessage['t'], Record<string, (x: unknown) => boolean>> 
   rep: { s: isStamp, k: isString, v: () => true, tl: isCount, gr: isCount },
   fill: {},
   chunk: { g: isPositive, x: isCount, of: (x) => isCount(x) && (x as number) >= 2 && (x as number) <= CHUNKS_MAX, b: (x) => x instanceof Uint8Array && x.byteLength > 0 },
-  chunked: { g: isPositive, got: (x) => isPositive(x) && (x as number) <= CHUNKS_MAX },
+  chunked: { g: isPositive, got: (x) => isPositive(x) && (x as number) <= CHUNKS_MAX, nx: (x) => isCount(x) && (x as number) <= CHUNKS_MAX },
   renew: { s: isStamp, o: isOwner, i: isIncarnation, rs: isRequests },
   renewed: { s: isStamp, o: isOwner, i: isIncarnation, rs: isRequests, tks: isStates },
 }

@@ -54,7 +54,7 @@ export const FIELDS: Record<MessageType, readonly string[]> = {
   rep: ['s', 'k', 'v', 'tl', 'gr'],
   fill: [],
   chunk: ['g', 'x', 'of', 'b'],
-  chunked: ['g', 'got'],
+  chunked: ['g', 'got', 'nx'],
   renew: ['s', 'o', 'i', 'rs'],
   renewed: ['s', 'o', 'i', 'rs', 'tks'],
 }
@@ -323,6 +323,7 @@ export const fields: Record<string, FieldArbitraries> = {
   of: { good: fc.integer({ min: 2, max: 9 }), edge: fc.constantFrom(2, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, 1, CHUNKS_MAX + 1, 2.5, NaN, '3', null, undefined) },
   b: { good: fc.uint8Array({ minLength: 1, maxLength: 64 }), edge: fc.constantFrom(new Uint8Array(1), new Uint8Array(64 * 1024)), bad: fc.constantFrom<unknown>(new Uint8Array(0), [1, 2], 'bytes', null, undefined, 5) },
   got: { good: fc.integer({ min: 1, max: 9 }), edge: fc.constantFrom(1, CHUNKS_MAX), bad: fc.constantFrom<unknown>(0, CHUNKS_MAX + 1, 1.5, NaN, '1', null, undefined) },
+  nx: { good: fc.integer({ min: 0, max: 9 }), edge: fc.constantFrom(0, CHUNKS_MAX), bad: fc.constantFrom<unknown>(-1, CHUNKS_MAX + 1, 1.5, NaN, '1', null, undefined) },
   // requests renewed together (wire.ts Renew, Renewed), and what the owner has of each. One each,
   // as the two are drawn apart and a renewed whose tks is not as long as its rs is refused
   // (wire-fuzz tests that, and the longest, on their own)
