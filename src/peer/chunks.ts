@@ -14,11 +14,11 @@
 // in CI). A group that is over (whole, refused, dropped) is remembered for a while, so that a
 // chunk sent again after its end is answered as all held, not begun anew. A group that no chunk
 // has reached for the peer timeout is dropped, and whatever it carried is asked for again as if
-// it had been lost whole. What the chunks hold is held here until then, so it is bounded: no more bytes at once
-// than the largest envelope the process would take (its memoryLimit, and room for the rest),
-// a group's own bookkeeping counted (else a flood of one-byte chunks of groups of 2,048 would
-// hold a table of 2,048 slots each), the oldest groups dropped first to make room, and a group
-// that could never fit refused.
+// it had been lost whole. What the chunks hold is held here until then, so it is bounded: no
+// more bytes at once than the largest envelope the process would take (its memoryLimit, and
+// room for the rest), a group's own bookkeeping counted (else a flood of one-byte chunks of
+// groups of 2,048 would hold a table of 2,048 slots each), the oldest groups dropped first to
+// make room, and a group that could never fit refused.
 //
 // Nor may the chunks go all at once: Redis closes a subscriber with 32 MB waiting for it however
 // they are cut (40 chunks of 1 MiB published together: the subscriber was closed after 3), and a
