@@ -11,9 +11,11 @@ import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
 import { Chunks, Sending, WINDOW_BYTES, cut, groupCost, type Taken } from '../src/peer/chunks.js'
 import { CHUNKS_MAX } from '../src/peer/wire.js'
+import { Redis } from 'ioredis'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld, within } from './helpers/cluster.js'
 import { messagesOf } from './helpers/envelope.js'
+import { startRedis } from './helpers/own-brokers.js'
 import { keysOwnedBy, seeEachOther } from './helpers/pair.js'
 
 const MiB = 1024 * 1024
@@ -139,6 +141,64 @@ for (const replicas of [1, 'all'] as const) {
     t.true(came.length - (of - 2) < of / 2, 'the value went again, or most of it')
   })
 }
+
+// The broker drops the subscribers' connections while a value goes in chunks (CLIENT KILL, as a
+// Redis under memory pressure or an operator would): the chunks and the answers on their way are
+// lost, and the sender's window, which waits on the answers, would wait until the group is given
+// up (peerTimeout), then the value went whole again. The client reconnects; the chunk the
+// recipient lacks goes again, and its answer moves the window on.
+test('a value in chunks crosses Redis in one group though the subscribers\' connections are killed while it goes', async (t) => {
+  const server = await startRedis(t)
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.quit())
+  const name = `large-killed-${randomUUID().slice(0, 8)}`
+  const groups = new Set<number>()
+  let sent = 0
+  let killed: Promise<unknown> | undefined
+  let a: Cache | undefined
+  const counting = (inner: Bus): Bus => ({
+    networked: true,
+    async join(topic, peer, receive) {
+      const member = await inner.join(topic, peer, receive)
+      return {
+        maxMessage: member.maxMessage,
+        broadcast: (envelope) => member.broadcast(envelope),
+        send: (to, envelope) => {
+          const [chunk] = messagesOf(envelope)
+          if (peer === a?.peer && chunk?.t === 'chunk') {
+            groups.add(chunk.g as number)
+            // past the first window (8 chunks of 1 MiB), with more to go
+            if (++sent === 12) killed = admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+          }
+          member.send(to, envelope)
+        },
+        leave: () => member.leave(),
+      }
+    },
+  })
+  const options = (bus: Bus) => ({ name, bus, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas: 1, secret: 'the secret of a cluster on its own Redis, 32+ bytes' }) as const
+  a = await createCache(options(counting(redisBus({ url: server.url }))))
+  const b = await createCache(options(counting(redisBus({ url: server.url }))))
+  t.teardown(async () => {
+    await b.close()
+    await (a as Cache).close()
+  })
+  await seeEachOther(t, [a, b])
+  const [key] = keysOwnedBy(a, [a, b], 1, 'killed-') as [string]
+  let computed = 0
+  const fn = () => {
+    computed++
+    return Buffer.alloc(40 * MiB, 9)
+  }
+  await cached(a, key, fn)
+  const started = Date.now()
+  const got = await within(cached(b, key, fn), 2 * PEER_TIMEOUT, "b's call")
+  t.log(`b's call took ${Date.now() - started} ms; a sent ${sent} chunks`)
+  t.is(await killed, 2, 'both subscribers\' connections were killed')
+  t.true(Buffer.isBuffer(got) && got.equals(Buffer.alloc(40 * MiB, 9)), 'b got the value a computed')
+  t.is(computed, 1, 'the value was computed again in b')
+  t.is(groups.size, 1, 'the value went whole again')
+})
 
 // A value that b cannot take (larger than its memoryLimit) comes whole from its chunks, and is
 // refused there: no answer. The chunks stand in for answers while they come, so b neither
@@ -341,7 +401,7 @@ test('a group is dropped when no chunk has reached it for the timeout, not when 
   t.is(chunks.groups, 0)
 })
 
-test('once all its chunks went, a sender sends each recipient the first it lacks again, one at a time, and no longer waits for its own subscription', (t) => {
+test('a sender sends a recipient that falls silent the first chunk it lacks again, one at a time, and no longer waits for its own subscription once silent', (t) => {
   const sent: string[] = []
   const sending = new Sending(6, WINDOW_BYTES / 8, ['me', 'b', 'c'], 0, (x, peer) => sent.push(peer === undefined ? `${x}` : `${x}>${peer}`))
   t.deepEqual(sent, ['0', '1', '2', '3', '4', '5'])
@@ -349,37 +409,55 @@ test('once all its chunks went, a sender sends each recipient the first it lacks
   // b lost chunks 1 and 3; c lost the last two, which shows only in its silence
   sending.acked('b', 4, 1, 10)
   sending.acked('c', 4, 4, 10)
-  sending.repair(200, 200, 'me')
+  sending.repair(200, 200, 10_000, 'me')
   t.is(sent.length, 6, 'nothing again within the wait')
-  sending.repair(211, 200, 'me')
+  sending.repair(211, 200, 10_000, 'me')
   t.deepEqual(sent.slice(6), ['1>b', '4>c'])
   sending.acked('b', 5, 3, 220)
   t.deepEqual(sent.slice(8), ['3>b'], 'b took chunk 1 and holds chunks past 3: 3 goes at once')
   sending.acked('b', 6, 6, 225)
   sending.acked('c', 5, 5, 220)
   t.is(sent.length, 9, 'c holds just the chunks before 5: perhaps it reads late, so 5 waits for a silence')
-  sending.repair(421, 200, 'me')
+  sending.repair(421, 200, 10_000, 'me')
   t.deepEqual(sent.slice(9), ['5>c'])
   // lost again: each silence in a row waits twice as long as the one before
-  sending.repair(700, 200, 'me')
+  sending.repair(700, 200, 10_000, 'me')
   t.deepEqual(sent.slice(10), ['5>c'])
-  sending.repair(1000, 200, 'me')
+  sending.repair(1000, 200, 10_000, 'me')
   t.is(sent.length, 11, 'within twice the wait')
-  sending.repair(1101, 200, 'me')
+  sending.repair(1101, 200, 10_000, 'me')
   t.deepEqual(sent.slice(11), ['5>c'])
   sending.acked('c', 6, 6, 1110)
   t.true(sending.done)
+  // The wait stops growing at its bound: a recipient long silent is still sent a chunk that often.
+  const times: number[] = []
+  const silent = new Sending(2, WINDOW_BYTES / 8, ['b'], 0, (_, peer) => void (peer === undefined || times.push(now)))
+  let now = 0
+  for (; now <= 2000; now += 50) silent.repair(now, 200, 300, 'me')
+  t.deepEqual(times, [250, 500, 850, 1200, 1550, 1900])
   // A broadcast whose echo of its last chunk this process never hears: not waited for once all went.
   const echo = new Sending(2, WINDOW_BYTES / 8, ['me', 'b'], 0, () => {})
   echo.acked('b', 2, 2, 5)
   echo.acked('me', 1, 1, 5)
-  echo.repair(206, 200, 'me')
+  echo.repair(206, 200, 10_000, 'me')
   t.true(echo.done)
-  // Nothing goes again while chunks are still to go the first time.
+  // A window that waits on a recipient whose answers were lost (its connection killed): what it
+  // lacks goes again, and its answer moves the window on. One that answers is sent nothing again.
   const paced: string[] = []
-  const slow = new Sending(10, WINDOW_BYTES / 2, ['b'], 0, (x, peer) => paced.push(`${x}${peer ?? ''}`))
-  slow.repair(10_000, 200, 'me')
+  const blocked = new Sending(10, WINDOW_BYTES / 2, ['me', 'b'], 0, (x, peer) => paced.push(peer === undefined ? `${x}` : `${x}>${peer}`))
   t.deepEqual(paced, ['0', '1'])
+  blocked.acked('me', 2, 2, 100)
+  blocked.acked('b', 1, 1, 150)
+  t.deepEqual(paced.slice(2), ['2'])
+  blocked.repair(300, 200, 10_000, 'me')
+  t.is(paced.length, 3, 'b said it holds one within the wait')
+  blocked.repair(351, 200, 10_000, 'me')
+  t.deepEqual(paced.slice(3), ['1>b'], 'b lacks chunk 1, and the window waits on it')
+  blocked.acked('b', 3, 3, 360)
+  // two: this process's own subscription (2 held), silent since 100, is waited for no longer
+  t.deepEqual(paced.slice(4), ['3', '4'], 'the window moves on')
+  blocked.repair(500, 200, 10_000, 'me')
+  t.is(paced.length, 6, 'b answers: nothing again')
 })
 
 test('a sender keeps no more than a window of chunks ahead of the slowest recipient, and waits no more for one that leaves or holds all', (t) => {

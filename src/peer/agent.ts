@@ -1070,7 +1070,7 @@ export class Agent implements AgentIO, OwnerEvents {
     this.#chunks.expire(now)
     for (const [g, sending] of this.#sending) {
       sending.keep((peer) => peer === this.#self || this.#members.has(peer))
-      sending.repair(now, REPAIR_HEARTBEATS * this.#options.heartbeat, this.#self)
+      sending.repair(now, REPAIR_HEARTBEATS * this.#options.heartbeat, this.#options.peerTimeout / 8, this.#self)
       if (sending.done || sending.stalled(now, this.#options.peerTimeout)) this.#sending.delete(g)
     }
     // An echo of a broadcast older than peerTimeout would let this process serve no longer.

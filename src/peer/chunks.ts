@@ -7,8 +7,8 @@
 // every message in it are those of any envelope.
 //
 // The bus may lose a chunk, or deliver one twice or late. The recipient's answer to each chunk
-// says the first chunk it still lacks, and a sender that has sent them all and hears no more
-// progress from a recipient for a while sends that one again (Sending#repair): a lost chunk
+// says the first chunk it still lacks, and a sender that hears no more progress from a
+// recipient for a while sends that one again (Sending#repair): a lost chunk
 // costs a round trip, not the whole value again after the asker's renewal (with 5% of messages
 // lost, a 1 MiB value in 17 chunks took up to 17 s to cross, and a call missed its 20 s bound
 // in CI). A group that is over (whole, refused, dropped) is remembered for a while, so that a
@@ -196,14 +196,16 @@ interface Recipient {
  * One envelope on its way in chunks: `send(x)` sends chunk x to all its recipients, no more than
  * the window ahead of what the slowest of them (the recipients, and this process for a
  * broadcast) said it holds; `send(x, peer)` sends it again to one. A recipient that leaves, or
- * holds all, is no longer waited for; one that still lacks a chunk once all went is sent it
+ * holds all, is no longer waited for; one that falls silent is sent the first chunk it lacks
  * again (repair); one that says nothing more for the peer timeout stalls it, and it is given up
  * (the envelope is lost, as a whole one may be).
  *
  * A chunk goes again one at a time, after a silence, or once the recipient says it took the one
  * sent before: a recipient that is slow rather than short of a chunk (its thread busy, the bus
  * behind) is sent one more for each silence, not more than it can read (Redis closes a
- * subscriber with 32 MB waiting for it). Each silence in a row doubles the wait for the next.
+ * subscriber with 32 MB waiting for it). Each silence in a row doubles the wait for the next,
+ * up to a bound under the asker's renewal: past that, the asker would take the chunks for lost,
+ * and have the whole value sent again.
  */
 export class Sending {
   readonly #of: number
@@ -253,21 +255,24 @@ export class Sending {
   }
 
   /**
-   * Once every chunk went: sends each recipient that has said nothing more for `after` ms (and
-   * nothing more since a chunk went again to it, for twice as long each time) the first chunk it
-   * lacks. `self`, this process's own subscription, is waited for only to pace the chunks: no
-   * longer, once all went.
+   * Sends each recipient that has said nothing more for `after` ms (and nothing more since a
+   * chunk went again to it, for twice as long each time, up to `most`) the first chunk it lacks: whether all
+   * went or not, as the window waits on what the slowest says, and what was lost (its
+   * connection to the broker killed, the answers with it) would otherwise hold it until the
+   * group is given up. `self`, this process's own subscription, is waited for only to pace the
+   * chunks, and hears them on the connection that brings the recipients' answers: silent, it is
+   * waited for no longer.
    */
-  repair(now: number, after: number, self: string): void {
-    if (this.#next < this.#of) return
+  repair(now: number, after: number, most: number, self: string): void {
     for (const [peer, recipient] of this.#waiting) {
       if (now - recipient.at <= after) continue
       if (peer === self) this.#waiting.delete(peer)
       else if (recipient.resent < 0 || now - recipient.resentAt > recipient.backoff) {
-        recipient.backoff = Math.max(after, 2 * recipient.backoff)
+        recipient.backoff = Math.min(most, Math.max(after, 2 * recipient.backoff))
         this.#resend(peer, recipient, now)
       }
     }
+    this.#pump()
   }
 
   /** Nothing heard from the recipients for `timeout` ms. */
