@@ -256,12 +256,12 @@ export class Sending {
 
   /**
    * Sends each recipient that has said nothing more for `after` ms (and nothing more since a
-   * chunk went again to it, for twice as long each time, up to `most`) the first chunk it lacks: whether all
-   * went or not, as the window waits on what the slowest says, and what was lost (its
-   * connection to the broker killed, the answers with it) would otherwise hold it until the
-   * group is given up. `self`, this process's own subscription, is waited for only to pace the
-   * chunks, and hears them on the connection that brings the recipients' answers: silent, it is
-   * waited for no longer.
+   * chunk went again to it, for twice as long each time, up to `most`) the first chunk it
+   * lacks: whether all went or not, as the window waits on what the slowest says, and what was
+   * lost (its connection to the broker killed, the answers with it) would otherwise hold it
+   * until the group is given up. `self`, this process's own subscription, is waited for only to
+   * pace the chunks, and hears them on the connection that brings the recipients' answers:
+   * silent, it is waited for no longer.
    */
   repair(now: number, after: number, most: number, self: string): void {
     for (const [peer, recipient] of this.#waiting) {
