@@ -6,7 +6,7 @@
 // cross shows as a second computation (and a wait of that long), not as a quick retry.
 import test, { type ExecutionContext } from 'ava'
 import { randomUUID } from 'node:crypto'
-import { cached, createCache, memoryBus, peek, type Bus, type Cache } from 'coop-cache'
+import { cached, createCache, memoryBus, peek, type Bus, type Cache, type CacheOptions } from 'coop-cache'
 import { natsBus } from 'coop-cache/nats'
 import { redisBus } from 'coop-cache/redis'
 import { Chunks, Sending, WINDOW_BYTES, cut, groupCost, type Taken } from '../src/peer/chunks.js'
@@ -31,14 +31,14 @@ interface Pair {
   readonly key: string
 }
 
-async function pair(t: ExecutionContext, busOf: () => Bus, replicas: 1 | 'all'): Promise<Pair> {
+async function pair(t: ExecutionContext, busOf: () => Bus, replicas: 1 | 'all', options: Partial<CacheOptions> = {}): Promise<Pair> {
   const name = `large-${randomUUID().slice(0, 8)}`
   const caches: Cache[] = []
   // b first: a then leaves alone, and hands its values to nobody (with b closing too, a would wait its peerTimeout for b to take them).
   t.teardown(async () => {
     for (const cache of [...caches].reverse()) await cache.close()
   })
-  for (let i = 0; i < 2; i++) caches.push(await createCache({ name, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas, bus: busOf() }))
+  for (let i = 0; i < 2; i++) caches.push(await createCache({ name, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas, bus: busOf(), ...options }))
   await seeEachOther(t, caches)
   const [a, b] = caches as [Cache, Cache]
   return { a, b, key: keysOwnedBy(a, caches, 1, 'big-')[0] as string }
@@ -93,16 +93,15 @@ test('a value in chunks over a bus that loses some of them still reaches the oth
 for (const replicas of [1, 'all'] as const) {
   test(`a chunk lost on its way is sent again on its own, and the value crosses in one group, computed once (replicas: ${replicas})`, async (t) => {
     const inner = memoryBus({ maxMessage: 64 * 1024 })
-    const name = `large-lost-chunk-${randomUUID().slice(0, 8)}`
     /** the chunks of a's that reached b, by group: each chunk's number, once per time it came */
     const groups = new Map<number, number[]>()
     const lost = new Set<string>()
-    let a: Cache | undefined
+    let sender: string | undefined
     const bus: Bus = {
       join: (topic, peer, receive) =>
         inner.join(topic, peer, (envelope) => {
           const [chunk] = messagesOf(envelope)
-          if (a !== undefined && peer !== a.peer && chunk?.t === 'chunk' && chunk.f === a.peer) {
+          if (sender !== undefined && peer !== sender && chunk?.t === 'chunk' && chunk.f === sender) {
             const { g, x, of } = chunk as unknown as { g: number; x: number; of: number }
             const which = `${g}:${x}`
             if ((x === 3 || x === of - 1) && !lost.has(which)) return void lost.add(which)
@@ -111,15 +110,8 @@ for (const replicas of [1, 'all'] as const) {
           receive(envelope)
         }),
     }
-    const options = { name, bus, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 64 * MiB, nearLimit: 0, replicas } as const
-    a = await createCache(options)
-    const b = await createCache(options)
-    t.teardown(async () => {
-      await b.close()
-      await (a as Cache).close()
-    })
-    await seeEachOther(t, [a, b])
-    const [key] = keysOwnedBy(a, [a, b], 1, 'lost-chunk-') as [string]
+    const { a, b, key } = await pair(t, () => bus, replicas)
+    sender = a.peer
     let computed = 0
     const fn = () => {
       computed++
@@ -151,11 +143,10 @@ test('a value in chunks crosses Redis in one group though the subscribers\' conn
   const server = await startRedis(t)
   const admin = new Redis(server.url)
   t.teardown(() => admin.quit())
-  const name = `large-killed-${randomUUID().slice(0, 8)}`
   const groups = new Set<number>()
   let sent = 0
   let killed: Promise<unknown> | undefined
-  let a: Cache | undefined
+  let sender: string | undefined
   const counting = (inner: Bus): Bus => ({
     networked: true,
     async join(topic, peer, receive) {
@@ -165,7 +156,7 @@ test('a value in chunks crosses Redis in one group though the subscribers\' conn
         broadcast: (envelope) => member.broadcast(envelope),
         send: (to, envelope) => {
           const [chunk] = messagesOf(envelope)
-          if (peer === a?.peer && chunk?.t === 'chunk') {
+          if (peer === sender && chunk?.t === 'chunk') {
             groups.add(chunk.g as number)
             // past the first window (8 chunks of 1 MiB), with more to go
             if (++sent === 12) killed = admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
@@ -176,15 +167,8 @@ test('a value in chunks crosses Redis in one group though the subscribers\' conn
       }
     },
   })
-  const options = (bus: Bus) => ({ name, bus, threads: 1, heartbeat: 100, peerTimeout: PEER_TIMEOUT, memoryLimit: 256 * MiB, nearLimit: 0, replicas: 1, secret: 'the secret of a cluster on its own Redis, 32+ bytes' }) as const
-  a = await createCache(options(counting(redisBus({ url: server.url }))))
-  const b = await createCache(options(counting(redisBus({ url: server.url }))))
-  t.teardown(async () => {
-    await b.close()
-    await (a as Cache).close()
-  })
-  await seeEachOther(t, [a, b])
-  const [key] = keysOwnedBy(a, [a, b], 1, 'killed-') as [string]
+  const { a, b, key } = await pair(t, () => counting(redisBus({ url: server.url })), 1, { secret: 'the secret of a cluster on its own Redis, 32+ bytes' })
+  sender = a.peer
   let computed = 0
   const fn = () => {
     computed++
