@@ -225,3 +225,69 @@ test('a copy held back on the bus until after an invalidation has resolved is no
   )
   t.deepEqual(stale, [])
 })
+
+/** Keys whose owner, among `caches`, is `owner`. */
+function keysOwnedBy(owner: Cache, caches: readonly Cache[], count: number, prefix: string): string[] {
+  const ids = caches.map((c) => c.peer as string)
+  const keys: string[] = []
+  for (let i = 0; keys.length < count; i++) if (ranked(encodeKey(`${prefix}${i}`), ids, 1)[0] === owner.peer) keys.push(`${prefix}${i}`)
+  return keys
+}
+
+/** Waits until `cache`'s process holds `entries` values, by its counters alone: a look would leave a near copy of its own. */
+async function holdsEntries(t: ExecutionContext, cache: Cache, entries: number): Promise<void> {
+  await eventually(t, () => `${entries} entries held`, async () => (await cache.stats({ local: true })).entries >= entries)
+  // The copy for the calling thread leaves the owner in the turn that stored the value.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
+async function outcomeOf(cache: Cache, key: string): Promise<{ value: unknown; outcome: unknown }> {
+  const status: CallStatus = {}
+  const value = await cached(cache, key, () => `${key}@recomputed`, { status })
+  return { value, outcome: status.outcome }
+}
+
+test('a copy that reaches a process is served from its calling thread at the first call there, and not once the key is invalidated', async (t) => {
+  const bus = memoryBus()
+  const caches = await threeOn(t, bus, 'replicas-near')
+  const [a, b, c] = caches
+  // b's calling thread keeps near copies once it has one (a value it did not compute itself):
+  // its owners learn so from its hello.
+  await cached(b, 'b-own', () => 'b')
+  t.deepEqual(await outcomeOf(b, 'b-own'), { value: 'b', outcome: 'hit' })
+  const [key] = keysOwnedBy(a, caches, 1, 'seeded')
+  await cached(a, key!, () => `${key}@a`)
+  await holdsEntries(t, b, 2)
+  t.deepEqual(await outcomeOf(b, key!), { value: `${key}@a`, outcome: 'near' })
+  await invalidate(c, key!)
+  t.deepEqual(await outcomeOf(b, key!), { value: `${key}@recomputed`, outcome: 'computed' })
+})
+
+test('copies that reach a process take only the room its calling thread has to spare: the copies it asked for stay', async (t) => {
+  const bus = memoryBus()
+  const caches: Cache[] = []
+  t.teardown(() => Promise.all(caches.map((c) => c.close())))
+  // b's near copies have room for about ten values of these.
+  const nearLimit = 8 * 1024
+  for (const near of [undefined, nearLimit]) caches.push(await createCache({ name: 'replicas-near-room', threads: 1, bus, heartbeat: 50, peerTimeout: PEER_TIMEOUT, ...(near === undefined ? {} : { nearLimit: near }) }))
+  const [a, b] = caches as [Cache, Cache]
+  await a.ready({ peers: 2, timeout: 5000 })
+  const value = (key: string) => `${key}:${'x'.repeat(300)}`
+  const asked = keysOwnedBy(b, caches, 6, 'asked')
+  // Each computed, then asked again: the answer of the owner thread is the copy the thread keeps.
+  for (const key of asked) for (let i = 0; i < 2; i++) await cached(b, key, () => value(key))
+  const copied = keysOwnedBy(a, caches, 40, 'copied')
+  await Promise.all(copied.map((key) => cached(a, key, () => value(key))))
+  await holdsEntries(t, b, asked.length + copied.length)
+  t.true((await b.stats({ local: true })).nearBytes <= nearLimit)
+  for (const key of asked) t.deepEqual(await outcomeOf(b, key), { value: value(key), outcome: 'near' }, key)
+  // ...and the room to spare holds some of the copies.
+  const served = await Promise.all(copied.map((key) => outcomeOf(b, key)))
+  t.true(served.some(({ outcome }) => outcome === 'near'), JSON.stringify(served.map(({ outcome }) => outcome)))
+  // A reset empties every near copy: b's thread, which had no room left, takes copies again.
+  await reset(a, 1)
+  const [later] = keysOwnedBy(a, caches, 1, 'after-reset')
+  await cached(a, later!, () => value(later!))
+  await holdsEntries(t, b, 1)
+  t.deepEqual(await outcomeOf(b, later!), { value: value(later!), outcome: 'near' })
+})

@@ -189,8 +189,8 @@ export class Client {
     this.#life = life
     this.#near = new Near(shared, nearLimit)
     const hello = (): HelloMessage | undefined => {
-      const { slot, token } = this.#near.slot
-      return slot < 0 ? undefined : { type: 'hello', nearSlot: slot, nearToken: token }
+      const { slot, token, offers } = this.#near.slot
+      return slot < 0 ? undefined : { type: 'hello', nearSlot: slot, nearToken: token, offers }
     }
     this.#links = Array.from({ length: shared.owners.count }, (_, index) => {
       const link: OwnerLink<Group> = new OwnerLink(
@@ -199,6 +199,7 @@ export class Client {
         index,
         {
           receive: (message) => this.#receive(link, message),
+          copied: ({ key, value, epoch, expires, fence }) => this.#near.offer(key, value, epoch, expires ?? 0, fence),
           // Everything that waited for the link asks now; computations in progress carry on, and
           // offer their result to the new owner (which, not knowing their request, drops it).
           linked: () => {
@@ -218,7 +219,7 @@ export class Client {
       )
       return link
     })
-    this.#near.onSlot = () => {
+    this.#near.onHello = () => {
       for (const link of this.#links) link.sayHello()
     }
   }

@@ -9,6 +9,9 @@ import type { Shared } from '../shared/memory/shared.js'
 /** Hits on copies with an expiry served under one reading of the clock, at most (see #now). */
 const CLOCK_HITS = 256
 
+/** A thread that had no room for a copy it was offered takes offers again once its copies take no more than this share of nearLimit. */
+const ROOM_AGAIN = 0.75
+
 /**
  * What a copy takes beside its key and its value: on the heap, the Copy record, its resolved
  * promise, its fence, and its slots in lru-cache's map and arrays, 230 to 270 bytes (a thread
@@ -68,6 +71,10 @@ export class Near {
   #clock = 0
   #clockHits = 0
   #clockTimer = false
+  // Whether this thread takes copies it did not ask for (offer): not once one found no room,
+  // until its copies have shrunk to ROOM_AGAIN of nearLimit (a reset empties them), so that
+  // owners do not send, and this thread does not read, copies it has no room for.
+  #offers = true
 
   constructor(shared: Shared, limit: number) {
     this.#shared = shared
@@ -83,9 +90,9 @@ export class Near {
         : undefined
   }
 
-  /** The slot and token the owners are told of (see HelloMessage); -1 while it holds none. */
-  get slot(): { readonly slot: number; readonly token: number } {
-    return { slot: this.#slot, token: this.#token }
+  /** The slot and token the owners are told of, and whether the thread takes offered copies (see HelloMessage); slot -1 while it holds none. */
+  get slot(): { readonly slot: number; readonly token: number; readonly offers: boolean } {
+    return { slot: this.#slot, token: this.#token, offers: this.#offers }
   }
 
   /**
@@ -161,30 +168,56 @@ export class Near {
 
   /** Keeps a copy of a value the owner stored in `epoch` (ignored if the epoch has moved). */
   keep(key: string, value: unknown, epoch: number, expires: number, fence: Fence): void {
+    this.#keep(key, value, epoch, expires, fence, false)
+  }
+
+  /**
+   * Keeps a copy this thread did not ask for (CopyMessage) only in room to spare under
+   * nearLimit: a value nobody here has asked for yet must not push out one that was asked for.
+   * Not over a copy this thread has, nor once the key's fence has moved.
+   */
+  offer(key: string, value: unknown, epoch: number, expires: number, fence: Fence): void {
+    if (this.#copies?.has(key) !== false || !this.#shared.fences.holds(fence)) return
+    this.#keep(key, value, epoch, expires, fence, true)
+  }
+
+  #keep(key: string, value: unknown, epoch: number, expires: number, fence: Fence, spare: boolean): void {
     const copies = this.#copies
     if (copies === undefined || epoch !== this.#shared.epochs.epoch()) return
     if (epoch !== this.#epoch) this.#follow(copies, epoch)
+    const size = copySize(key, value)
+    if (spare && copies.calculatedSize + size > copies.maxSize) {
+      if (this.#offers) this.#take(false)
+      return
+    }
     if (this.#slot < 0) {
       this.#slot = this.#shared.counters.claimNearSlot(this.#token)
       // Every slot taken: keep nothing, rather than count bytes nobody could give back.
       if (this.#slot < 0) return
-      this.onSlot?.()
+      this.onHello?.()
     }
-    const size = copySize(key, value)
     if (copies.set(key, { promise: Promise.resolve(value), size, expires, fence, checkedAt: NaN }).has(key)) this.#account(size)
   }
 
-  /** Called once the thread holds a near slot: the owners it is linked to must be told. */
-  onSlot: (() => void) | undefined
+  /** Called when what the owners are told in a hello changes (the thread holds a near slot; it takes offered copies or no longer does): they must be told. */
+  onHello: (() => void) | undefined
+
+  #take(offers: boolean): void {
+    this.#offers = offers
+    if (this.#slot >= 0) this.onHello?.()
+  }
 
   #account(delta: number): void {
     this.#bytes += delta
     if (this.#slot >= 0) this.#shared.counters.setNearBytes(this.#slot, this.#bytes)
+    if (delta < 0 && !this.#offers && this.#bytes <= ROOM_AGAIN * this.#copies!.maxSize) this.#take(true)
   }
 
   /** Drops every copy and gives the slot back: the thread is done with the cache. */
   clear(): void {
     this.countHits()
+    // Done with the cache: nothing to tell the owners as the copies go.
+    this.#offers = true
     this.#copies?.clear()
     if (this.#slot < 0) return
     this.#shared.counters.setNearBytes(this.#slot, 0)

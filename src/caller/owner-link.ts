@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AnswerMessage, OwnerMessage, PingMessage, RequesterMessage } from '../shared/protocol.js'
+import type { AnswerMessage, CopyMessage, OwnerMessage, PingMessage, RequesterMessage } from '../shared/protocol.js'
 import { connectToOwner } from '../shared/handoff.js'
 import { holdingOpen } from '../shared/hold.js'
 import { Outbox, each } from '../shared/outbox.js'
@@ -10,6 +10,8 @@ import type { Shared } from '../shared/memory/shared.js'
 export interface LinkEvents {
   /** A message from the owner (pongs are the link's own business). */
   receive(message: AnswerMessage): void
+  /** A copy of a value the owner stored for another process, offered unasked for the thread's near copies. */
+  copied(message: CopyMessage): void
   /** A new link is up: the requests that waited for it are to be sent now. */
   linked(): void
   /** The owner cannot be reached: the cache closed, or supervision gave up on the owner. */
@@ -119,6 +121,7 @@ export class OwnerLink<R> {
     this.#outbox = new Outbox(port, { refused: (message, error) => this.#events.refused(message, error), urgent })
     port.on('message', (received: OwnerMessage | OwnerMessage[]) =>
       each(received, (message) => {
+        if (message.type === 'copy') return this.#events.copied(message)
         if (message.type !== 'pong') return this.#events.receive(message)
         this.#pings.get(message.id)?.()
         this.#pings.delete(message.id)

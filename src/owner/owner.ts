@@ -5,6 +5,7 @@ import { prefixStart, showKey } from '../shared/key.js'
 import { monotonic } from '../shared/clock.js'
 import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
+import type { Fence } from '../shared/memory/fences.js'
 import { peerOf, selects } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request } from './requester.js'
@@ -164,6 +165,9 @@ export class Owner {
     const stale = this.#flights.all()
     for (const flight of stale) this.#end(flight)
     this.#store.clear()
+    // Every thread's near copies are of an older epoch now: a thread that had no room for copies
+    // has room again (it would say so itself only at its next call).
+    for (const link of this.#links) if (link.nearSlot >= 0) link.offers = true
     this.#shared.owners.flushed(this.#index, epoch)
     // A computation that straddles the reset is never used: its computer is told, and it and
     // its waiters are placed again in the new epoch, where one of them computes afresh.
@@ -209,6 +213,7 @@ export class Owner {
       case 'hello':
         link.nearSlot = message.nearSlot
         link.nearToken = message.nearToken
+        link.offers = message.offers
         return
       case 'give':
         if (link === this.#agent) this.#take(message)
@@ -276,7 +281,24 @@ export class Owner {
   #replica({ key, epoch, fence, value, buffers, life }: ReplicaMessage): void {
     if (epoch !== this.#epoch || !this.#shared.liveness.serving() || !this.#shared.fences.holds(fence)) return
     if (this.#store.get(key)?.fetched === false) return
-    this.#store.offer(key, this.#store.fromBytes(key, value, buffers, life, monotonic(), false, true))
+    const entry = this.#store.fromBytes(key, value, buffers, life, monotonic(), false, true)
+    if (this.#store.offer(key, entry)) this.#seed(key, entry)
+  }
+
+  /**
+   * Offers a copy that came from another process to the threads of this one that keep near
+   * copies and have room for more (CopyMessage): with every process holding every value, as in
+   * CoopCache, the first call for it here is then served in the calling thread, not by a message
+   * to this owner. Only values held as themselves, which a thread takes without deserializing.
+   */
+  #seed(key: string, entry: Entry): void {
+    if (entry.bytes !== undefined) return
+    let fence: Fence | undefined
+    for (const link of this.#links) {
+      if (!link.offers) continue
+      fence ??= this.#shared.fences.read(this.#shared.fences.slotOf(key))
+      link.sendCopy(key, this.#epoch, entry, fence)
+    }
   }
 
   /**

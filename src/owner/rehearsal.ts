@@ -81,7 +81,7 @@ class Requester {
       this.#outbox.post({ type: 'put', id: message.id, key: message.key, token: message.token, epoch: message.epoch, value: { key: message.key, at: message.id } })
     }
     // The computer's call ends with its put, as a caller's does; every other with its answer.
-    if (message.type === 'pong') return
+    if (message.type === 'pong' || message.type === 'copy') return
     this.#waiting.get(message.id)?.()
     this.#waiting.delete(message.id)
   }

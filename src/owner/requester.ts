@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads'
-import type { AnswerMessage, OwnerToAgent, PongMessage, ValueMessage } from '../shared/protocol.js'
+import type { CopyMessage, OwnerMessage, OwnerToAgent, ValueMessage } from '../shared/protocol.js'
 import { Outbox } from '../shared/outbox.js'
 import type { Fence } from '../shared/memory/fences.js'
 import type { Entry } from './store.js'
@@ -33,8 +33,10 @@ export class Requester {
   /** the near slot of the caller thread, given back if the link closes first (see counters.ts) */
   nearSlot = -1
   nearToken = 0
+  /** the caller thread takes copies of values from other processes (HelloMessage.offers) */
+  offers = false
   /** what the owner posts on the port, a turn at a time (see outbox.ts) */
-  readonly #outbox: Outbox<AnswerMessage | PongMessage | OwnerToAgent>
+  readonly #outbox: Outbox<OwnerMessage | OwnerToAgent>
 
   constructor(port: MessagePort, relayed: boolean) {
     this.port = port
@@ -42,7 +44,7 @@ export class Requester {
     this.#outbox = new Outbox(port)
   }
 
-  send(message: AnswerMessage | PongMessage | OwnerToAgent): void {
+  send(message: OwnerMessage | OwnerToAgent): void {
     this.#outbox.post(message)
   }
 
@@ -61,6 +63,14 @@ export class Requester {
       message.expires = expires
       if (staleUntil !== 0) message.staleUntil = staleUntil
     }
+    this.send(message)
+  }
+
+  /** Offers the caller thread a copy of `entry`, a value held as itself, for its near copies (CopyMessage). */
+  sendCopy(key: string, epoch: number, entry: Entry, fence: Fence): void {
+    const { expires } = entry
+    const message: Mutable<CopyMessage> = { type: 'copy', key, epoch, value: entry.value, fence }
+    if (expires !== 0) message.expires = expires
     this.send(message)
   }
 }

@@ -96,6 +96,8 @@ export interface HelloMessage {
   readonly type: 'hello'
   readonly nearSlot: number
   readonly nearToken: number
+  /** whether the thread takes copies of values from other processes (CopyMessage): it has room for them */
+  readonly offers: boolean
 }
 
 /**
@@ -188,9 +190,27 @@ export interface PongMessage {
   readonly id: number
 }
 
-export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | NoneMessage | PongMessage
+/**
+ * Owner → caller thread, unasked: a value another process computed, that this owner has just
+ * stored as its copy (ReplicaMessage), for the thread's near copies, so that the first call for
+ * it there is served in the thread, as every later one is. Sent to the threads that keep near
+ * copies and have room for more (they say so in a hello), for values small enough to be kept as
+ * themselves; a thread keeps it only where it has room (Near.offer). Like a ValueMessage, it carries the key's fence
+ * when it was sent, and is not kept once that fence or the epoch has moved.
+ */
+export interface CopyMessage {
+  readonly type: 'copy'
+  readonly key: string
+  readonly epoch: number
+  readonly value: unknown
+  /** when it expires (monotonic() ms); absent for never */
+  readonly expires?: number
+  readonly fence: Fence
+}
+
+export type OwnerMessage = ValueMessage | ComputeMessage | AbortMessage | ErrorMessage | NoneMessage | PongMessage | CopyMessage
 /** The owner messages that answer one request. */
-export type AnswerMessage = Exclude<OwnerMessage, PongMessage>
+export type AnswerMessage = Exclude<OwnerMessage, PongMessage | CopyMessage>
 
 /** Caller → owner, on the owner's connect channel: open a link with me on channel `pair`. */
 export interface ConnectMessage {
