@@ -41,7 +41,7 @@ function across(f: F): string[] {
   out.push(
     `**First hit in another process ≤ ${ratio(PEER_AIMS.firstVsGet)} a Redis \`GET\` p50, with replicas on every process** (\`replicas: 'all'\`): ${ratio(allVsGet)} (${verdict(allVsGet <= PEER_AIMS.firstVsGet, allVsGet)}; ${ns(g('first_coopAllP50'))} against ${ns(g('first_getP50'))}).` +
       (replicated
-        ? ' C held every value A had computed before it asked, so this is a local hit in C.'
+        ? ` C held every value A had computed before it asked, so this is a local hit in C${Number.isFinite(g('firstNearShare')) ? `: ${(g('firstNearShare') * 100).toFixed(1)}% of C's first hits came from a near copy of the thread that asked (C's owners offer such a thread each copy as they store it), the others from C's owner thread` : ''}.`
         : ` A's fill added ${count(g('heldInCAll'))} of its ${count(g('firstKeys'))} values to C's cache before C asked: this build does not replicate yet, and the figure is of a value fetched from A over the bus; the aim needs the replication being built on main, after which the first hit in C is a hit in C's own owner thread (scenario 3 measures such a crossing in tens of µs, under a Redis round trip).`),
   )
   const above = g('first_coop1P50') - g('first_floorP50')

@@ -74,6 +74,9 @@ export interface Tally {
   /** coop-cache (replicas 'all'): near hits among the hot-key calls, and those calls */
   readonly hotNearHits: number
   readonly hotCalls: number
+  /** coop-cache (replicas 'all'): near hits among the first hits asked here, and those calls */
+  readonly firstNearHits: number
+  readonly firstCalls: number
 }
 
 function peerProcess(): void {
@@ -95,6 +98,8 @@ function peerProcess(): void {
   let hot: Record<HotSubject, (i: number) => Promise<unknown>> | undefined
   let hotCalls = 0
   let hotNearHits = 0
+  let firstCalls = 0
+  let firstNearHits = 0
   let stampede: (() => Promise<StampedeDone>) | undefined
   let watching: Promise<Gone> | undefined
 
@@ -135,6 +140,10 @@ function peerProcess(): void {
           firstKeys[lib] = owned !== undefined ? keysOwnedBy(owned.owner, owned.members, c.count, 'fh') : Array.from({ length: c.count }, (_, i) => `fh:${i}`)
         }
         getKeys = Array.from({ length: c.count }, (_, i) => `${run}:get:${i}`)
+        // A process in service has served calls of its own before others fill the cache: a key of
+        // its own, asked twice of each subject (coop-cache: computed, then a hit whose answer the
+        // calling thread keeps, so that its owners send it copies of what others store).
+        for (const lib of LIBS) for (let i = 0; i < 2; i++) await s().all[lib].get(`${run}:served:${process.pid}`, valueOf)
         return true
       case 'fill': {
         // A computes every first-hit key of every subject; the plain GET's keys are SET as JSON.
@@ -188,7 +197,16 @@ function peerProcess(): void {
             : subject === 'get'
               ? async (i) => JSON.parse((await s().redis.get(getKeys[from + i] as string)) as string)
               : (i) => s().all[subject].get(firstKeys[subject]![from + i] as string, mustNotCompute(subject))
-        return measureOp(c.mode === 'pipelined' ? 'pipelined' : 'latency', c.n, IN_FLIGHT, op)
+        // How many of coop-cache's first hits a near copy served (copies offered as they were stored).
+        const first = subject === 'coopAll' && c.mode !== 'again'
+        const nearHits = async () => (first ? (await s().coop.coopAll.stats({ local: true })).nearHits : 0)
+        const before = await nearHits()
+        const measured = await measureOp(c.mode === 'pipelined' ? 'pipelined' : 'latency', c.n, IN_FLIGHT, op)
+        if (first) {
+          firstCalls += c.n
+          firstNearHits += (await nearHits()) - before
+        }
+        return measured
       }
       case 'stampede-set': {
         const subject = s().all[c.lib]
@@ -225,7 +243,7 @@ function peerProcess(): void {
       case 'tally': {
         const stats = await Promise.all(COOPS.map((coop) => s().coop[coop].stats({ local: true })))
         const per = (f: (x: (typeof stats)[number]) => number) => Object.fromEntries(COOPS.map((coop, i) => [coop, f(stats[i]!)])) as Record<Coop, number>
-        return { unexpected: { ...unexpected }, dropped: per((x) => x.dropped), entries: per((x) => x.entries), hotNearHits, hotCalls } satisfies Tally
+        return { unexpected: { ...unexpected }, dropped: per((x) => x.dropped), entries: per((x) => x.entries), hotNearHits, hotCalls, firstNearHits, firstCalls } satisfies Tally
       }
       case 'drop-redis': {
         // What the peers keep in Redis, deleted (each the way its library does), and the plain GET's keys.

@@ -158,6 +158,12 @@ function acrossSection(across: Across, sizes: Sizes, figures: Record<string, num
     '',
     `Ratios of times: below 1 is faster than the peer; of rates: above 1 is faster.`,
   )
+  const tallyC = across.tally[2] as Tally
+  figures.firstNearShare = tallyC.firstCalls > 0 ? tallyC.firstNearHits / tallyC.firstCalls : Number.NaN
+  out.push(
+    '',
+    `Each process had served a call of its own on every subject before A's fill, as a process in service has (coop-cache offers copies from other processes only to threads that keep near copies). Share of coop-cache's (\`replicas: 'all'\`) first hits in C served from a near copy of the thread that asked: ${(figures.firstNearShare * 100).toFixed(1)}%.`,
+  )
 
   // ---- 5. clear ----
   const cl = across.clears
