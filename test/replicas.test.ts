@@ -234,11 +234,18 @@ function keysOwnedBy(owner: Cache, caches: readonly Cache[], count: number, pref
   return keys
 }
 
-/** Waits until `cache`'s process holds `entries` values, by its counters alone: a look would leave a near copy of its own. */
+// What a process holds, and what this thread keeps, read from the counters alone: a look would
+// leave a near copy of its own.
+const statsOf = (cache: Cache) => cache.stats({ local: true })
+
+/** Waits until `cache`'s process holds `entries` values. */
 async function holdsEntries(t: ExecutionContext, cache: Cache, entries: number): Promise<void> {
-  await eventually(t, () => `${entries} entries held`, async () => (await cache.stats({ local: true })).entries >= entries)
-  // The copy for the calling thread leaves the owner in the turn that stored the value.
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await eventually(t, () => `${entries} entries held`, async () => (await statsOf(cache)).entries >= entries)
+}
+
+/** Waits until this thread has taken a copy of `cache`'s it was offered: its near bytes move from `from`. */
+async function offered(t: ExecutionContext, cache: Cache, from: number): Promise<void> {
+  await eventually(t, () => `near bytes to move from ${from}: no copy taken`, async () => (await statsOf(cache)).nearBytes !== from)
 }
 
 async function outcomeOf(cache: Cache, key: string): Promise<{ value: unknown; outcome: unknown }> {
@@ -256,8 +263,9 @@ test('a copy that reaches a process is served from its calling thread at the fir
   await cached(b, 'b-own', () => 'b')
   t.deepEqual(await outcomeOf(b, 'b-own'), { value: 'b', outcome: 'hit' })
   const [key] = keysOwnedBy(a, caches, 1, 'seeded')
+  const before = (await statsOf(b)).nearBytes
   await cached(a, key!, () => `${key}@a`)
-  await holdsEntries(t, b, 2)
+  await offered(t, b, before)
   t.deepEqual(await outcomeOf(b, key!), { value: `${key}@a`, outcome: 'near' })
   await invalidate(c, key!)
   t.deepEqual(await outcomeOf(b, key!), { value: `${key}@recomputed`, outcome: 'computed' })
@@ -277,17 +285,39 @@ test('copies that reach a process take only the room its calling thread has to s
   // Each computed, then asked again: the answer of the owner thread is the copy the thread keeps.
   for (const key of asked) for (let i = 0; i < 2; i++) await cached(b, key, () => value(key))
   const copied = keysOwnedBy(a, caches, 40, 'copied')
+  const before = (await statsOf(b)).nearBytes
   await Promise.all(copied.map((key) => cached(a, key, () => value(key))))
   await holdsEntries(t, b, asked.length + copied.length)
-  t.true((await b.stats({ local: true })).nearBytes <= nearLimit)
+  await offered(t, b, before)
+  t.true((await statsOf(b)).nearBytes <= nearLimit)
   for (const key of asked) t.deepEqual(await outcomeOf(b, key), { value: value(key), outcome: 'near' }, key)
   // ...and the room to spare holds some of the copies.
   const served = await Promise.all(copied.map((key) => outcomeOf(b, key)))
   t.true(served.some(({ outcome }) => outcome === 'near'), JSON.stringify(served.map(({ outcome }) => outcome)))
   // A reset empties every near copy: b's thread, which had no room left, takes copies again.
+  const full = (await statsOf(b)).nearBytes
   await reset(a, 1)
   const [later] = keysOwnedBy(a, caches, 1, 'after-reset')
   await cached(a, later!, () => value(later!))
-  await holdsEntries(t, b, 1)
+  await offered(t, b, full)
   t.deepEqual(await outcomeOf(b, later!), { value: value(later!), outcome: 'near' })
+})
+
+test('after a reset, the copy of a key computed again reaches a thread that still held a copy of its old value', async (t) => {
+  const bus = memoryBus()
+  const caches = await threeOn(t, bus, 'replicas-near-reset')
+  const [a, b] = caches
+  await cached(b, 'b-own', () => 'b')
+  t.deepEqual(await outcomeOf(b, 'b-own'), { value: 'b', outcome: 'hit' })
+  const [key] = keysOwnedBy(a, caches, 1, 'again')
+  const before = (await statsOf(b)).nearBytes
+  await cached(a, key!, () => `${key}@0`)
+  await offered(t, b, before)
+  t.deepEqual(await outcomeOf(b, key!), { value: `${key}@0`, outcome: 'near' })
+  // b's thread makes no call across the reset: its copy of the old value is still there when the new one is offered.
+  const held = (await statsOf(b)).nearBytes
+  await reset(a, 1)
+  await cached(a, key!, () => `${key}@1`)
+  await offered(t, b, held)
+  t.deepEqual(await outcomeOf(b, key!), { value: `${key}@1`, outcome: 'near' })
 })

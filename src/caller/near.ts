@@ -177,14 +177,22 @@ export class Near {
    * Not over a copy this thread has, nor once the key's fence has moved.
    */
   offer(key: string, value: unknown, epoch: number, expires: number, fence: Fence): void {
-    if (this.#copies?.has(key) !== false || !this.#shared.fences.holds(fence)) return
     this.#keep(key, value, epoch, expires, fence, true)
+  }
+
+  /** Whether an offered copy under `fence` is worth keeping: its fence holds, and the thread has no copy of the key whose fence does. */
+  #wanted(copies: LRUCache<string, Copy>, key: string, fence: Fence): boolean {
+    const { fences } = this.#shared
+    if (!fences.holds(fence)) return false
+    const held = copies.peek(key)
+    return held === undefined || !fences.holds(held.fence)
   }
 
   #keep(key: string, value: unknown, epoch: number, expires: number, fence: Fence, spare: boolean): void {
     const copies = this.#copies
     if (copies === undefined || epoch !== this.#shared.epochs.epoch()) return
     if (epoch !== this.#epoch) this.#follow(copies, epoch)
+    if (spare && !this.#wanted(copies, key, fence)) return
     const size = copySize(key, value)
     if (spare && copies.calculatedSize + size > copies.maxSize) {
       if (this.#offers) this.#take(false)
