@@ -140,6 +140,19 @@ test.serial('a process that leaves with close() hands over every entry of its ke
   t.is(ran, 0, 'no key was computed again')
 })
 
+test.serial('processes that all leave with close() at once do not wait for each other: nothing is handed to one that has gone', async (t) => {
+  // A cluster shut down all at once: b and c hold nothing of their own keys and are gone at
+  // once; a, which holds values of its keys, finds nobody left to hand them to.
+  const cluster = await peers(t, 'handout-all-leave', 3, { replicas: 1, peerTimeout: PEER_TIMEOUT })
+  const [a] = cluster.members as [Member]
+  await fill(a, cluster.keysOf(a, 50, 'all-leave-'))
+  const start = Date.now()
+  const took = await Promise.all(cluster.members.map((m) => m.cache.close().then(() => Date.now() - start)))
+  t.log(`close() took ${took.join(', ')} ms`)
+  // Waiting for a peer that left would last the peer timeout (10 s).
+  t.true(Math.max(...took) < PEER_TIMEOUT / 2, `close() took ${took.join(', ')} ms`)
+})
+
 test.serial("a part's taken that comes after the peer timeout is not taken for a later part's: the sender never runs more than a part ahead of its receiver", async (t) => {
   // Once armed, every taken takes 150 ms to come back; the first one is held past the sender's
   // peer timeout (2 s), so the sender goes on without it, and comes right after the third part

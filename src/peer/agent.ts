@@ -373,7 +373,8 @@ export class Agent implements AgentIO, OwnerEvents {
    * late to be kept (see #outsideRequests).
    */
   #sentPart(to: string, more: boolean): Promise<void> {
-    if (this.#mode !== 'live') return Promise.resolve()
+    // A peer gone (it said bye, or was counted out) takes nothing more: nobody waits for it.
+    if (this.#mode !== 'live' || !this.#members.has(to)) return Promise.resolve()
     return new Promise<void>((resolve) => {
       // Numbered, so that the taken of a part that was waited for in vain (the receiver slowed
       // down past the peer timeout) is not taken for the next one's: the sender would then run
@@ -505,9 +506,13 @@ export class Agent implements AgentIO, OwnerEvents {
     // Only the values of keys this process owns: one of a key another process owns is its
     // owner's already (a copy, or fetched from it), and is not even serialized.
     await entries({ owner: this.#self, members: [this.#self, ...others] }, async (part) => {
+      // Each part to the peers still here: when a cluster is shut down all at once, a peer that
+      // has left since would neither keep a value nor say it took one.
+      const here = this.#members.others().sort()
+      if (here.length === 0) return
       const given = await this.#sendPart(
         part,
-        ({ key, value, life }) => ({ peer: peerOf(key, others), message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }),
+        ({ key, value, life }) => ({ peer: peerOf(key, here), message: { t: 'give', s, k: key, v: value, tl: life.ttl, gr: life.grace } }),
         () => true,
       )
       for (const peer of given) waiting.add(peer)
