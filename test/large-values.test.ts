@@ -45,8 +45,8 @@ async function pair(t: ExecutionContext, busOf: () => Bus, replicas: 1 | 'all', 
 }
 
 /** A value of `bytes` computed in a, then asked for in b (replicas: 1) or found there (replicas: 'all'): one computation in all. */
-async function crosses(t: ExecutionContext, busOf: () => Bus, bytes: number, replicas: 1 | 'all'): Promise<void> {
-  const { a, b, key } = await pair(t, busOf, replicas)
+async function crosses(t: ExecutionContext, busOf: () => Bus, bytes: number, replicas: 1 | 'all', peerTimeout = PEER_TIMEOUT): Promise<void> {
+  const { a, b, key } = await pair(t, busOf, replicas, { peerTimeout })
   let computed = 0
   const fn = () => {
     computed++
@@ -56,11 +56,11 @@ async function crosses(t: ExecutionContext, busOf: () => Bus, bytes: number, rep
   if (replicas === 'all') {
     const sent = Date.now()
     // A copy sent longer ago than peerTimeout + heartbeat is not kept: it must arrive within that.
-    t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks,', PEER_TIMEOUT), [])
+    t.deepEqual(await eventuallyHeld(t, b, [key], 'b, sent a copy in chunks,', peerTimeout), [])
     t.log(`the copy was held in b ${Date.now() - sent} ms after a's call returned`)
   }
   const started = Date.now()
-  const got = await within(cached(b, key, fn), 2 * PEER_TIMEOUT, "b's first call")
+  const got = await within(cached(b, key, fn), 2 * peerTimeout, "b's first call")
   t.log(`${bytes / MiB} MiB, replicas ${replicas}: b's first call took ${Date.now() - started} ms`)
   t.true(Buffer.isBuffer(got) && got.equals(Buffer.alloc(bytes, key)), 'b got the value a computed')
   t.is(computed, 1, 'the value was computed again in b')
@@ -72,9 +72,13 @@ for (const replicas of [1, 'all'] as const) {
   nats(`a value of 3 MiB, over NATS's max_payload, crosses the bus in chunks and is computed once (replicas: ${replicas})`, (t) =>
     crosses(t, () => natsBus({ servers: brokerUrl.nats }), 3 * MiB, replicas),
   )
-  redis(`a value of 40 MiB, past what Redis keeps waiting for a subscriber, crosses the bus in chunks and is computed once (replicas: ${replicas})`, (t) =>
-    crosses(t, () => redisBus({ url: brokerUrl.redis }), 40 * MiB, replicas),
-  )
+  // 40 MiB crossed in under 3 s alone, and in over 10 s in a CI run with other files and work
+  // on the 2 cores: past the file's peerTimeout, after which a copy is refused as too late and a
+  // request given up. The guarantee is the crossing and the one computation, not a pace.
+  redis(`a value of 40 MiB, past what Redis keeps waiting for a subscriber, crosses the bus in chunks and is computed once (replicas: ${replicas})`, (t) => {
+    t.timeout(3 * 60_000)
+    return crosses(t, () => redisBus({ url: brokerUrl.redis }), 40 * MiB, replicas, 3 * PEER_TIMEOUT)
+  })
 }
 
 test('a value in chunks over a bus that loses some of them still reaches the other process, computed once', async (t) => {
