@@ -195,7 +195,7 @@ export class Near {
     if (spare && !this.#wanted(copies, key, fence)) return
     const size = copySize(key, value)
     if (spare && copies.calculatedSize + size > copies.maxSize) {
-      if (this.#offers) this.#take(false)
+      if (this.#offers) this.#takeOffers(false)
       return
     }
     if (this.#slot < 0) {
@@ -210,7 +210,7 @@ export class Near {
   /** Called when what the owners are told in a hello changes (the thread holds a near slot; it takes offered copies or no longer does): they must be told. */
   onHello: (() => void) | undefined
 
-  #take(offers: boolean): void {
+  #takeOffers(offers: boolean): void {
     this.#offers = offers
     if (this.#slot >= 0) this.onHello?.()
   }
@@ -218,7 +218,7 @@ export class Near {
   #account(delta: number): void {
     this.#bytes += delta
     if (this.#slot >= 0) this.#shared.counters.setNearBytes(this.#slot, this.#bytes)
-    if (delta < 0 && !this.#offers && this.#bytes <= ROOM_AGAIN * this.#copies!.maxSize) this.#take(true)
+    if (delta < 0 && !this.#offers && this.#bytes <= ROOM_AGAIN * this.#copies!.maxSize) this.#takeOffers(true)
   }
 
   /** Drops every copy and gives the slot back: the thread is done with the cache. */

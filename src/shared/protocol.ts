@@ -195,8 +195,9 @@ export interface PongMessage {
  * stored as its copy (ReplicaMessage), for the thread's near copies, so that the first call for
  * it there is served in the thread, as every later one is. Sent to the threads that keep near
  * copies and have room for more (they say so in a hello), for values small enough to be kept as
- * themselves; a thread keeps it only where it has room (Near.offer). Like a ValueMessage, it carries the key's fence
- * when it was sent, and is not kept once that fence or the epoch has moved.
+ * themselves; a thread keeps it only where it has room (Near.offer). Like a ValueMessage, it
+ * carries the key's fence when it was sent, and is not kept once that fence or the epoch has
+ * moved.
  */
 export interface CopyMessage {
   readonly type: 'copy'
