@@ -46,10 +46,10 @@ async function computeAll(cluster: Cluster, from: Peer): Promise<void> {
 }
 
 /** Three caches, each a process of its own to the others, on one memory bus; closed by t.teardown. */
-async function threeOn(t: ExecutionContext, bus: MemoryBus, name: string): Promise<[Cache, Cache, Cache]> {
+async function threeOn(t: ExecutionContext, bus: MemoryBus, name: string, peerTimeout = PEER_TIMEOUT): Promise<[Cache, Cache, Cache]> {
   const caches: Cache[] = []
   t.teardown(() => Promise.all(caches.map((c) => c.close())))
-  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 2, bus, heartbeat: 50, peerTimeout: PEER_TIMEOUT }))
+  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 2, bus, heartbeat: 50, peerTimeout }))
   await caches[0]!.ready({ peers: 3, timeout: 5000 })
   return caches as [Cache, Cache, Cache]
 }
@@ -238,6 +238,14 @@ function keysOwnedBy(owner: Cache, caches: readonly Cache[], count: number, pref
 // leave a near copy of its own.
 const statsOf = (cache: Cache) => cache.stats({ local: true })
 
+/**
+ * The tests of near copies offered to a thread assert 'near' outcomes, which a process may give
+ * only while it hears the bus: under a loaded machine, a thread held past a peerTimeout of 3 s
+ * would send a call to its owner thread, whatever its copies. One CI run failed so (a copy the
+ * thread had asked for answered as 'hit').
+ */
+const NEAR_PEER_TIMEOUT = 30_000
+
 /** Waits until `cache`'s process holds `entries` values. */
 async function holdsEntries(t: ExecutionContext, cache: Cache, entries: number): Promise<void> {
   await eventually(t, () => `${entries} entries held`, async () => (await statsOf(cache)).entries >= entries)
@@ -248,20 +256,28 @@ async function offered(t: ExecutionContext, cache: Cache, from: number): Promise
   await eventually(t, () => `near bytes to move from ${from}: no copy taken`, async () => (await statsOf(cache)).nearBytes !== from)
 }
 
-async function outcomeOf(cache: Cache, key: string): Promise<{ value: unknown; outcome: unknown }> {
+async function outcomeOf(cache: Cache, key: string, make = () => `${key}@recomputed`): Promise<{ value: unknown; outcome: unknown }> {
   const status: CallStatus = {}
-  const value = await cached(cache, key, () => `${key}@recomputed`, { status })
+  const value = await cached(cache, key, make, { status })
   return { value, outcome: status.outcome }
+}
+
+/**
+ * Calls for `key` in `cache` until this thread's near copy serves it: computed, stored, then an
+ * answer of the owner thread that the thread keeps. A thread keeps near copies from then on, and
+ * its owners learn so from its hello.
+ */
+async function keptNear(t: ExecutionContext, cache: Cache, key: string, value: string): Promise<void> {
+  for (let i = 0; i < 6 && (await outcomeOf(cache, key, () => value)).outcome !== 'near'; i++);
+  t.deepEqual(await outcomeOf(cache, key, () => value), { value, outcome: 'near' }, `${key}, kept near`)
 }
 
 test('a copy that reaches a process is served from its calling thread at the first call there, and not once the key is invalidated', async (t) => {
   const bus = memoryBus()
-  const caches = await threeOn(t, bus, 'replicas-near')
+  const caches = await threeOn(t, bus, 'replicas-near', NEAR_PEER_TIMEOUT)
   const [a, b, c] = caches
-  // b's calling thread keeps near copies once it has one (a value it did not compute itself):
-  // its owners learn so from its hello.
-  await cached(b, 'b-own', () => 'b')
-  t.deepEqual(await outcomeOf(b, 'b-own'), { value: 'b', outcome: 'hit' })
+  // b's calling thread keeps near copies once it has one (a value it did not compute itself).
+  await keptNear(t, b, 'b-own', 'b')
   const [key] = keysOwnedBy(a, caches, 1, 'seeded')
   const before = (await statsOf(b)).nearBytes
   await cached(a, key!, () => `${key}@a`)
@@ -277,13 +293,12 @@ test('copies that reach a process take only the room its calling thread has to s
   t.teardown(() => Promise.all(caches.map((c) => c.close())))
   // b's near copies have room for about ten values of these.
   const nearLimit = 8 * 1024
-  for (const near of [undefined, nearLimit]) caches.push(await createCache({ name: 'replicas-near-room', threads: 1, bus, heartbeat: 50, peerTimeout: PEER_TIMEOUT, ...(near === undefined ? {} : { nearLimit: near }) }))
+  for (const near of [undefined, nearLimit]) caches.push(await createCache({ name: 'replicas-near-room', threads: 1, bus, heartbeat: 50, peerTimeout: NEAR_PEER_TIMEOUT, ...(near === undefined ? {} : { nearLimit: near }) }))
   const [a, b] = caches as [Cache, Cache]
-  await a.ready({ peers: 2, timeout: 5000 })
+  await Promise.all(caches.map((c) => c.ready({ peers: 2, timeout: 5000 })))
   const value = (key: string) => `${key}:${'x'.repeat(300)}`
   const asked = keysOwnedBy(b, caches, 6, 'asked')
-  // Each computed, then asked again: the answer of the owner thread is the copy the thread keeps.
-  for (const key of asked) for (let i = 0; i < 2; i++) await cached(b, key, () => value(key))
+  for (const key of asked) await keptNear(t, b, key, value(key))
   const copied = keysOwnedBy(a, caches, 40, 'copied')
   const before = (await statsOf(b)).nearBytes
   await Promise.all(copied.map((key) => cached(a, key, () => value(key))))
@@ -305,10 +320,9 @@ test('copies that reach a process take only the room its calling thread has to s
 
 test('after a reset, the copy of a key computed again reaches a thread that still held a copy of its old value', async (t) => {
   const bus = memoryBus()
-  const caches = await threeOn(t, bus, 'replicas-near-reset')
+  const caches = await threeOn(t, bus, 'replicas-near-reset', NEAR_PEER_TIMEOUT)
   const [a, b] = caches
-  await cached(b, 'b-own', () => 'b')
-  t.deepEqual(await outcomeOf(b, 'b-own'), { value: 'b', outcome: 'hit' })
+  await keptNear(t, b, 'b-own', 'b')
   const [key] = keysOwnedBy(a, caches, 1, 'again')
   const before = (await statsOf(b)).nearBytes
   await cached(a, key!, () => `${key}@0`)
