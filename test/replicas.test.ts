@@ -9,6 +9,7 @@ import { encodeKey, type Key } from '../src/shared/key.js'
 import { ranked } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
 import { eventually, eventuallyHeld, outcomesOf, startCluster, within, type Cluster, type Peer } from './helpers/cluster.js'
+import { keysOwnedBy } from './helpers/pair.js'
 import { tap } from './helpers/tap.js'
 
 const natsTest = await brokerTest('nats')
@@ -225,14 +226,6 @@ test('a copy held back on the bus until after an invalidation has resolved is no
   )
   t.deepEqual(stale, [])
 })
-
-/** Keys whose owner, among `caches`, is `owner`. */
-function keysOwnedBy(owner: Cache, caches: readonly Cache[], count: number, prefix: string): string[] {
-  const ids = caches.map((c) => c.peer as string)
-  const keys: string[] = []
-  for (let i = 0; keys.length < count; i++) if (ranked(encodeKey(`${prefix}${i}`), ids, 1)[0] === owner.peer) keys.push(`${prefix}${i}`)
-  return keys
-}
 
 // What a process holds, and what this thread keeps, read from the counters alone: a look would
 // leave a near copy of its own.
