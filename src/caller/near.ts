@@ -174,7 +174,8 @@ export class Near {
   /**
    * Keeps a copy this thread did not ask for (CopyMessage) only in room to spare under
    * nearLimit: a value nobody here has asked for yet must not push out one that was asked for.
-   * Not over a copy this thread has, nor once the key's fence has moved.
+   * Not once the key's fence has moved, nor over a copy of the key this thread holds whose
+   * fence still holds.
    */
   offer(key: string, value: unknown, epoch: number, expires: number, fence: Fence): void {
     this.#keep(key, value, epoch, expires, fence, true)
