@@ -61,19 +61,32 @@ export class Resets {
   advance(): number {
     const current = this.#shared.epochs.record()
     const epoch = current.epoch + 1
-    this.#shared.epochs.publish(current.bytes, current.stamp, epoch)
+    this.#shared.epochs.publish(current.bytes, current.stamp, epoch, false)
     this.onChange?.({ epoch, bytes: current.bytes, stamp: current.stamp, own: false })
+    this.#wakeOwners()
     return epoch
   }
 
   #move(version: Uint8Array, stamp: Stamp, own: boolean): number {
     const epoch = this.#shared.epochs.record().epoch + 1
-    this.#shared.epochs.publish(version, stamp, epoch)
+    this.#shared.epochs.publish(version, stamp, epoch, false)
     this.#shared.counters.add(Counter.Resets, 1)
     this.onChange?.({ epoch, bytes: version, stamp, own })
     this.#tell(version)
     if (events.reset.hasSubscribers) events.reset.publish({ cache: this.#name, version: deserialize(version), own })
+    this.#wakeOwners()
     return epoch
+  }
+
+  /**
+   * The owners are woken to drop the old entries once this turn's work is done: the epoch they
+   * check every message against has moved already, and what must not wait goes first — this
+   * process's reset to its peers, and its acknowledgement of a peer's (the agent sends both at
+   * once). A reset resolves once both the owners and the peers have taken it, and the peers'
+   * part is the longer: announced after waking the owners, it left 40-60 µs later.
+   */
+  #wakeOwners(): void {
+    queueMicrotask(() => this.#shared.epochs.wake())
   }
 
   /** onReset hears of every new version, after the change is whole. */

@@ -873,7 +873,9 @@ export class Agent implements AgentIO, OwnerEvents {
       case 'reset':
         this.#take(message.s, message.v)
         this.#tookBy(from, message.s)
-        return this.send(from, { t: 'ack', s: this.stamp() })
+        // At once: the reset resolves in its sender when every live peer has acknowledged it.
+        this.send(from, { t: 'ack', s: this.stamp() })
+        return this.#flush()
       case 'ack':
         return this.#tookBy(from, message.s)
       case 'gave':
@@ -1002,7 +1004,11 @@ export class Agent implements AgentIO, OwnerEvents {
 
   /** The version changed (Resets): this process's own resets are announced; every change waits for the peers. */
   #changed(change: VersionChange): void {
-    if (change.own) this.#broadcast({ t: 'reset', s: change.stamp, v: change.bytes })
+    if (change.own) {
+      // At once, with whatever else is queued: the reset resolves once every peer has taken it.
+      this.#broadcast({ t: 'reset', s: change.stamp, v: change.bytes })
+      this.#flush()
+    }
     // Requests relayed from other processes were made under the reset this process has left:
     // their senders ask again under the new one.
     if (change.epoch !== this.#epochSeen) this.#relays.clear()

@@ -129,9 +129,11 @@ export class EpochWriter extends Epochs {
   /**
    * Publishes `version` under `stamp`, naming epoch `epoch`; when that is a new epoch, moves
    * the epoch there afterwards, so that a thread that sees the new epoch finds its version.
-   * Throws (having written nothing) when a field cannot be kept.
+   * Throws (having written nothing) when a field cannot be kept. With `wake` false, the owner
+   * threads waiting for the epoch to move are left to wake(): they see the new epoch at their
+   * next message all the same, and are woken only to drop the old entries at once.
    */
-  publish(version: Uint8Array, stamp: Stamp, epoch: number): void {
+  publish(version: Uint8Array, stamp: Stamp, epoch: number, wake = true): void {
     const origin = utf8.encode(stamp.origin)
     if (origin.length > PEER_MAX) throw new RangeError(`a peer id is at most ${PEER_MAX} bytes`)
     if (version.length > VERSION_MAX) throw new RangeError(`a version is at most ${VERSION_MAX} bytes serialized`)
@@ -153,8 +155,16 @@ export class EpochWriter extends Epochs {
     if (epoch !== Atomics.load(ints, Int.Epoch)) {
       Atomics.store(ints, Int.Epoch, epoch)
       changed(ints)
-      Atomics.notify(ints, Int.Epoch)
+      if (wake) this.wake()
     }
+  }
+
+  /**
+   * Wakes the threads waiting for the epoch to move (change()). A wake-up of another thread's
+   * waitAsync took 40-60 µs here, as long as the rest of a reset in this thread.
+   */
+  wake(): void {
+    Atomics.notify(this.memory.ints, Int.Epoch)
   }
 
   close(): void {
