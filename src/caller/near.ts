@@ -66,8 +66,9 @@ export class Near {
   // threads that hit at the same time contend for one cache line. The count is queued with
   // process.nextTick, not setImmediate: with setImmediate inlined into the hit, every full
   // collection threw the optimized hit away (V8 deoptimizes it for "weak objects"), and the hits
-  // after one ran unoptimized until it was compiled again (bench scenario 1, a gc() before each
-  // round: 0.90x of lru-cache `await fetch()` where 1.5x without, 0.65x where 0.89x with a bus).
+  // after one ran unoptimized until it was compiled again: scenario 1's hit with a gc() before
+  // each round, as the bench makes one, ran 0.90x of lru-cache `await fetch()` so and 1.41x with
+  // nextTick (0.65x and 0.87x with a bus; Node 22: 0.89x and 1.44x).
   #hits = 0
   readonly #countHitsLater = (): void => this.countHits()
   // A clock read at every hit on a copy with an expiry costs as much as the rest of the hit: it
