@@ -25,6 +25,8 @@ export class Resets {
   readonly #name: string
   /** Called after every change, in this thread (set by the peer agent). */
   onChange: ((change: VersionChange) => void) | undefined
+  /** the owners' wake-up is queued (#wakeOwners) */
+  #waking = false
 
   constructor(shared: Shared<EpochWriter>, name: string, onReset: ((version: unknown) => void) | undefined) {
     this.#shared = shared
@@ -79,14 +81,20 @@ export class Resets {
   }
 
   /**
-   * The owners are woken to drop the old entries once this turn's work is done: the epoch they
+   * The owners are woken to drop the old entries once this event's code has run: the epoch they
    * check every message against has moved already, and what must not wait goes first — this
    * process's reset to its peers, and its acknowledgement of a peer's (the agent sends both at
-   * once). A reset resolves once both the owners and the peers have taken it, and the peers'
-   * part is the longer: announced after waking the owners, it left 40-60 µs later.
+   * once). A reset resolves once both the owners and the peers
+   * have taken it, and the peers' part is the longer: announced after waking the owners, it left
+   * 40-60 µs later. One wake-up serves every reset of the event.
    */
   #wakeOwners(): void {
-    queueMicrotask(() => this.#shared.epochs.wake())
+    if (this.#waking) return
+    this.#waking = true
+    queueMicrotask(() => {
+      this.#waking = false
+      this.#shared.epochs.wake()
+    })
   }
 
   /** onReset hears of every new version, after the change is whole. */
