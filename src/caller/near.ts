@@ -67,8 +67,8 @@ export class Near {
   // process.nextTick, not setImmediate: with setImmediate inlined into the hit, every full
   // collection threw the optimized hit away (V8 deoptimizes it for "weak objects"), and the hits
   // after one ran unoptimized until it was compiled again: scenario 1's hit with a gc() before
-  // each round, as the bench makes one, ran 0.90x of lru-cache `await fetch()` so and 1.41x with
-  // nextTick (0.65x and 0.87x with a bus; Node 22: 0.89x and 1.44x).
+  // each round, as the bench makes one, ran at 0.90x of lru-cache `await fetch()` with
+  // setImmediate and at 1.41x with nextTick (0.65x and 0.87x with a bus; Node 22: 0.89x, 1.44x).
   #hits = 0
   readonly #countHitsLater = (): void => this.countHits()
   // A clock read at every hit on a copy with an expiry costs as much as the rest of the hit: it

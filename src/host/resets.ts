@@ -84,9 +84,9 @@ export class Resets {
    * The owners are woken to drop the old entries once this event's code has run: the epoch they
    * check every message against has moved already, and what must not wait goes first — this
    * process's reset to its peers, and its acknowledgement of a peer's (the agent sends both at
-   * once). A reset resolves once both the owners and the peers
-   * have taken it, and the peers' part is the longer: announced after waking the owners, it left
-   * 40-60 µs later. One wake-up serves every reset of the event.
+   * once). A reset resolves once both the owners and the peers have taken it, and the peers' part
+   * is the longer: announced after waking the owners, it left 40-60 µs later. One wake-up serves
+   * every reset of the event.
    */
   #wakeOwners(): void {
     if (this.#waking) return
