@@ -64,10 +64,10 @@ export class Near {
   // Hits are counted here and added to the shared counter once the current event's callbacks
   // and microtasks are done: an Atomics.add per hit on a counter every thread shares makes
   // threads that hit at the same time contend for one cache line. The count is queued with
-  // process.nextTick, not setImmediate: with setImmediate inlined into the hit, every full
-  // collection threw the optimized hit away (V8 deoptimizes it for "weak objects"), and the hits
-  // after one ran unoptimized until it was compiled again: scenario 1's hit with a gc() before
-  // each round, as the bench makes one, ran at 0.90x of lru-cache `await fetch()` with
+  // process.nextTick, not setImmediate: with setImmediate inlined into the hit, every forced
+  // collection (gc()) threw the optimized hit away (V8 deoptimizes it for "weak objects"), and
+  // the hits after one ran unoptimized until it was compiled again: scenario 1's hit with a gc()
+  // before each round, as the bench makes one, ran at 0.90x of lru-cache `await fetch()` with
   // setImmediate and at 1.41x with nextTick (0.65x and 0.87x with a bus; Node 22: 0.89x, 1.44x).
   #hits = 0
   readonly #countHitsLater = (): void => this.countHits()
