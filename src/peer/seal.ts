@@ -9,7 +9,7 @@
 //   [2..6)    signed: the first 4 bytes of SHA-256(key), naming the key
 //   [6..38)   signed: the HMAC
 //   the rest  the payload
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { deserialize } from 'node:v8'
 
 /**
@@ -25,7 +25,12 @@ const SIGNED = HEAD + KEY_ID + MAC
 
 interface Key {
   readonly id: Buffer
-  readonly secret: Uint8Array
+  /**
+   * The secret as a key object, made once: given its bytes, Node 24's `createHmac` imports the
+   * key again at every message, which made an HMAC of a 349-byte message cost 13 µs there
+   * against 3 µs (Node 20 and 22 cost the same either way).
+   */
+  readonly secret: KeyObject
 }
 
 /** Whether envelope `bytes` says it is signed, whatever its key: a check comes only with {@link Seal.open}. */
@@ -54,7 +59,7 @@ export class Seal {
   /** Seals for `topic` (the cache's name); without `secrets`, messages go unsigned, and a signed one is refused. */
   constructor(topic: string, secrets: readonly Uint8Array[]) {
     this.#topic = Buffer.from(topic)
-    this.#keys = secrets.map((secret) => ({ id: createHash('sha256').update(secret).digest().subarray(0, KEY_ID), secret }))
+    this.#keys = secrets.map((secret) => ({ id: createHash('sha256').update(secret).digest().subarray(0, KEY_ID), secret: createSecretKey(secret) }))
   }
 
   get signed(): boolean {
