@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os'
 import { deserialize, serialize } from 'node:v8'
 import { attach, cached, createCache, type Cache, type CacheHandle } from 'coop-cache'
 import { PIPE_AIM } from './lib/aims.js'
-import { Rounds, breathe, latencies, latenciesSync, ns, pipelined, rate, ratio, table, throughputSync, type RoundsData } from './lib/measure.js'
+import { Rounds, between, latencies, latenciesSync, ns, pipelined, rate, ratio, table, throughputSync, type RoundsData } from './lib/measure.js'
 import { ask, isEntry, runAlone, serve, startWorker, trace, unwrap, type Options, type Section } from './lib/scenario.js'
 import type { EchoMode, EchoSetup } from './lib/echo-worker.js'
 
@@ -149,7 +149,7 @@ async function measure(cache: Cache, wide: Cache | undefined, ports: Ports, roun
   for (let round = 0; round < rounds; round++) {
     for (let j = 0; j < names.length; j++) {
       const name = names[(round + j) % names.length] as Name
-      await breathe()
+      await between()
       await once(name, 1, results.get(name))
     }
     decodeOnce(deserializing)

@@ -23,7 +23,7 @@ import { attach, cached, createCache, memoryBus, type Cache, type CacheHandle } 
 import { monotonic } from '../src/shared/clock.js'
 import {
   Rounds,
-  breathe,
+  between,
   latencies,
   latenciesSync,
   ns,
@@ -151,7 +151,7 @@ async function measure(caches: Caches, rounds: number, quick: boolean): Promise<
     // Rotate the order, so no subject always runs first (or right after a GC).
     for (let j = 0; j < names.length; j++) {
       const name = names[(round + j) % names.length] as Name
-      await breathe()
+      await between()
       await once(name, n, results[name])
     }
   }
@@ -209,7 +209,7 @@ export async function hit(options: Options): Promise<Section> {
       for (const name of ['coop', 'fetch'] as const) await sideBySide(subjects, name, calls / 10, undefined)
       for (let round = 0; round < options.rounds; round++) {
         for (const name of round % 2 === 0 ? (['coop', 'fetch'] as const) : (['fetch', 'coop'] as const)) {
-          await breathe()
+          await between()
           const gate = new Int32Array(new SharedArrayBuffer(4))
           const theirs = ask<number | { error: string }>(worker, { kind: 'side', name, calls, gate: gate.buffer })
           await new Promise((resolve) => setTimeout(resolve, 20)) // the worker is at the gate

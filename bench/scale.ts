@@ -18,7 +18,7 @@
 
 import { LRUCache } from 'lru-cache'
 import { cached, createCache, reset, type Cache, type CacheStats } from 'coop-cache'
-import { Rounds, breathe, bytes, latencies, latenciesSync, ns, pipelined, seconds, table } from './lib/measure.js'
+import { Rounds, between, breathe, bytes, latencies, latenciesSync, ns, pipelined, seconds, table } from './lib/measure.js'
 import { isEntry, runAlone, trace, type Options, type Section } from './lib/scenario.js'
 
 const GiB = 1024 * 1024 * 1024
@@ -124,7 +124,7 @@ async function measureSize(n: number, options: Options, samples: Samples, want: 
     const [nearBefore, farBefore] = await Promise.all([near?.stats(), far?.stats()])
     for (let round = 0; round < options.rounds; round++) {
       for (let j = 0; j < names.length; j++) {
-        await breathe()
+        await between()
         const name = names[(round + j) % names.length] as Name
         await once(name, 1, results[name])
       }

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import { cached, createCache } from 'coop-cache'
 import { callTogether } from './callers.js'
-import { breathe } from './measure.js'
+import { between } from './measure.js'
 import type { FillCommand, Filled, Shape } from './fill-process.js'
 import { startPeer } from './processes.js'
 import { trace } from './scenario.js'
@@ -52,7 +52,7 @@ export async function localStampede(lib: FillLib, sizes: { callers: number; keys
   const lru = new LRUCache<string, { key: string }>({ max: 10_000, fetchMethod: (key) => compute(key) })
   const ask = cache !== undefined ? (key: string) => cached(cache, key, () => compute(key)) : (key: string) => lru.fetch(key)
   try {
-    await breathe()
+    await between()
     const start = performance.now()
     const { wrong, errors } = await callTogether(sizes.callers, (j) => `cold:${round}:${j % sizes.keys}`, ask)
     return { computations, wallMs: performance.now() - start, wrong, errors }

@@ -9,7 +9,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import type { BusMember } from 'coop-cache'
-import { breathe, pipelined, throughput } from './measure.js'
+import { between, pipelined, throughput } from './measure.js'
 import { callTogether } from './callers.js'
 import { Floor, echo } from './floor.js'
 import { keysOwnedBy } from './owned-keys.js'
@@ -181,7 +181,7 @@ function peerProcess(): void {
         hot ??= await hotSubjects()
         const op = hot[c.subject]
         const before = c.subject === 'coopAll' ? (await s().coop.coopAll.stats({ local: true })).nearHits : 0
-        await breathe()
+        await between()
         const rate = await throughput(c.n, op)
         if (c.subject === 'coopAll') {
           hotCalls += c.n

@@ -3,7 +3,7 @@
 // (calls one at a time, or many in flight), a timed call (the machine's monotonic clock at its
 // start and at its end, and why it rejected), and a watch that looks until a value is gone.
 
-import { breathe, latencies, pipelined, quantile } from './measure.js'
+import { between, latencies, pipelined, quantile } from './measure.js'
 
 export interface Measured {
   readonly p50?: number
@@ -14,7 +14,7 @@ export interface Measured {
 
 /** `n` calls of `op`: one at a time, each timed ('latency'), or `inFlight` at a time ('pipelined'). */
 export async function measureOp(mode: 'latency' | 'pipelined', n: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<Measured> {
-  await breathe()
+  await between()
   if (mode === 'pipelined') return { rate: await pipelined(n, inFlight, op) }
   const sorted = await latencies(n, op)
   let sum = 0
