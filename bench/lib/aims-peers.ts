@@ -31,7 +31,8 @@ const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits)
 const verdict = (ok: boolean, x: number) => (Number.isFinite(x) ? (ok ? 'met' : '**missed**') : 'not measured')
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : 'n/a')
 
-function across(f: F): string[] {
+/** `cross`: scenario 3's figures, when it ran too (what a thread round trip costs on this machine). */
+function across(f: F, cross: F | undefined): string[] {
   if (!Number.isFinite(f.first_coop1P50 as number)) return ['*(The rows across processes of scenario 8 did not run (Redis not reachable): their aims are not judged.)*']
   const out: string[] = []
   const g = (k: string) => f[k] as number
@@ -46,7 +47,7 @@ function across(f: F): string[] {
   )
   const above = g('first_coop1P50') - g('first_floorP50')
   out.push(
-    `**First hit in another process ≤ ${ratio(PEER_AIMS.firstVsFloor)} the bus's ping/pong p50, where it is not replicated** (\`replicas: 1\`): ${ratio(oneVsFloor)} (${verdict(oneVsFloor <= PEER_AIMS.firstVsFloor, oneVsFloor)}; ${ns(g('first_coop1P50'))} against ${ns(g('first_floorP50'))}, ${ns(above)} above the floor). Beyond the bus, such a hit crosses threads three times — in C caller → owner → agent and back, in A agent → owner → agent — each a \`postMessage\` that may have to wake a thread, and the value is serialized and read on the way; with three processes, six owner threads and Redis on the same cores, that is where the time above the floor goes, though it is not measured apart here (scenario 7 sets the same hit beside the same floor, per bus).`,
+    `**First hit in another process ≤ ${ratio(PEER_AIMS.firstVsFloor)} the bus's ping/pong p50, where it is not replicated** (\`replicas: 1\`): ${ratio(oneVsFloor)} (${verdict(oneVsFloor <= PEER_AIMS.firstVsFloor, oneVsFloor)}; ${ns(g('first_coop1P50'))} against ${ns(g('first_floorP50'))}, ${ns(above)} above the floor). Beyond the bus, such a hit crosses threads three times — in C caller → owner → agent and back, in A agent → owner → agent — each a \`postMessage\` that may have to wake a thread, and the value is serialized and read on the way; with three processes, six owner threads and Redis on the same cores, that is where the time above the floor goes, though it is not measured apart here (scenario 7 sets the same hit beside the same floor, per bus).${oneVsFloor > PEER_AIMS.firstVsFloor ? outOfReach(g('first_floorP50'), cross?.mainBareP50) : ''}`,
   )
   const pipeVsFloor = g('first_coop1Pipe') / g('first_floorPipe')
   out.push(
@@ -93,6 +94,18 @@ function local(f: F): string[] {
 }
 
 /** What scenario 8's figures say of its aims; written into its own section too. */
-export function peers(f: F): string[] {
-  return [...across(f), ...local(f)]
+export function peers(f: F, cross?: F): string[] {
+  return [...across(f, cross), ...local(f)]
+}
+
+/**
+ * What the three thread round trips of a remote hit cost at least, against what the aim leaves
+ * beyond the bus floor: whether the aim is within reach of any path with this layout.
+ */
+function outOfReach(floorP50: number, bareP50: number | undefined): string {
+  if (bareP50 === undefined || !Number.isFinite(bareP50) || !Number.isFinite(floorP50)) return ''
+  const room = (PEER_AIMS.firstVsFloor - 1) * floorP50
+  const hops = 3 * bareP50
+  if (hops <= room) return ''
+  return ` Those three crossings alone, each about a bare \`postMessage\` round trip (scenario 3, main thread: ${ns(bareP50)} p50), come to about ${ns(hops)}, where the aim leaves ${ns(room)} beyond the floor: as long as the agent lives in the thread that created the cache and the owners on worker threads (the layout the design sets), this aim is out of reach on this machine, whatever the rest of the path costs.`
 }

@@ -374,6 +374,6 @@ export function whatStandsBetween(figures: Figures, ran: readonly string[]): str
   add('memory', memory)
   // Its other paragraphs are in section 7 itself; the aims are the stampede's and the secret's.
   add('cluster', (f) => [...cluster(f).slice(0, 1), ...clusterSecret(f)])
-  add('peers', peers)
+  add('peers', (f) => peers(f, figures['cross-thread']))
   return parts.join('\n\n')
 }
