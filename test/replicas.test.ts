@@ -3,13 +3,15 @@
 // is local, a lost owner loses nothing, a newcomer is filled, and every reset, invalidation and
 // set reaches every copy.
 import test, { type ExecutionContext } from 'ava'
-import { cached, createCache, invalidate, memoryBus, peek, reset, set, type Cache, type CallStatus, type MemoryBus } from 'coop-cache'
+import { cached, createCache, invalidate, memoryBus, peek, reset, set, type Bus, type Cache, type CallStatus, type MemoryBus } from 'coop-cache'
 import { address } from '../src/bus/address.js'
 import { encodeKey, type Key } from '../src/shared/key.js'
 import { ranked } from '../src/shared/ring.js'
 import { brokerTest, brokerUrl } from './helpers/brokers.js'
+import { messagesOf, type Enveloped } from './helpers/envelope.js'
 import { eventually, eventuallyHeld, outcomesOf, startCluster, within, type Cluster, type Peer } from './helpers/cluster.js'
 import { keysOwnedBy } from './helpers/pair.js'
+import { ProbeThread } from './helpers/probe-thread.js'
 import { tap } from './helpers/tap.js'
 
 const natsTest = await brokerTest('nats')
@@ -327,4 +329,88 @@ test('after a reset, the copy of a key computed again reaches a thread that stil
   await cached(a, key!, () => `${key}@1`)
   await offered(t, b, held)
   t.deepEqual(await outcomeOf(b, key!), { value: `${key}@1`, outcome: 'near' })
+})
+
+/**
+ * Three caches, one owner thread each, on a memory bus that hands `heard` every message each of
+ * them receives (by its receiver's peer id), as it is received; closed by t.teardown.
+ */
+async function threeHeard(t: ExecutionContext, name: string, heard: (receiver: string, message: Enveloped) => void): Promise<[Cache, Cache, Cache]> {
+  const inner = memoryBus()
+  const bus: Bus = {
+    join: (topic, peer, receive) =>
+      inner.join(topic, peer, (bytes) => {
+        for (const message of messagesOf(bytes)) heard(peer, message)
+        receive(bytes)
+      }),
+  }
+  const caches: Cache[] = []
+  t.teardown(() => Promise.all(caches.map((c) => c.close())))
+  for (let i = 0; i < 3; i++) caches.push(await createCache({ name, threads: 1, bus, heartbeat: 50, peerTimeout: NEAR_PEER_TIMEOUT }))
+  await Promise.all(caches.map((c) => c.ready({ peers: 3, timeout: 5000 })))
+  // The joins' greetings and fills pass first.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  return caches as [Cache, Cache, Cache]
+}
+
+/**
+ * `key`, owned by `a`, computed in `a` while `others` call for it too: resolves with the three
+ * values once each other process's request waits in a's flight (a hears each one's get, then a
+ * call of each for a key of a's that a must answer: one owner thread and one agent there, so the
+ * get was placed before that answer left), and the computation is let go.
+ */
+async function computedWhileAsked(t: ExecutionContext, caches: readonly Cache[], a: Cache, others: readonly { readonly cache: Cache; readonly ask: () => Promise<unknown> }[], key: string, asked: Set<string>): Promise<unknown[]> {
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const computed = cached(a, key, async () => {
+    await gate
+    return `${key}@a`
+  })
+  const calls = others.map(({ ask }) => ask())
+  await eventually(t, () => `the gets of ${key} heard in a: ${[...asked].join(', ')}`, () => others.every(({ cache }) => asked.has(cache.peer as string)))
+  const barriers = keysOwnedBy(a, caches, others.length, `${key}:after`)
+  await Promise.all(others.map(({ cache }, i) => cached(cache, barriers[i] as string, () => 'after')))
+  release()
+  return Promise.all([computed, ...calls])
+}
+
+test('a value every process waits for while it is computed reaches each of them once, as its answer, with no copy besides', async (t) => {
+  const carried = new Map<string, number>()
+  const asked = new Set<string>()
+  let encoded = ''
+  const caches = await threeHeard(t, `replicas-once-${process.pid}`, (receiver, message) => {
+    if (message.k !== encoded) return
+    if (message.t === 'get') asked.add(message.f)
+    if (message.t === 'value' || message.t === 'rep') carried.set(receiver, (carried.get(receiver) ?? 0) + 1)
+  })
+  const [owned] = keysOwnedBy(caches[0], caches, 1, 'waited-for')
+  encoded = encodeKey(owned!)
+  const [a, b, c] = caches
+  const values = await computedWhileAsked(t, caches, a, [b, c].map((cache) => ({ cache, ask: () => cached(cache, owned!, () => 'computed again') })), owned!, asked)
+  t.deepEqual(values, [`${owned}@a`, `${owned}@a`, `${owned}@a`])
+  for (const cache of [b, c]) t.true((await peek(cache, owned!)) !== undefined, 'kept where it was asked for')
+  // Long enough for a copy sent beside the answers to land.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.deepEqual([b, c].map((cache) => carried.get(cache.peer as string) ?? 0), [1, 1], 'messages carrying the value heard in b and in c')
+})
+
+test('a value that reaches a process as the answer to one thread is offered to its other threads, as a copy would be', async (t) => {
+  const asked = new Set<string>()
+  let encoded = ''
+  const caches = await threeHeard(t, `replicas-answer-seeds-${process.pid}`, (_, message) => {
+    if (message.k === encoded && message.t === 'get') asked.add(message.f)
+  })
+  const [a, b] = caches
+  // b's calling thread keeps near copies; another thread of b's asks.
+  await keptNear(t, b, 'b-own', 'b')
+  const probe = new ProbeThread(b)
+  t.teardown(() => probe.end())
+  await probe.attached()
+  const [owned] = keysOwnedBy(a, caches, 1, 'answer-seeds')
+  encoded = encodeKey(owned!)
+  const before = (await statsOf(b)).nearBytes
+  const values = await computedWhileAsked(t, caches, a, [{ cache: b, ask: () => probe.ask({ op: 'cold', key: owned! }, 10_000) }], owned!, asked)
+  t.deepEqual(values, [`${owned}@a`, { ok: true, value: `${owned}@a` }])
+  await offered(t, b, before)
+  t.deepEqual(await outcomeOf(b, owned!), { value: `${owned}@a`, outcome: 'near' })
 })

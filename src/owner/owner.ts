@@ -6,7 +6,7 @@ import { monotonic } from '../shared/clock.js'
 import { Counter, Row } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
 import type { Fence } from '../shared/memory/fences.js'
-import { peerOf, selects } from '../shared/ring.js'
+import { keepersOf, peerOf, selects } from '../shared/ring.js'
 import { Flights, requestsOf, type Flight } from './flights.js'
 import { Requester, type Request } from './requester.js'
 import { HIT, REFRESH, REMOTE, STALE, STORED } from '../shared/answer-bits.js'
@@ -291,11 +291,11 @@ export class Owner {
    * CoopCache, the first call for it here is then served in the calling thread, not by a message
    * to this owner. Only values held as themselves, which a thread takes without deserializing.
    */
-  #seed(key: string, entry: Entry): void {
+  #seed(key: string, entry: Entry, answered: readonly Request[] = []): void {
     if (entry.bytes !== undefined) return
     let fence: Fence | undefined
     for (const link of this.#links) {
-      if (!link.offers) continue
+      if (!link.offers || answered.some((request) => request.from === link)) continue
       fence ??= this.#shared.fences.read(this.#shared.fences.slotOf(key))
       link.sendCopy(key, this.#epoch, entry, fence)
     }
@@ -419,6 +419,12 @@ export class Owner {
   }
 
   /** The process that owns `key`; undefined without other members. */
+  /** Whether this process keeps copies of `key`'s values (as the agent sends them: agent.ts #replicate). */
+  #keeps(key: string): boolean {
+    const keepers = keepersOf(key, this.#members, this.#data.replicas)
+    return keepers === 'all' || keepers.includes(this.#self)
+  }
+
   #ownerOf(key: string): string | undefined {
     return this.#members.length < 2 ? undefined : peerOf(key, this.#members)
   }
@@ -539,9 +545,16 @@ export class Owner {
   #deliver(flight: Flight, entry: Entry, how: Delivery): void {
     this.#end(flight)
     const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
-    // A value computed for this process's own flight goes to the processes that keep copies.
-    if (stored && !how.remote && flight.kind === 'here' && this.#data.replicas > 1) {
-      this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value: bytesOf(entry), expires: entry.expires, staleUntil: entry.staleUntil })
+    if (stored && this.#data.replicas > 1) {
+      // A value computed for this process's own flight goes to the processes that keep copies;
+      // those whose requests it answers keep the answer, and are sent no copy besides.
+      if (!how.remote && flight.kind === 'here') {
+        const answered = requestsOf(flight).flatMap((request) => (request.from === this.#agent ? [request.id] : []))
+        this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value: bytesOf(entry), expires: entry.expires, staleUntil: entry.staleUntil, answered })
+      }
+      // A value from another process, in a process that keeps copies of its key, stands for the
+      // copy it was not sent: offered to the threads that did not ask, as such a copy would be.
+      if (how.remote && this.#keeps(flight.key)) this.#seed(flight.key, entry, requestsOf(flight))
     }
     // A stale value from another process: this process's callers refresh it (see #place).
     this.#answer(flight, entry, (stored ? STORED : 0) | (how.hit ? HIT : 0) | (how.remote ? REMOTE : 0) | (how.stale ? STALE | REFRESH : 0))

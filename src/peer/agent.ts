@@ -40,7 +40,7 @@ import { CacheClosedError, ChangeNotConfirmedError } from '../shared/errors.js'
 import { ownerOf as ownerIndexOf, prefixStart, showKey } from '../shared/key.js'
 import { lifeLeft } from '../shared/lifetime.js'
 import { monotonic } from '../shared/clock.js'
-import { peerOf, ranked } from '../shared/ring.js'
+import { keepersOf, peerOf } from '../shared/ring.js'
 import { CLOCK_JUMP, compareStamps, type EpochWriter, type Stamp } from '../shared/memory/epoch.js'
 import { Counter, PEER_MAX } from '../shared/memory/layout.js'
 import type { Shared } from '../shared/memory/shared.js'
@@ -297,19 +297,29 @@ export class Agent implements AgentIO, OwnerEvents {
 
   /** The peers that keep copies of `key` besides this process: 'all' of them, or those that rank first for it. */
   #replicasOf(key: string, members: readonly string[]): readonly string[] | 'all' {
-    const { replicas } = this.#options
-    if (replicas <= 1 || members.length < 2) return []
-    if (replicas >= members.length) return 'all'
-    return ranked(key, members, replicas).filter((member) => member !== this.#self)
+    const keepers = keepersOf(key, members, this.#options.replicas)
+    return keepers === 'all' ? 'all' : keepers.filter((member) => member !== this.#self)
   }
 
-  /** An owner here stored a value of a key it owns: copies go to the peers that keep them. */
-  #replicate({ key, epoch, value, expires, staleUntil }: UpStoredMessage): void {
+  /**
+   * An owner here stored a value of a key it owns: copies go to the peers that keep them, but
+   * for those whose requests the value answers (`answered`, on the owner's link here), which
+   * keep the answer as their copy. A value that a stampede waited for everywhere then crosses
+   * the bus once to each process, not twice (three processes on Redis, 50 cold keys: a copy
+   * besides each answer made the stampede take 80-89 ms, against 70-71 ms with `replicas: 1`).
+   * With most keepers left, one broadcast; with few, one message to each.
+   */
+  #replicate({ key, epoch, value, expires, staleUntil, answered }: UpStoredMessage): void {
     if (this.#mode !== 'live' || epoch !== this.epoch()) return
-    const to = this.#replicasOf(key, this.#members.view())
+    const members = this.#members.view()
+    const keepers = this.#replicasOf(key, members)
+    const served = this.#relays.peersAnswered(answered, key)
+    const all = keepers === 'all' ? members.filter((member) => member !== this.#self) : keepers
+    const to = served.size === 0 ? all : all.filter((peer) => !served.has(peer))
+    if (to.length === 0) return
     const { ttl: tl, grace: gr } = lifeLeft({ expires, staleUntil }, monotonic())
     const message: Outgoing = { t: 'rep', s: this.stamp(), k: key, v: value, tl, gr }
-    if (to === 'all') this.#broadcast(message)
+    if (keepers === 'all' && to.length > served.size) this.#broadcast(message)
     else for (const peer of to) this.send(peer, message)
   }
 

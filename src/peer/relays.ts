@@ -188,6 +188,16 @@ export class Relays {
     this.#io.send(peer, { t: 'error', s: this.#io.stamp(), o, i, r, k, e: error })
   }
 
+  /** The peers that asked for `key` in the requests `ids` (on the agent's link to its owner thread), still open here. */
+  peersAnswered(ids: readonly number[], key: string): Set<string> {
+    const peers = new Set<string>()
+    for (const id of ids) {
+      const relayed = this.#byId.get(id)
+      if (relayed?.key === key) peers.add(relayed.peer)
+    }
+    return peers
+  }
+
   /** Owner thread `owner`'s answer to a relayed request, passed on to the peer that asked. */
   answer(owner: number, message: OwnerAnswer): void {
     const relayed = this.#byId.get(message.id)

@@ -50,3 +50,13 @@ export function ranked(key: string, members: readonly string[], n: number): stri
     .slice(0, n)
     .map(({ member }) => member)
 }
+
+/**
+ * The members that keep copies of `key`'s values with `replicas` (CacheOptions.replicas, 'all'
+ * as Infinity): 'all' of them, or those that rank first for it; none with fewer than two members.
+ */
+export function keepersOf(key: string, members: readonly string[], replicas: number): readonly string[] | 'all' {
+  if (replicas <= 1 || members.length < 2) return []
+  if (replicas >= members.length) return 'all'
+  return ranked(key, members, replicas)
+}
