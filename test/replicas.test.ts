@@ -414,3 +414,21 @@ test('a value that reaches a process as the answer to one thread is offered to i
   await offered(t, b, before)
   t.deepEqual(await outcomeOf(b, owned!), { value: `${owned}@a`, outcome: 'near' })
 })
+
+test('a value computed in another process than its owner is copied to the others, and not back to the process that computed it', async (t) => {
+  const carried = new Map<string, number>()
+  let encoded = ''
+  const caches = await threeHeard(t, `replicas-computer-${process.pid}`, (receiver, message) => {
+    if (message.k === encoded && (message.t === 'value' || message.t === 'rep')) carried.set(receiver, (carried.get(receiver) ?? 0) + 1)
+  })
+  const [a, b, c] = caches
+  const [owned] = keysOwnedBy(a, caches, 1, 'computed-elsewhere')
+  encoded = encodeKey(owned!)
+  const status: CallStatus = {}
+  t.is(await cached(b, owned!, () => `${owned}@b`, { status }), `${owned}@b`)
+  t.is(status.outcome, 'computed', 'computed in b, for its owner a')
+  await eventually(t, () => 'the copy to reach c', async () => (await peek(c, owned!)) !== undefined)
+  // Long enough for a copy sent back to b to land.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.deepEqual([b, c].map((cache) => carried.get(cache.peer as string) ?? 0), [0, 1], 'messages carrying the value heard in b and in c')
+})

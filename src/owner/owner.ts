@@ -519,7 +519,8 @@ export class Owner {
     if (flight.kind === 'remote' && upstream !== undefined) {
       this.#toAgent({ type: 'up-put', rid: upstream.rid, key, token: upstream.token, epoch, value: bytes ?? bytesOf(entry), store: store !== false, life })
     }
-    this.#deliver(flight, entry, { hit: false, remote: false, store: store !== false, stale: false })
+    // A computation another process ran and put here through the agent: that process holds the value.
+    this.#deliver(flight, entry, { hit: false, remote: false, store: store !== false, stale: false }, link === this.#agent ? id : undefined)
   }
 
   #fail(link: Requester, id: number, key: string, token: number, epoch: number, error: WireError): void {
@@ -542,14 +543,16 @@ export class Owner {
   }
 
   /** Ends the flight with a value of this epoch: every request still in it gets it; stored if it may be. */
-  #deliver(flight: Flight, entry: Entry, how: Delivery): void {
+  #deliver(flight: Flight, entry: Entry, how: Delivery, putBy?: number): void {
     this.#end(flight)
     const stored = how.store && !flight.uncached && this.#shared.liveness.serving() && this.#store.offer(flight.key, entry)
     if (stored && this.#data.replicas > 1) {
       // A value computed for this process's own flight goes to the processes that keep copies;
-      // those whose requests it answers keep the answer, and are sent no copy besides.
+      // those whose requests it answers keep the answer, and the one that computed it its own:
+      // they are sent no copy besides.
       if (!how.remote && flight.kind === 'here') {
         const answered = requestsOf(flight).flatMap((request) => (request.from === this.#agent ? [request.id] : []))
+        if (putBy !== undefined) answered.push(putBy)
         this.#toAgent({ type: 'up-stored', key: flight.key, epoch: this.#epoch, value: bytesOf(entry), expires: entry.expires, staleUntil: entry.staleUntil, answered })
       }
       // A value from another process, in a process that keeps copies of its key, stands for the

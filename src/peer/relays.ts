@@ -51,6 +51,9 @@ function renewed(relayed: Relayed, now: number): void {
   relayed.hearingSince = 0
 }
 
+/** puts remembered at most (see Relays#putBy): far more than the owner threads leave unsaid between two of their answers */
+const PUT_BY_MAX = 256
+
 const nameOf = (peer: string, o: number, i: string, r: number) => `${peer}\u0000${o}\u0000${i}\u0000${r}`
 
 export class Relays {
@@ -67,6 +70,13 @@ export class Relays {
    * have been lost (a chunk of it), and goes again.
    */
   readonly #inChunks = new Map<string, { readonly peer: string; readonly at: number }>()
+  /**
+   * Whose computations were put here lately, by their request's id on the owner's link: the
+   * request is over here once its put is passed on, but the value the owner then stores is
+   * theirs already, and is sent them as no copy (see peersAnswered). A few only: the owner says
+   * so at once, or never (the put was refused, or the value not stored).
+   */
+  readonly #putBy = new Map<number, { readonly peer: string; readonly key: string }>()
   /** owner threads supervision gave up on */
   readonly #gaveUp = new Set<number>()
   /** whether requests are held rather than placed: while this process is not live (see hold) */
@@ -111,6 +121,8 @@ export class Relays {
       case 'put':
         if (known === undefined) return
         this.#forget(known)
+        this.#putBy.set(known.id, { peer: from, key: k })
+        if (this.#putBy.size > PUT_BY_MAX) this.#putBy.delete(this.#putBy.keys().next().value as number)
         this.#io.post(known.owner, {
           type: 'put',
           id: known.id,
@@ -188,12 +200,17 @@ export class Relays {
     this.#io.send(peer, { t: 'error', s: this.#io.stamp(), o, i, r, k, e: error })
   }
 
-  /** The peers that asked for `key` in the requests `ids` (on the agent's link to its owner thread), still open here. */
+  /**
+   * The peers that asked for `key` in the requests `ids` (on the agent's link to its owner
+   * thread): those still open here, which the owner answers with its value next, and those that
+   * computed it and put it here.
+   */
   peersAnswered(ids: readonly number[], key: string): Set<string> {
     const peers = new Set<string>()
     for (const id of ids) {
-      const relayed = this.#byId.get(id)
+      const relayed = this.#byId.get(id) ?? this.#putBy.get(id)
       if (relayed?.key === key) peers.add(relayed.peer)
+      this.#putBy.delete(id)
     }
     return peers
   }

@@ -285,7 +285,7 @@ export interface UpStoredMessage {
   /** its instants in this process's clock (lifetime.ts), made time left on the bus */
   readonly expires: number
   readonly staleUntil: number
-  /** the ids, on the agent's link, of the requests the owner answers with this value next: their processes are sent no copy */
+  /** the ids, on the agent's link, of the requests the owner answers with this value next, and of the one whose put it is: their processes are sent no copy */
   readonly answered: readonly number[]
 }
 
