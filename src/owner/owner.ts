@@ -418,13 +418,13 @@ export class Owner {
     return this.#shared.memory.self
   }
 
-  /** The process that owns `key`; undefined without other members. */
   /** Whether this process keeps copies of `key`'s values (as the agent sends them: agent.ts #replicate). */
   #keeps(key: string): boolean {
     const keepers = keepersOf(key, this.#members, this.#data.replicas)
     return keepers === 'all' || keepers.includes(this.#self)
   }
 
+  /** The process that owns `key`; undefined without other members. */
   #ownerOf(key: string): string | undefined {
     return this.#members.length < 2 ? undefined : peerOf(key, this.#members)
   }
