@@ -306,7 +306,7 @@ export class Agent implements AgentIO, OwnerEvents {
    * for those whose requests the value answers (`answered`, on the owner's link here), which
    * keep the answer as their copy. A value that a stampede waited for everywhere then crosses
    * the bus once to each process, not twice (three processes on Redis, 50 cold keys: a copy
-   * besides each answer made the stampede take 80-89 ms, against 70-71 ms with `replicas: 1`).
+   * besides each answer made the stampede take 77-89 ms, against 70-71 ms with `replicas: 1`; without, 69-75 ms).
    * With most keepers left, one broadcast; with few, one message to each.
    */
   #replicate({ key, epoch, value, expires, staleUntil, answered }: UpStoredMessage): void {
