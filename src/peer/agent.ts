@@ -311,10 +311,9 @@ export class Agent implements AgentIO, OwnerEvents {
    */
   #replicate({ key, epoch, value, expires, staleUntil, answered }: UpStoredMessage): void {
     if (this.#mode !== 'live' || epoch !== this.epoch()) return
-    const members = this.#members.view()
-    const keepers = this.#replicasOf(key, members)
+    const keepers = this.#replicasOf(key, this.#members.view())
     const served = this.#relays.peersAnswered(answered, key)
-    const all = keepers === 'all' ? members.filter((member) => member !== this.#self) : keepers
+    const all = keepers === 'all' ? this.#members.others() : keepers
     const to = served.size === 0 ? all : all.filter((peer) => !served.has(peer))
     if (to.length === 0) return
     const { ttl: tl, grace: gr } = lifeLeft({ expires, staleUntil }, monotonic())
